@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['worker/src/**/*.test.ts'],
+          exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['worker/src/**/*.int.test.ts'],
+          exclude: ['**/node_modules/**', '**/dist/**'],
+          globalSetup: ['worker/test/kafka-global-setup.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+          // One broker, two cores: files run one after another.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+})

@@ -1,0 +1,70 @@
+import { z } from 'zod'
+
+const int = (min: number) => z.coerce.number().int().min(min)
+const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'each broker must be host:port')).min(1))
+
+const common = {
+  KAFKA_BROKERS: list.default(['127.0.0.1:9092']),
+  PIPELINE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'lowercase letters, digits and dashes').default('rides'),
+  TOPIC_ORDERS: z.string().min(1).default('orders'),
+  TOPIC_ENRICHED: z.string().min(1).default('orders.enriched'),
+  TOPIC_DLQ: z.string().min(1).default('orders.dlq'),
+  TOPIC_OUTPUT: z.string().min(1).default('orders.output'),
+  TOPIC_LATE: z.string().min(1).default('orders.late'),
+  TOPIC_CHANGELOG: z.string().min(1).default('opb-changelog'),
+  TOPIC_SNAPSHOTS: z.string().min(1).default('opb-snapshots'),
+  ORDERS_PARTITIONS: int(1).default(3),
+  SHARDS: int(1).default(3),
+  HTTP_PORT: int(0).default(8080),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  COMMIT_INTERVAL_MS: int(5).default(100),
+  COMMIT_MAX_RECORDS: int(1).default(5000),
+  /** Deterministic crash for tests: `<point>:<n>`, point before-commit | during-commit | after-commit. */
+  FAULT: z
+    .string()
+    .regex(/^(before-commit|during-commit|after-commit):\d+$/, 'must be before-commit|during-commit|after-commit:<commit number>')
+    .optional(),
+}
+
+export const opaSchema = z.object({
+  ...common,
+  ROLE: z.literal('opa'),
+  OPA_INDEX: int(0),
+  OPA_INSTANCES: int(1).default(1),
+})
+
+export const opbSchema = z.object({
+  ...common,
+  ROLE: z.literal('opb'),
+  SHARD: int(0),
+  DATA_DIR: z.string().min(1),
+  SNAPSHOT_MODE: z.enum(['incremental', 'full']).default('incremental'),
+  SNAPSHOT_INTERVAL_MS: int(100).default(10_000),
+  /** Every how many partial snapshots a full one is taken. */
+  SNAPSHOT_FULL_EVERY: int(1).default(10),
+  SNAPSHOT_KEEP: int(1).default(3),
+  WINDOW_SIZE_MS: int(1000).default(60_000),
+  ALLOWED_LATENESS_MS: int(0).default(10_000),
+  OUT_OF_ORDERNESS_MS: int(0).default(5_000),
+  IDLE_TIMEOUT_MS: int(100).default(10_000),
+  RETENTION_MS: int(0).default(600_000),
+})
+
+export const configSchema = z.discriminatedUnion('ROLE', [opaSchema, opbSchema])
+export type OpaConfig = z.infer<typeof opaSchema>
+export type OpbConfig = z.infer<typeof opbSchema>
+export type WorkerConfig = z.infer<typeof configSchema>
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  ${i}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Reads the worker's configuration from the environment; throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): WorkerConfig {
+  const r = configSchema.safeParse(env)
+  if (r.success) return r.data
+  throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.') || 'ROLE'}: ${i.message}`))
+}

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest'
+import { normalizeTimestamp, normalizeZone, parseRawEvent } from './event.js'
+
+const at = Date.UTC(2026, 10, 22, 12, 0, 0)
+
+describe('normalizeZone', () => {
+  it.each([
+    ['Downtown', 'downtown'],
+    ['  Old_Town ', 'old-town'],
+    ['AIRPORT  T2', 'airport-t2'],
+    ['São Paulo', 'sao-paulo'],
+    ['north--east', 'north-east'],
+  ])('%j becomes %j', (raw, zone) => expect(normalizeZone(raw)).toBe(zone))
+})
+
+describe('normalizeTimestamp', () => {
+  it.each([
+    [at, at],
+    [at / 1000, at],
+    [String(at / 1000), at],
+    [new Date(at).toISOString(), at],
+    ['2026-11-22T13:00:00+01:00', at],
+    [12, undefined],
+    ['yesterday', undefined],
+    [null, undefined],
+    [Number.NaN, undefined],
+  ])('%j is %j ms', (raw, ms) => expect(normalizeTimestamp(raw)).toBe(ms))
+})
+
+describe('parseRawEvent', () => {
+  const good = { eventId: 'e1', rideId: 'r1', zone: ' Harbor ', type: 'Canceled', ts: at / 1000 }
+
+  it('normalizes zone, type and time and keeps the ingest time', () => {
+    expect(parseRawEvent(JSON.stringify(good), 5)).toEqual({
+      ok: true,
+      event: { eventId: 'e1', rideId: 'r1', zone: 'harbor', type: 'cancelled', ts: at, ingestMs: 5 },
+    })
+  })
+
+  it.each([
+    [null, /empty/],
+    ['{"eventId":', /invalid JSON/],
+    ['[1,2]', /JSON object/],
+    [JSON.stringify({ ...good, type: 'teleported' }), /type: type must be one of/],
+    [JSON.stringify({ ...good, zone: '---' }), /zone/],
+    [JSON.stringify({ ...good, ts: 'soon' }), /ts: ts must be/],
+    [JSON.stringify({ rideId: 'r', zone: 'a', type: 'matched', ts: at }), /eventId: missing/],
+  ])('refuses %j with a reason', (raw, reason) => {
+    const r = parseRawEvent(raw, 0)
+    expect(r.ok).toBe(false)
+    if (!r.ok) expect(r.reason).toMatch(reason)
+  })
+})

@@ -1,0 +1,133 @@
+import { z } from 'zod'
+
+export const RIDE_TYPES = ['requested', 'matched', 'completed', 'cancelled'] as const
+export type RideType = (typeof RIDE_TYPES)[number]
+
+/** An event after OpA: validated, normalized, keyed by zone. */
+export interface RideEvent {
+  eventId: string
+  rideId: string
+  zone: string
+  type: RideType
+  /** Event time, epoch milliseconds. */
+  ts: number
+  /** When the raw event reached `orders` (its record timestamp): the start of end-to-end latency. */
+  ingestMs: number
+}
+
+export type ParseResult = { ok: true; event: RideEvent } | { ok: false; reason: string }
+
+const TYPE_ALIASES: Record<string, RideType> = {
+  requested: 'requested',
+  request: 'requested',
+  matched: 'matched',
+  match: 'matched',
+  assigned: 'matched',
+  completed: 'completed',
+  complete: 'completed',
+  finished: 'completed',
+  cancelled: 'cancelled',
+  canceled: 'cancelled',
+  cancel: 'cancelled',
+}
+
+// Anything before 2001-09-09 in milliseconds would be below 1e12; seconds stay
+// below 1e11 until the year 5138. The gap between the two tells them apart.
+const SECONDS_LIMIT = 1e11
+const MIN_TS_MS = Date.UTC(2000, 0, 1)
+const MAX_TS_MS = Date.UTC(2100, 0, 1)
+
+export function normalizeZone(raw: string): string {
+  return raw
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_./]+/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '')
+}
+
+export function normalizeTimestamp(raw: unknown): number | undefined {
+  let ms: number | undefined
+  if (typeof raw === 'number') {
+    ms = raw < SECONDS_LIMIT ? raw * 1000 : raw
+  } else if (typeof raw === 'string' && raw.trim() !== '') {
+    const s = raw.trim()
+    if (/^-?\d+(\.\d+)?$/.test(s)) return normalizeTimestamp(Number(s))
+    const parsed = Date.parse(s)
+    ms = Number.isNaN(parsed) ? undefined : parsed
+  }
+  if (ms === undefined || !Number.isFinite(ms)) return undefined
+  ms = Math.floor(ms)
+  return ms >= MIN_TS_MS && ms < MAX_TS_MS ? ms : undefined
+}
+
+const id = z.union([z.string().trim().min(1).max(128), z.number().int().nonnegative()]).transform(String)
+
+const rawSchema = z.object({
+  eventId: id,
+  rideId: id,
+  zone: z.string().max(128).transform(normalizeZone).pipe(z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'zone must have letters or digits')),
+  type: z
+    .string()
+    .transform((t) => TYPE_ALIASES[t.trim().toLowerCase()])
+    .pipe(z.enum(RIDE_TYPES, { message: `type must be one of ${RIDE_TYPES.join(', ')}` })),
+  ts: z.unknown().transform((v, ctx) => {
+    const ms = normalizeTimestamp(v)
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: 'ts must be epoch seconds, epoch milliseconds or ISO-8601 between 2000 and 2100' })
+      return z.NEVER
+    }
+    return ms
+  }),
+})
+
+/** Validates and normalizes one raw `orders` record. Never throws. */
+export function parseRawEvent(value: Buffer | string | null | undefined, ingestMs: number): ParseResult {
+  if (value === null || value === undefined || value.length === 0) return { ok: false, reason: 'empty record' }
+  let json: unknown
+  try {
+    json = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'))
+  } catch (err) {
+    return { ok: false, reason: `invalid JSON: ${(err as Error).message}` }
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    return { ok: false, reason: 'event must be a JSON object' }
+  }
+  const parsed = rawSchema.safeParse(json)
+  if (!parsed.success) {
+    const reason = parsed.error.issues
+      .map((i) => {
+        const field = String(i.path[0] ?? '(root)')
+        return `${field}: ${field in (json as object) ? i.message : 'missing'}`
+      })
+      .join('; ')
+    return { ok: false, reason }
+  }
+  return { ok: true, event: { ...parsed.data, ingestMs } }
+}
+
+const enrichedSchema = z.object({
+  eventId: z.string(),
+  rideId: z.string(),
+  zone: z.string(),
+  type: z.enum(RIDE_TYPES),
+  ts: z.number().int(),
+  ingestMs: z.number(),
+})
+
+export function encodeEvent(e: RideEvent): Buffer {
+  return Buffer.from(JSON.stringify(e))
+}
+
+/** Reads an `orders.enriched` record; undefined when it is not one OpA wrote. */
+export function decodeEvent(value: Buffer | null | undefined): RideEvent | undefined {
+  if (!value) return undefined
+  try {
+    const r = enrichedSchema.safeParse(JSON.parse(value.toString('utf8')))
+    return r.success ? r.data : undefined
+  } catch {
+    return undefined
+  }
+}

@@ -1,0 +1,126 @@
+import { addEvent, emptyAgg, windowKey, parseWindowKey, type WindowAgg } from './aggregate.js'
+import type { RideEvent } from './event.js'
+import type { LateRecord, OutputRecord, ShardMeta } from './records.js'
+import { advance, type WatermarkConfig } from './watermark.js'
+import { firstOpenWindowStart, isFinal, windowStart } from './windows.js'
+
+export interface WindowConfig extends WatermarkConfig {
+  sizeMs: number
+  allowedLatenessMs: number
+  /** How long a final window stays in the state (and the changelog) before its tombstone. */
+  retentionMs: number
+}
+
+/** Read access to the committed state the batch builds on. */
+export interface StateView {
+  get(key: string): WindowAgg | undefined
+  /** Keys of windows not final yet whose start is below `startBelow`. */
+  openWindowsBefore(startBelow: number): Iterable<string>
+  /** Keys of final windows whose start is below `startBelow`. */
+  finalWindowsBefore(startBelow: number): Iterable<string>
+}
+
+export interface BatchInput {
+  events: readonly RideEvent[]
+  /** Offset after the last record consumed (records that were not events included). */
+  nextInputOffset: number
+  nowMs: number
+  /** The input partition was read to its end: an idle watermark may apply. */
+  caughtUp: boolean
+  /** Wall-clock time of the last event seen; idleness is measured from it. */
+  lastEventAtMs: number
+}
+
+export interface BatchResult {
+  /** New value of every key the batch changed; null deletes (a tombstone). */
+  changes: Map<string, WindowAgg | null>
+  meta: ShardMeta
+  output: OutputRecord[]
+  late: LateRecord[]
+  lastEventAtMs: number
+}
+
+/**
+ * Applies one batch to the state: counts the events, advances the watermark,
+ * closes the windows it passed and drops the ones past retention. Pure: the
+ * caller writes `changes` to the changelog and the store, and `output` and
+ * `late` to their topics, in one transaction.
+ */
+export function processBatch(view: StateView, meta: ShardMeta, input: BatchInput, cfg: WindowConfig, shard: number): BatchResult {
+  const changes = new Map<string, WindowAgg | null>()
+  const read = (key: string): WindowAgg | undefined => {
+    const c = changes.get(key)
+    return c === null ? undefined : (c ?? view.get(key))
+  }
+  const late: LateRecord[] = []
+  let maxEventTs = meta.maxEventTs
+  let lastEventAtMs = input.lastEventAtMs
+
+  for (const e of input.events) {
+    const start = windowStart(e.ts, cfg.sizeMs)
+    lastEventAtMs = input.nowMs
+    if (isFinal(start, cfg.sizeMs, cfg.allowedLatenessMs, meta.watermark)) {
+      late.push({ eventId: e.eventId, zone: e.zone, type: e.type, ts: e.ts, windowStart: start, watermark: meta.watermark, shard })
+      continue
+    }
+    maxEventTs = Math.max(maxEventTs, e.ts)
+    const key = windowKey(e.zone, start)
+    changes.set(key, addEvent(read(key) ?? emptyAgg(), e.type))
+  }
+
+  const wm = advance(
+    { maxEventTs: maxEventTs < 0 ? -Infinity : maxEventTs, lastEventAtMs, watermark: meta.watermark < 0 ? -Infinity : meta.watermark },
+    cfg,
+    input.nowMs,
+    input.caughtUp,
+  ).watermark
+  const watermark = Number.isFinite(wm) ? Math.max(meta.watermark, Math.floor(wm)) : meta.watermark
+
+  const output: OutputRecord[] = []
+  const emit = (key: string, agg: WindowAgg): WindowAgg => {
+    const w = parseWindowKey(key)!
+    const next = { ...agg, rev: agg.rev + 1 }
+    output.push({
+      zone: w.zone,
+      windowStart: w.windowStart,
+      windowEnd: w.windowStart + cfg.sizeMs,
+      requested: next.requested,
+      matched: next.matched,
+      completed: next.completed,
+      cancelled: next.cancelled,
+      rev: next.rev,
+      final: next.final,
+      emittedAt: input.nowMs,
+    })
+    return next
+  }
+
+  // Close every window the watermark passed: those changed in this batch and
+  // those already in the state.
+  const openBelow = firstOpenWindowStart(cfg.sizeMs, cfg.allowedLatenessMs, watermark)
+  const closing = new Set<string>()
+  for (const key of view.openWindowsBefore(openBelow)) closing.add(key)
+  for (const [key, agg] of changes) if (agg && !agg.final && parseWindowKey(key)!.windowStart < openBelow) closing.add(key)
+  for (const key of closing) {
+    const agg = read(key)
+    if (!agg || agg.final) continue
+    changes.set(key, emit(key, { ...agg, final: true, seq: agg.seq + 1 }))
+  }
+  for (const [key, agg] of changes) {
+    if (agg && !agg.final) changes.set(key, emit(key, agg))
+  }
+
+  // Drop final windows past retention; the tombstone keeps the changelog bounded.
+  const retainedFrom = openBelow - cfg.retentionMs
+  for (const key of view.finalWindowsBefore(retainedFrom)) changes.set(key, null)
+
+  const changed = changes.size > 0 || late.length > 0 || watermark !== meta.watermark || input.nextInputOffset !== meta.inputOffset
+  const nextMeta: ShardMeta = {
+    inputOffset: input.nextInputOffset,
+    watermark,
+    maxEventTs,
+    late: meta.late + late.length,
+    seq: changed ? meta.seq + 1 : meta.seq,
+  }
+  return { changes, meta: nextMeta, output, late, lastEventAtMs }
+}

@@ -1,0 +1,37 @@
+import { createServer, type Server } from 'node:http'
+import type { Registry } from 'prom-client'
+
+export interface Probe {
+  ready(): boolean
+  status(): unknown
+}
+
+/** /healthz, /readyz (ready only after recovery), /status (JSON), /metrics. */
+export function startHttp(port: number, registry: Registry, probe: Probe): Promise<Server> {
+  const server = createServer((req, res) => {
+    const send = (code: number, body: string, type = 'text/plain') => {
+      res.writeHead(code, { 'content-type': type })
+      res.end(body)
+    }
+    switch (req.url?.split('?')[0]) {
+      case '/healthz':
+        return send(200, 'ok\n')
+      case '/readyz':
+        return probe.ready() ? send(200, 'ready\n') : send(503, 'not ready\n')
+      case '/status':
+        return send(200, JSON.stringify(probe.status(), null, 1), 'application/json')
+      case '/metrics':
+        registry.metrics().then(
+          (m) => send(200, m, registry.contentType),
+          (err: Error) => send(500, err.message),
+        )
+        return
+      default:
+        return send(404, 'not found\n')
+    }
+  })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '0.0.0.0', () => resolve(server))
+  })
+}

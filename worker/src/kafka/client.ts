@@ -1,0 +1,369 @@
+import { Admin, Consumer, Producer } from '@platformatic/kafka'
+import { committedBatches } from './read-committed.js'
+
+/**
+ * The only module (with its siblings) that talks to Kafka. Reads are by
+ * direct assignment with raw fetches: no consumer group, so a restart never
+ * waits on a session timeout or a rebalance.
+ */
+
+export interface KafkaSettings {
+  brokers: string[]
+  clientId: string
+}
+
+export interface ConsumedRecord {
+  offset: number
+  key: Buffer | null
+  value: Buffer | null
+  timestamp: number
+}
+
+export interface FetchResult {
+  records: ConsumedRecord[]
+  /** Offset to fetch next: after the last record or marker seen. */
+  nextOffset: number
+  /** End of what read_committed may read now (the last stable offset). */
+  lastStableOffset: number
+  highWatermark: number
+}
+
+const READ_COMMITTED = 1
+
+type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>
+
+export class ProducerFencedError extends Error {
+  constructor(transactionalId: string, options?: { cause?: unknown }) {
+    super(`producer ${transactionalId} was fenced by a newer instance with the same transactional id`, options)
+    this.name = 'ProducerFencedError'
+  }
+}
+
+export class TopicMissingError extends Error {
+  constructor(topic: string) {
+    super(`topic ${topic} does not exist`)
+    this.name = 'TopicMissingError'
+  }
+}
+
+function errorText(err: unknown): string {
+  const parts: string[] = []
+  const walk = (e: unknown, depth: number): void => {
+    if (!e || depth > 4) return
+    if (e instanceof Error) parts.push(e.message)
+    const inner = (e as { errors?: unknown[] }).errors
+    if (Array.isArray(inner)) for (const i of inner) walk(i, depth + 1)
+    walk((e as { cause?: unknown }).cause, depth + 1)
+  }
+  walk(err, 0)
+  return parts.join(' | ')
+}
+
+export const isFencingError = (err: unknown): boolean =>
+  /newer producer with the same transactionalId|old epoch|PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/i.test(errorText(err))
+
+const isStaleMetadata = (err: unknown): boolean =>
+  /NOT_LEADER|leader|UNKNOWN_TOPIC_ID|FENCED_LEADER_EPOCH|UNKNOWN_LEADER_EPOCH|ECONNREFUSED|ECONNRESET|closed|Network/i.test(errorText(err))
+
+export const describeError = errorText
+
+/** Reads one partition from a given offset, read_committed, without joining a group. */
+export class PartitionReader {
+  readonly #consumer: Consumer
+  #leader: { node: number; topicId: string; epoch: number } | undefined
+
+  constructor(
+    settings: KafkaSettings,
+    readonly topic: string,
+    readonly partition: number,
+  ) {
+    // The group id is never joined; the client requires one.
+    this.#consumer = new Consumer({
+      clientId: settings.clientId,
+      bootstrapBrokers: settings.brokers,
+      groupId: `${settings.clientId}-direct`,
+      retries: 3,
+      retryDelay: 200,
+      timeout: 10_000,
+    })
+  }
+
+  async #route(force = false): Promise<{ node: number; topicId: string; epoch: number }> {
+    if (this.#leader && !force) return this.#leader
+    const md = await this.#consumer.metadata({ topics: [this.topic], forceUpdate: true })
+    const t = md.topics.get(this.topic)
+    const p = t?.partitions[this.partition]
+    if (!t || !p) throw new TopicMissingError(`${this.topic}[${this.partition}]`)
+    this.#leader = { node: p.leader, topicId: t.id, epoch: p.leaderEpoch }
+    return this.#leader
+  }
+
+  async fetch(offset: number, opts: { maxWaitMs: number; maxBytes: number }): Promise<FetchResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const route = await this.#route(attempt > 0)
+        const res = await this.#consumer.fetch({
+          node: route.node,
+          isolationLevel: READ_COMMITTED,
+          maxWaitTime: opts.maxWaitMs,
+          minBytes: 1,
+          maxBytes: opts.maxBytes,
+          topics: [
+            {
+              topicId: route.topicId,
+              partitions: [
+                { partition: this.partition, currentLeaderEpoch: route.epoch, fetchOffset: BigInt(offset), lastFetchedEpoch: -1, partitionMaxBytes: opts.maxBytes },
+              ],
+            },
+          ],
+        })
+        const part = res.responses[0]?.partitions[0]
+        if (!part) return { records: [], nextOffset: offset, lastStableOffset: offset, highWatermark: offset }
+        const batches = part.records ?? []
+        const records: ConsumedRecord[] = []
+        for (const b of committedBatches(batches, part.abortedTransactions)) {
+          for (const r of b.records) {
+            const o = Number(b.firstOffset) + r.offsetDelta
+            if (o < offset) continue // a batch may start before the offset asked for
+            records.push({ offset: o, key: r.key, value: r.value, timestamp: Number(b.firstTimestamp + r.timestampDelta) })
+          }
+        }
+        const last = batches[batches.length - 1]
+        const nextOffset = last ? Math.max(offset, Number(last.firstOffset) + last.lastOffsetDelta + 1) : offset
+        return { records, nextOffset, lastStableOffset: Number(part.lastStableOffset), highWatermark: Number(part.highWatermark) }
+      } catch (err) {
+        if (attempt >= 20 || !isStaleMetadata(err)) throw err
+        await sleep(Math.min(100 * 2 ** attempt, 1000))
+      }
+    }
+  }
+
+  /** The offset a read_committed reader can read up to now. */
+  async endOffset(): Promise<number> {
+    const offs = await this.#consumer.listOffsets({
+      topics: [this.topic],
+      partitions: { [this.topic]: [this.partition] },
+      isolationLevel: READ_COMMITTED,
+      timestamp: -1n,
+    })
+    return Number(offs.get(this.topic)?.[this.partition] ?? 0n)
+  }
+
+  async close(): Promise<void> {
+    await this.#consumer.close(true)
+  }
+}
+
+/** Reads the positions a group committed (through transactions), and where its coordinator is. */
+export async function committedOffsets(settings: KafkaSettings, groupId: string, topic: string, partitions: number[]): Promise<{ offsets: Map<number, number>; coordinatorId: number }> {
+  const consumer = new Consumer({ clientId: `${settings.clientId}-offsets`, bootstrapBrokers: settings.brokers, groupId, retries: 10, retryDelay: 300 })
+  try {
+    const coordinatorId = await consumer.findGroupCoordinator()
+    const res = await consumer.listCommittedOffsets({ topics: [{ topic, partitions }] })
+    const offsets = new Map<number, number>()
+    const list = res.get(topic) ?? []
+    for (const p of partitions) {
+      const o = list[p]
+      offsets.set(p, o !== undefined && o >= 0n ? Number(o) : 0)
+    }
+    return { offsets, coordinatorId }
+  } finally {
+    await consumer.close(true)
+  }
+}
+
+export interface OutgoingRecord {
+  topic: string
+  partition: number
+  key?: Buffer | string
+  value: Buffer | null
+  timestamp?: number
+}
+
+export interface SendResult {
+  /** Base offset of the records sent, per `topic:partition`. */
+  baseOffsets: Map<string, number>
+}
+
+/**
+ * A transactional producer bound to one unit of ownership. `begin()` on a new
+ * instance bumps the epoch: any older instance with the same id is fenced and
+ * its open transaction aborted.
+ */
+export class TxnProducer {
+  readonly #producer: Producer
+  #tx: Transaction | undefined
+  /** Something was sent in the open transaction, so the broker knows it. */
+  #sent = false
+
+  constructor(
+    settings: KafkaSettings,
+    readonly transactionalId: string,
+  ) {
+    this.#producer = new Producer({
+      clientId: settings.clientId,
+      bootstrapBrokers: settings.brokers,
+      transactionalId,
+      // InitProducerId must say "no previous producer" (-1/-1) to take over
+      // the transactional id; the client's default (0/0) is refused as
+      // fenced whenever the id's producer id is not 0.
+      producerId: -1n,
+      producerEpoch: -1,
+      idempotent: true,
+      acks: -1,
+      retries: 12,
+      // The next transaction's first request often meets CONCURRENT_TRANSACTIONS
+      // while the broker writes the previous commit's markers: retry fast.
+      retryDelay: (_client, _op, attempt) => Math.min(5 * 2 ** attempt, 1000),
+      timeout: 15_000,
+    })
+  }
+
+  get epoch(): number | undefined {
+    return this.#producer.producerEpoch
+  }
+
+  async #wrap<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (isFencingError(err)) throw new ProducerFencedError(this.transactionalId, { cause: err })
+      throw err
+    }
+  }
+
+  /** Registers the producer with its transaction coordinator: fences older instances. */
+  async fence(): Promise<void> {
+    await this.#wrap(async () => {
+      // InitProducerId runs with the first transaction; one with nothing sent
+      // is only dropped locally (the broker refuses to end an empty one).
+      const tx = await this.#producer.beginTransaction()
+      await tx.cancel()
+    })
+  }
+
+  async begin(): Promise<void> {
+    this.#tx = await this.#wrap(() => this.#producer.beginTransaction())
+    this.#sent = false
+  }
+
+  async send(records: OutgoingRecord[]): Promise<SendResult> {
+    const tx = this.#tx
+    if (!tx) throw new Error('send outside a transaction')
+    const baseOffsets = new Map<string, number>()
+    if (records.length === 0) return { baseOffsets }
+    this.#sent = true
+    const res = await this.#wrap(() =>
+      tx.send({
+        messages: records.map((r) => ({
+          topic: r.topic,
+          partition: r.partition,
+          key: typeof r.key === 'string' ? Buffer.from(r.key) : r.key,
+          value: r.value ?? undefined,
+          timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
+        })),
+      }),
+    )
+    for (const o of res.offsets ?? []) baseOffsets.set(`${o.topic}:${o.partition}`, Number(o.offset))
+    return { baseOffsets }
+  }
+
+  /**
+   * Commits input positions to a consumer group inside the transaction, so
+   * they become visible exactly when the output does. Nobody joins the group:
+   * the positions are for restarts and for ordinary lag tools.
+   */
+  async sendOffsets(groupId: string, coordinatorId: number, offsets: { topic: string; partition: number; nextOffset: number }[]): Promise<void> {
+    const tx = this.#tx
+    if (!tx) throw new Error('sendOffsets outside a transaction')
+    if (offsets.length === 0) return
+    this.#sent = true
+    await this.#wrap(async () => {
+      await tx.addConsumer({ groupId } as unknown as Parameters<Transaction['addConsumer']>[0])
+      for (const o of offsets) {
+        // The client commits `offset + 1`, as if handed the last record consumed.
+        const consumed = { topic: o.topic, partition: o.partition, offset: BigInt(o.nextOffset - 1), metadata: { consumer: { groupId, generationId: -1, memberId: '', coordinatorId } } }
+        await tx.addOffset(consumed as unknown as Parameters<Transaction['addOffset']>[0])
+      }
+    })
+  }
+
+  async commit(): Promise<void> {
+    const tx = this.#tx
+    this.#tx = undefined
+    if (!tx) throw new Error('commit outside a transaction')
+    await this.#wrap(() => (this.#sent ? tx.commit() : tx.cancel()))
+  }
+
+  async abort(): Promise<void> {
+    const tx = this.#tx
+    this.#tx = undefined
+    if (tx && !tx.completed) await this.#wrap(() => (this.#sent ? tx.abort() : tx.cancel()))
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close(true)
+  }
+}
+
+/** A plain (non-transactional, idempotent) producer: the generator's. */
+export class PlainProducer {
+  readonly #producer: Producer
+
+  constructor(settings: KafkaSettings) {
+    this.#producer = new Producer({ clientId: settings.clientId, bootstrapBrokers: settings.brokers, idempotent: true, acks: -1, retries: 10, retryDelay: 200 })
+  }
+
+  async send(records: OutgoingRecord[]): Promise<void> {
+    if (records.length === 0) return
+    await this.#producer.send({
+      messages: records.map((r) => ({
+        topic: r.topic,
+        partition: r.partition,
+        key: typeof r.key === 'string' ? Buffer.from(r.key) : r.key,
+        value: r.value ?? undefined,
+        timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
+      })),
+    })
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.close(true)
+  }
+}
+
+export interface TopicSpec {
+  name: string
+  partitions: number
+  compacted?: boolean
+  config?: Record<string, string>
+}
+
+/** Creates missing topics; an existing topic with a different partition count is an error naming it. */
+export async function ensureTopics(settings: KafkaSettings, specs: TopicSpec[]): Promise<void> {
+  const admin = new Admin({ clientId: `${settings.clientId}-admin`, bootstrapBrokers: settings.brokers, retries: 10, retryDelay: 300 })
+  try {
+    const existing = new Set(await admin.listTopics())
+    const missing = specs.filter((s) => !existing.has(s.name))
+    for (const s of missing) {
+      const configs = Object.entries({
+        ...(s.compacted ? { 'cleanup.policy': 'compact', 'min.cleanable.dirty.ratio': '0.1', 'segment.ms': '60000' } : {}),
+        ...s.config,
+      }).map(([name, value]) => ({ name, value }))
+      try {
+        await admin.createTopics({ topics: [s.name], partitions: s.partitions, replicas: 1, configs })
+      } catch (err) {
+        if (!/already exists/i.test(errorText(err))) throw err
+      }
+    }
+    const md = await admin.metadata({ topics: specs.map((s) => s.name), forceUpdate: true })
+    for (const s of specs) {
+      const have = md.topics.get(s.name)?.partitionsCount
+      if (have !== s.partitions) throw new Error(`topic ${s.name} has ${have ?? 0} partitions, the configuration expects ${s.partitions}`)
+    }
+  } finally {
+    await admin.close()
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))

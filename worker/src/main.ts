@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { pino } from 'pino'
+import { ConfigError, loadConfig, type WorkerConfig } from './config.js'
+import { startHttp } from './http.js'
+import { ensureTopics } from './kafka/client.js'
+import { createMetrics } from './metrics.js'
+import { OpaInstance } from './opa/opa.js'
+import { OpbShard } from './opb/opb.js'
+import { pipelineTopics } from './topics.js'
+
+const startedAt = Date.now()
+
+let cfg: WorkerConfig
+try {
+  cfg = loadConfig(process.env)
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message)
+    process.exit(2)
+  }
+  throw err
+}
+
+const log = pino({ level: cfg.LOG_LEVEL, base: { pipeline: cfg.PIPELINE, role: cfg.ROLE } })
+const unit = cfg.ROLE === 'opb' ? { shard: cfg.SHARD } : { index: cfg.OPA_INDEX }
+const metrics = createMetrics({ pipeline: cfg.PIPELINE, role: cfg.ROLE, ...Object.fromEntries(Object.entries(unit).map(([k, v]) => [k, String(v)])) })
+const worker = cfg.ROLE === 'opb' ? new OpbShard(cfg, log.child(unit), metrics) : new OpaInstance(cfg, log.child(unit), metrics)
+const server = await startHttp(cfg.HTTP_PORT, metrics.registry, worker)
+
+let stopping = false
+const shutdown = (signal: string) => {
+  if (stopping) return
+  stopping = true
+  log.info({ signal }, 'stopping')
+  void worker.stop()
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'))
+process.on('SIGINT', () => shutdown('SIGINT'))
+
+let code = 0
+try {
+  await ensureTopics({ brokers: cfg.KAFKA_BROKERS, clientId: `${cfg.PIPELINE}-${cfg.ROLE}` }, pipelineTopics(cfg))
+  if (worker instanceof OpbShard) await worker.recover(startedAt)
+  else await worker.start()
+  await worker.run()
+} catch (err) {
+  log.error({ err }, 'worker failed')
+  code = 1
+} finally {
+  await worker.close().catch((err: unknown) => log.warn({ err }, 'close failed'))
+  server.close()
+}
+log.info({ code }, 'stopped')
+process.exit(code)

@@ -1,0 +1,27 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export function createMetrics(labels: Record<string, string>) {
+  const registry = new Registry()
+  registry.setDefaultLabels(labels)
+  collectDefaultMetrics({ register: registry })
+  const ms = [1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 1000, 2000, 5000, 10000]
+  return {
+    registry,
+    recordsIn: new Counter({ name: 'ridepulse_records_in_total', help: 'Input records consumed', registers: [registry] }),
+    recordsOut: new Counter({ name: 'ridepulse_records_out_total', help: 'Records produced, by topic', labelNames: ['topic'], registers: [registry] }),
+    lag: new Gauge({ name: 'ridepulse_input_lag_records', help: 'Records between the position and the end of the input', registers: [registry] }),
+    commitLatency: new Histogram({ name: 'ridepulse_commit_duration_ms', help: 'Transaction commit duration', buckets: ms, registers: [registry] }),
+    endToEnd: new Histogram({ name: 'ridepulse_end_to_end_latency_ms', help: 'Raw event on orders to its effect committed', buckets: ms, registers: [registry] }),
+    transactions: new Counter({ name: 'ridepulse_transactions_total', help: 'Transactions, by outcome', labelNames: ['outcome'], registers: [registry] }),
+    snapshotDuration: new Histogram({ name: 'ridepulse_snapshot_duration_ms', help: 'Snapshot duration', labelNames: ['kind'], buckets: ms, registers: [registry] }),
+    snapshotBytes: new Gauge({ name: 'ridepulse_snapshot_size_bytes', help: 'Size of the last snapshot', labelNames: ['kind'], registers: [registry] }),
+    replayedRecords: new Counter({ name: 'ridepulse_replayed_records_total', help: 'Changelog records replayed in recoveries', registers: [registry] }),
+    replayedBytes: new Counter({ name: 'ridepulse_replayed_bytes_total', help: 'Changelog bytes replayed in recoveries', registers: [registry] }),
+    timeToRecover: new Gauge({ name: 'ridepulse_time_to_recover_ms', help: 'Last recovery: process start to ready', registers: [registry] }),
+    recoveryPhase: new Gauge({ name: 'ridepulse_recovery_phase_ms', help: 'Last recovery, by phase', labelNames: ['phase'], registers: [registry] }),
+    stateKeys: new Gauge({ name: 'ridepulse_state_keys', help: 'Live keys in the state', registers: [registry] }),
+    late: new Counter({ name: 'ridepulse_late_events_total', help: 'Events for final windows, sent to the late topic', registers: [registry] }),
+    dlq: new Counter({ name: 'ridepulse_dead_letters_total', help: 'Invalid records sent to the dead-letter topic', registers: [registry] }),
+  }
+}
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,145 @@
+import type { Logger } from 'pino'
+import { encodeEvent, parseRawEvent } from '../core/event.js'
+import { encodeJson, type DeadLetter } from '../core/records.js'
+import { zonePartition } from '../core/partition.js'
+import type { OpaConfig } from '../config.js'
+import { faultInjector } from '../fault.js'
+import { committedOffsets, describeError, PartitionReader, TxnProducer, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
+import type { Metrics } from '../metrics.js'
+
+/** The `orders` partitions instance `index` of `instances` owns: a fixed split, no rebalance. */
+export const ownedPartitions = (partitions: number, index: number, instances: number): number[] =>
+  Array.from({ length: partitions }, (_, p) => p).filter((p) => p % instances === index)
+
+/**
+ * OpA instance: validates and normalizes raw events, keys them by zone, and
+ * in one transaction per interval writes them to the enriched topic, the
+ * invalid ones to the dead-letter topic, and its input positions.
+ */
+export class OpaInstance {
+  #phase: 'starting' | 'running' | 'stopped' | 'failed' = 'starting'
+  #stopping = false
+  #commits = 0
+  #positions = new Map<number, number>()
+  #coordinatorId = 0
+  #lastError: string | undefined
+  readonly #settings: KafkaSettings
+  readonly #producer: TxnProducer
+  readonly #readers: Map<number, PartitionReader>
+  readonly #group: string
+  readonly #fault: ReturnType<typeof faultInjector>
+
+  constructor(
+    readonly cfg: OpaConfig,
+    readonly log: Logger,
+    readonly metrics: Metrics,
+    readonly nowMs: () => number = Date.now,
+  ) {
+    this.#settings = { brokers: cfg.KAFKA_BROKERS, clientId: `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}` }
+    this.#producer = new TxnProducer(this.#settings, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`)
+    this.#group = `${cfg.PIPELINE}-opa`
+    this.#readers = new Map(ownedPartitions(cfg.ORDERS_PARTITIONS, cfg.OPA_INDEX, cfg.OPA_INSTANCES).map((p) => [p, new PartitionReader(this.#settings, cfg.TOPIC_ORDERS, p)]))
+    this.#fault = faultInjector(cfg.FAULT)
+  }
+
+  ready(): boolean {
+    return this.#phase === 'running'
+  }
+
+  status() {
+    return {
+      role: 'opa',
+      pipeline: this.cfg.PIPELINE,
+      index: this.cfg.OPA_INDEX,
+      phase: this.#phase,
+      partitions: Object.fromEntries(this.#positions),
+      commits: this.#commits,
+      lastError: this.#lastError ?? null,
+    }
+  }
+
+  /** Fences any older instance (aborting its open transaction), then reads the committed positions. */
+  async start(): Promise<void> {
+    await this.#producer.fence()
+    const { offsets, coordinatorId } = await committedOffsets(this.#settings, this.#group, this.cfg.TOPIC_ORDERS, [...this.#readers.keys()])
+    this.#positions = offsets
+    this.#coordinatorId = coordinatorId
+    this.#phase = 'running'
+    this.log.info({ positions: Object.fromEntries(offsets) }, 'OpA running')
+  }
+
+  async run(): Promise<void> {
+    while (!this.#stopping) {
+      try {
+        await this.#interval()
+      } catch (err) {
+        if (this.#stopping) break
+        this.#lastError = describeError(err)
+        this.metrics.transactions.inc({ outcome: 'aborted' })
+        await this.#producer.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'))
+        if ((err as Error).name === 'ProducerFencedError') {
+          this.#phase = 'failed'
+          throw err
+        }
+        this.log.error({ err }, 'interval failed; continuing from the last committed positions')
+        await new Promise((r) => setTimeout(r, 200))
+        await this.start()
+      }
+    }
+  }
+
+  async #interval(): Promise<void> {
+    const deadline = this.nowMs() + this.cfg.COMMIT_INTERVAL_MS
+    const out: OutgoingRecord[] = []
+    const next = new Map(this.#positions)
+    let dlq = 0
+    let read = 0
+    // Partitions are fetched in turn; each waits at most its share of the interval.
+    const share = Math.max(1, Math.floor(this.cfg.COMMIT_INTERVAL_MS / Math.max(1, this.#readers.size)))
+    for (const [p, reader] of this.#readers) {
+      const from = next.get(p) ?? 0
+      const r = await reader.fetch(from, { maxWaitMs: Math.min(share, Math.max(0, deadline - this.nowMs())), maxBytes: 2 << 20 })
+      for (const rec of r.records.slice(0, this.cfg.COMMIT_MAX_RECORDS)) {
+        read++
+        const parsed = parseRawEvent(rec.value, rec.timestamp)
+        if (parsed.ok) {
+          const e = parsed.event
+          out.push({ topic: this.cfg.TOPIC_ENRICHED, partition: zonePartition(e.zone, this.cfg.SHARDS), key: e.zone, value: encodeEvent(e), timestamp: e.ts })
+        } else {
+          dlq++
+          const dead: DeadLetter = { reason: parsed.reason, raw: rec.value?.toString('utf8') ?? '', sourceTopic: this.cfg.TOPIC_ORDERS, sourcePartition: p, sourceOffset: rec.offset, at: this.nowMs() }
+          out.push({ topic: this.cfg.TOPIC_DLQ, partition: 0, key: rec.key ?? undefined, value: encodeJson(dead) })
+        }
+        next.set(p, rec.offset + 1)
+      }
+      if (r.records.length <= this.cfg.COMMIT_MAX_RECORDS) next.set(p, Math.max(next.get(p) ?? 0, r.nextOffset))
+    }
+    const moved = [...next].filter(([p, o]) => o !== this.#positions.get(p))
+    if (moved.length === 0) return
+
+    const commitNo = ++this.#commits
+    this.#fault('before-commit', commitNo)
+    await this.#producer.begin()
+    await this.#producer.send(out)
+    await this.#producer.sendOffsets(this.#group, this.#coordinatorId, moved.map(([partition, nextOffset]) => ({ topic: this.cfg.TOPIC_ORDERS, partition, nextOffset })))
+    this.#fault('during-commit', commitNo)
+    await this.#producer.commit()
+    this.#fault('after-commit', commitNo)
+    this.#positions = next
+    this.metrics.transactions.inc({ outcome: 'committed' })
+    this.metrics.recordsIn.inc(read)
+    this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_ENRICHED }, out.length - dlq)
+    this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_DLQ }, dlq)
+    this.metrics.dlq.inc(dlq)
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true
+  }
+
+  async close(): Promise<void> {
+    await this.#producer.abort().catch(() => undefined)
+    await Promise.allSettled([this.#producer.close(), ...[...this.#readers.values()].map((r) => r.close())])
+    this.#phase = 'stopped'
+  }
+}

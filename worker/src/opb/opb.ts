@@ -1,0 +1,375 @@
+import type { Logger } from 'pino'
+import { join } from 'node:path'
+import type { WindowAgg } from '../core/aggregate.js'
+import { decodeEvent, type RideEvent } from '../core/event.js'
+import { decodeMeta, decodeWindowValue, encodeJson, encodeMeta, encodeOutput, encodeWindowValue, initialMeta, META_KEY, type ShardMeta } from '../core/records.js'
+import { processBatch, type WindowConfig } from '../core/shard.js'
+import type { OpbConfig } from '../config.js'
+import { faultInjector } from '../fault.js'
+import { PartitionReader, TxnProducer, describeError, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
+import type { Metrics } from '../metrics.js'
+import { SnapshotStore, manifestSchema, type SnapshotManifest } from '../store/snapshots.js'
+import { newStoreMeta, StateStore, type StoreMeta } from '../store/state-store.js'
+
+export type Phase = 'starting' | 'fencing' | 'loading-snapshot' | 'replaying' | 'running' | 'stopping' | 'stopped' | 'failed'
+
+const NEXT: Record<Phase, Phase[]> = {
+  starting: ['fencing', 'stopping', 'failed'],
+  fencing: ['loading-snapshot', 'stopping', 'failed'],
+  'loading-snapshot': ['replaying', 'stopping', 'failed'],
+  replaying: ['running', 'stopping', 'failed'],
+  running: ['fencing', 'stopping', 'failed'],
+  stopping: ['stopped', 'failed'],
+  stopped: [],
+  failed: ['fencing', 'stopping'],
+}
+
+export interface RecoveryReport {
+  startedAt: number
+  readyAt: number
+  timeToRecoverMs: number
+  phasesMs: { fence: number; snapshotLoad: number; replay: number; resume: number }
+  snapshot: { snapshotId: string; kind: string; chain: number; bytes: number } | null
+  rejectedSnapshots: { snapshotId: string; reason: string }[]
+  publishedManifest: string | null
+  replayedRecords: number
+  replayedBytes: number
+  changelogFrom: number
+  changelogTo: number
+  inputOffset: number
+  keys: number
+}
+
+/** One OpB shard: owns partition `shard` of the input and of the changelog. */
+export class OpbShard {
+  #phase: Phase = 'starting'
+  #store: StateStore | undefined
+  #meta: ShardMeta = initialMeta()
+  #lastChangelogOffset = -1
+  #lastEventAtMs = 0
+  #commits = 0
+  #stopping = false
+  #dirty = new Set<string>()
+  #lastSnapshot: SnapshotManifest | undefined
+  #partialsSinceFull = 0
+  #lastSnapshotAt = 0
+  #pendingManifest: SnapshotManifest | undefined
+  #recoveries: RecoveryReport[] = []
+  #lastError: string | undefined
+  #lag = 0
+  readonly #settings: KafkaSettings
+  readonly #producer: TxnProducer
+  readonly #input: PartitionReader
+  readonly #changelog: PartitionReader
+  readonly #snapshots: SnapshotStore
+  readonly #windows: WindowConfig
+  readonly #fault: ReturnType<typeof faultInjector>
+  readonly #pipeline: string
+
+  constructor(
+    readonly cfg: OpbConfig,
+    readonly log: Logger,
+    readonly metrics: Metrics,
+    readonly nowMs: () => number = Date.now,
+  ) {
+    this.#pipeline = cfg.PIPELINE
+    this.#settings = { brokers: cfg.KAFKA_BROKERS, clientId: `${cfg.PIPELINE}-opb-${cfg.SHARD}` }
+    this.#producer = new TxnProducer(this.#settings, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
+    this.#input = new PartitionReader(this.#settings, cfg.TOPIC_ENRICHED, cfg.SHARD)
+    this.#changelog = new PartitionReader(this.#settings, cfg.TOPIC_CHANGELOG, cfg.SHARD)
+    this.#snapshots = new SnapshotStore(cfg.DATA_DIR, cfg.SHARD)
+    this.#windows = {
+      sizeMs: cfg.WINDOW_SIZE_MS,
+      allowedLatenessMs: cfg.ALLOWED_LATENESS_MS,
+      outOfOrdernessMs: cfg.OUT_OF_ORDERNESS_MS,
+      idleTimeoutMs: cfg.IDLE_TIMEOUT_MS,
+      retentionMs: cfg.RETENTION_MS,
+    }
+    this.#fault = faultInjector(cfg.FAULT)
+  }
+
+  get phase(): Phase {
+    return this.#phase
+  }
+
+  ready(): boolean {
+    return this.#phase === 'running'
+  }
+
+  status() {
+    return {
+      role: 'opb',
+      pipeline: this.#pipeline,
+      shard: this.cfg.SHARD,
+      phase: this.#phase,
+      inputOffset: this.#meta.inputOffset,
+      lag: this.#lag,
+      watermark: this.#meta.watermark,
+      lastChangelogOffset: this.#lastChangelogOffset,
+      commits: this.#commits,
+      lateEvents: this.#meta.late,
+      keys: this.#store?.windowCount() ?? 0,
+      lastSnapshot: this.#lastSnapshot ? { snapshotId: this.#lastSnapshot.snapshotId, kind: this.#lastSnapshot.kind, sizeBytes: this.#lastSnapshot.sizeBytes, createdAt: this.#lastSnapshot.createdAt } : null,
+      lastRecovery: this.#recoveries.at(-1) ?? null,
+      recoveries: this.#recoveries.length,
+      lastError: this.#lastError ?? null,
+    }
+  }
+
+  #to(next: Phase): void {
+    if (!NEXT[this.#phase].includes(next)) throw new Error(`OpB shard ${this.cfg.SHARD}: no transition ${this.#phase} -> ${next}`)
+    this.log.info({ from: this.#phase, to: next }, 'phase')
+    this.#phase = next
+  }
+
+  /** Local recovery, DESIGN.md "Recovering one OpB shard". */
+  async recover(startedAt: number): Promise<RecoveryReport> {
+    const t0 = this.nowMs()
+    this.#to('fencing')
+    await this.#producer.fence()
+    const changelogEnd = await this.#changelog.endOffset()
+    const t1 = this.nowMs()
+
+    this.#to('loading-snapshot')
+    const published = await this.#latestPublishedManifest()
+    const plan = await this.#snapshots.plan()
+    if (published && !plan.chain.some((m) => m.snapshotId === published.snapshotId) && !plan.rejected.some((r) => r.snapshotId === published.snapshotId)) {
+      plan.rejected.push({ snapshotId: published.snapshotId, reason: 'published manifest names a snapshot missing from the volume' })
+    }
+    for (const r of plan.rejected) this.log.warn(r, 'snapshot passed over')
+    await this.#store?.close()
+    const live = join(this.cfg.DATA_DIR, 'live')
+    const { store, bytes } = await this.#snapshots.restore(plan.chain, live)
+    this.#store = store
+    const head = plan.chain.at(-1)
+    const restored = store.meta()
+    const t2 = this.nowMs()
+
+    this.#to('replaying')
+    const from = restored ? restored.lastChangelogOffset + 1 : 0
+    const replay = await this.#replayChangelog(from, changelogEnd)
+    const meta = store.meta()
+    this.#meta = meta ? { inputOffset: meta.inputOffset, watermark: meta.watermark, maxEventTs: meta.maxEventTs, late: meta.late, seq: meta.seq } : initialMeta()
+    this.#lastChangelogOffset = Math.max(changelogEnd - 1, meta?.lastChangelogOffset ?? -1)
+    store.apply(new Map(), newStoreMeta(this.#meta, this.#lastChangelogOffset))
+    const t3 = this.nowMs()
+
+    // Resume: the input position comes from the restored state. The idle
+    // clock restarts now, so a backlog is never taken for idleness.
+    this.#lastEventAtMs = t3
+    this.#dirty.clear()
+    this.#lastSnapshot = undefined // the next snapshot is a full one
+    this.#lastSnapshotAt = t3
+    this.#to('running')
+    const t4 = this.nowMs()
+    const report: RecoveryReport = {
+      startedAt,
+      readyAt: t4,
+      timeToRecoverMs: t4 - startedAt,
+      phasesMs: { fence: t1 - t0, snapshotLoad: t2 - t1, replay: t3 - t2, resume: t4 - t3 },
+      snapshot: head ? { snapshotId: head.snapshotId, kind: head.kind, chain: plan.chain.length, bytes } : null,
+      rejectedSnapshots: plan.rejected,
+      publishedManifest: published?.snapshotId ?? null,
+      replayedRecords: replay.records,
+      replayedBytes: replay.bytes,
+      changelogFrom: from,
+      changelogTo: changelogEnd,
+      inputOffset: this.#meta.inputOffset,
+      keys: store.windowCount(),
+    }
+    this.#recoveries.push(report)
+    this.metrics.timeToRecover.set(report.timeToRecoverMs)
+    for (const [phase, ms] of Object.entries(report.phasesMs)) this.metrics.recoveryPhase.set({ phase }, ms)
+    this.metrics.replayedRecords.inc(replay.records)
+    this.metrics.replayedBytes.inc(replay.bytes)
+    this.metrics.stateKeys.set(report.keys)
+    this.log.info({ recovery: report }, 'recovered')
+    return report
+  }
+
+  async #latestPublishedManifest(): Promise<SnapshotManifest | undefined> {
+    const reader = new PartitionReader(this.#settings, this.cfg.TOPIC_SNAPSHOTS, this.cfg.SHARD)
+    try {
+      const end = await reader.endOffset()
+      const key = `${this.#pipeline}/${this.cfg.SHARD}`
+      let latest: SnapshotManifest | undefined
+      for (let off = 0; off < end; ) {
+        const r = await reader.fetch(off, { maxWaitMs: 50, maxBytes: 1 << 20 })
+        for (const rec of r.records) {
+          if (rec.key?.toString() !== key || !rec.value) continue
+          const parsed = manifestSchema.safeParse(JSON.parse(rec.value.toString()))
+          if (parsed.success) latest = parsed.data
+        }
+        if (r.nextOffset <= off) break
+        off = r.nextOffset
+      }
+      return latest
+    } finally {
+      await reader.close()
+    }
+  }
+
+  async #replayChangelog(from: number, end: number): Promise<{ records: number; bytes: number }> {
+    const store = this.#store!
+    let records = 0
+    let bytes = 0
+    let lastLog = this.nowMs()
+    for (let off = from; off < end; ) {
+      const r = await this.#changelog.fetch(off, { maxWaitMs: 50, maxBytes: 8 << 20 })
+      const batch: { key: string; value: WindowAgg | null }[] = []
+      let meta: StoreMeta | undefined
+      for (const rec of r.records) {
+        if (rec.offset >= end) break
+        const key = rec.key?.toString() ?? ''
+        records++
+        bytes += (rec.key?.length ?? 0) + (rec.value?.length ?? 0)
+        if (key === META_KEY) {
+          if (rec.value) meta = newStoreMeta(decodeMeta(rec.value), rec.offset)
+          continue
+        }
+        batch.push({ key, value: rec.value ? decodeWindowValue(rec.value) : null })
+      }
+      const current = store.meta()
+      if (meta && current && current.seq >= meta.seq) meta = { ...current, lastChangelogOffset: Math.max(current.lastChangelogOffset, meta.lastChangelogOffset) }
+      store.replay(batch, meta)
+      if (r.nextOffset <= off) break
+      off = r.nextOffset
+      if (this.nowMs() - lastLog > 1000) {
+        lastLog = this.nowMs()
+        this.log.info({ offset: off, end, records }, 'replaying changelog')
+      }
+    }
+    return { records, bytes }
+  }
+
+  /** Runs commit intervals until stopped. On a failed transaction: abort and recover from the last committed point. */
+  async run(): Promise<void> {
+    while (!this.#stopping) {
+      try {
+        await this.#interval()
+        await this.#maybeSnapshot()
+      } catch (err) {
+        if (this.#stopping) break
+        this.#lastError = describeError(err)
+        this.metrics.transactions.inc({ outcome: 'aborted' })
+        this.log.error({ err }, 'commit interval failed; aborting and recovering from the last committed point')
+        await this.#producer.abort().catch((abortErr: unknown) => this.log.warn({ err: abortErr }, 'abort failed'))
+        if ((err as Error).name === 'ProducerFencedError') {
+          this.#to('failed')
+          throw err
+        }
+        this.#to('failed')
+        await new Promise((r) => setTimeout(r, 200))
+        await this.recover(this.nowMs())
+      }
+    }
+  }
+
+  async #interval(): Promise<void> {
+    const store = this.#store!
+    const start = this.nowMs()
+    const deadline = start + this.cfg.COMMIT_INTERVAL_MS
+    const events: RideEvent[] = []
+    let offset = this.#meta.inputOffset
+    let caughtUp = false
+    let skipped = 0
+    while (events.length < this.cfg.COMMIT_MAX_RECORDS) {
+      const wait = Math.max(0, deadline - this.nowMs())
+      const r = await this.#input.fetch(offset, { maxWaitMs: wait, maxBytes: 4 << 20 })
+      for (const rec of r.records) {
+        const e = decodeEvent(rec.value)
+        if (e) events.push(e)
+        else skipped++
+      }
+      offset = r.nextOffset
+      this.#lag = Math.max(0, r.lastStableOffset - offset)
+      caughtUp = offset >= r.lastStableOffset
+      if (this.nowMs() >= deadline || this.#stopping) break
+    }
+    if (skipped > 0) this.log.warn({ skipped }, 'records on the input that are not enriched events were skipped')
+    this.metrics.recordsIn.inc(events.length + skipped)
+    this.metrics.lag.set(this.#lag)
+
+    const now = this.nowMs()
+    const result = processBatch(store, this.#meta, { events, nextInputOffset: offset, nowMs: now, caughtUp, lastEventAtMs: this.#lastEventAtMs }, this.#windows, this.cfg.SHARD)
+    // A watermark that moved without closing a window needs no transaction:
+    // it is recomputed from the same inputs next time.
+    const nothing = result.changes.size === 0 && result.late.length === 0 && offset === this.#meta.inputOffset && !this.#pendingManifest
+    if (nothing) return
+
+    const commitNo = ++this.#commits
+    this.#fault('before-commit', commitNo)
+    const shard = this.cfg.SHARD
+    const records: OutgoingRecord[] = []
+    for (const [key, agg] of result.changes) records.push({ topic: this.cfg.TOPIC_CHANGELOG, partition: shard, key, value: agg ? encodeWindowValue(agg) : null })
+    records.push({ topic: this.cfg.TOPIC_CHANGELOG, partition: shard, key: META_KEY, value: encodeMeta(result.meta) })
+    const changelogCount = records.length
+    for (const o of result.output) records.push({ topic: this.cfg.TOPIC_OUTPUT, partition: shard, key: `${o.zone}|${o.windowStart}`, value: encodeOutput(o) })
+    for (const l of result.late) records.push({ topic: this.cfg.TOPIC_LATE, partition: shard, key: l.zone, value: encodeJson(l) })
+    const manifest = this.#pendingManifest
+    if (manifest) records.push({ topic: this.cfg.TOPIC_SNAPSHOTS, partition: shard, key: `${this.#pipeline}/${shard}`, value: encodeJson(manifest) })
+
+    const t0 = this.nowMs()
+    await this.#producer.begin()
+    const sent = await this.#producer.send(records)
+    this.#fault('during-commit', commitNo)
+    await this.#producer.commit()
+    const committedAt = this.nowMs()
+    this.metrics.commitLatency.observe(committedAt - t0)
+    this.metrics.transactions.inc({ outcome: 'committed' })
+    this.#fault('after-commit', commitNo)
+
+    const base = sent.baseOffsets.get(`${this.cfg.TOPIC_CHANGELOG}:${shard}`)
+    if (base !== undefined) this.#lastChangelogOffset = base + changelogCount - 1
+    this.#meta = result.meta
+    this.#lastEventAtMs = result.lastEventAtMs
+    this.#pendingManifest = undefined
+    store.apply(result.changes, newStoreMeta(result.meta, this.#lastChangelogOffset))
+    for (const key of result.changes.keys()) this.#dirty.add(key)
+
+    this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_OUTPUT }, result.output.length)
+    this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_CHANGELOG }, changelogCount)
+    if (result.late.length) {
+      this.metrics.late.inc(result.late.length)
+      this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_LATE }, result.late.length)
+    }
+    for (const e of events) this.metrics.endToEnd.observe(committedAt - e.ingestMs)
+  }
+
+  async #maybeSnapshot(): Promise<void> {
+    const now = this.nowMs()
+    if (now - this.#lastSnapshotAt < this.cfg.SNAPSHOT_INTERVAL_MS) return
+    if (this.#lastSnapshot && this.#dirty.size === 0 && this.#lastSnapshot.inputOffsets[`${this.cfg.TOPIC_ENRICHED}:${this.cfg.SHARD}`] === this.#meta.inputOffset) return
+    this.#lastSnapshotAt = now
+    const store = this.#store!
+    const t0 = this.nowMs()
+    const partial = this.cfg.SNAPSHOT_MODE === 'incremental' && this.#lastSnapshot !== undefined && this.#partialsSinceFull < this.cfg.SNAPSHOT_FULL_EVERY
+    const m = partial
+      ? await this.#snapshots.takePartial(store, this.#dirty, this.#lastSnapshot!, this.cfg.TOPIC_ENRICHED, now)
+      : await this.#snapshots.takeFull(store, this.cfg.TOPIC_ENRICHED, now)
+    this.#partialsSinceFull = partial ? this.#partialsSinceFull + 1 : 0
+    this.#dirty.clear()
+    this.#lastSnapshot = m
+    this.#pendingManifest = m
+    const ms = this.nowMs() - t0
+    this.metrics.snapshotDuration.observe({ kind: m.kind }, ms)
+    this.metrics.snapshotBytes.set({ kind: m.kind }, m.sizeBytes)
+    this.metrics.stateKeys.set(store.windowCount())
+    const removed = await this.#snapshots.prune(this.cfg.SNAPSHOT_KEEP)
+    this.log.info({ snapshotId: m.snapshotId, kind: m.kind, sizeBytes: m.sizeBytes, keys: m.keys, ms, removed: removed.length }, 'snapshot taken')
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true
+  }
+
+  async close(): Promise<void> {
+    if (this.#phase !== 'stopped') {
+      if (this.#phase !== 'stopping') this.#to('stopping')
+      await this.#producer.abort().catch(() => undefined)
+      await Promise.allSettled([this.#producer.close(), this.#input.close(), this.#changelog.close()])
+      await this.#store?.close()
+      this.#to('stopped')
+    }
+  }
+}

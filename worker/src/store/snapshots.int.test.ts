@@ -1,0 +1,82 @@
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { emptyAgg, windowKey } from '../core/aggregate.js'
+import { initialMeta } from '../core/records.js'
+import { SnapshotStore, type SnapshotManifest } from './snapshots.js'
+import { newStoreMeta, StateStore } from './state-store.js'
+
+let dir: string
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ridepulse-snap-'))
+})
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+const agg = (requested: number, seq: number, final = false) => ({ ...emptyAgg(), requested, seq, final })
+
+async function scenario() {
+  const store = StateStore.open(join(dir, 'live'))
+  const snaps = new SnapshotStore(dir, 0)
+  store.apply(new Map([[windowKey('harbor', 0), agg(1, 1)], [windowKey('airport', 0), agg(2, 1)]]), newStoreMeta({ ...initialMeta(), inputOffset: 10 }, 5))
+  const full = await snaps.takeFull(store, 'in', 1000)
+  store.apply(new Map([[windowKey('harbor', 0), agg(3, 2, true)], [windowKey('airport', 0), null]]), newStoreMeta({ ...initialMeta(), inputOffset: 20 }, 9))
+  const partial = await snaps.takePartial(store, [windowKey('harbor', 0), windowKey('airport', 0)], full, 'in', 2000)
+  await store.close()
+  return { snaps, full, partial }
+}
+
+const file = (m: SnapshotManifest) => join(dir, 'snapshots', m.snapshotId, m.kind === 'full' ? 'data.mdb' : 'delta.json')
+
+describe('snapshots on the volume', () => {
+  it('restores the newest chain: the full base copied, then the partial applied', async () => {
+    const { snaps, full, partial } = await scenario()
+    const plan = await snaps.plan()
+    expect(plan.chain.map((m) => m.snapshotId)).toEqual([full.snapshotId, partial.snapshotId])
+    const { store } = await snaps.restore(plan.chain, join(dir, 'restored'))
+    expect(store.get(windowKey('harbor', 0))).toMatchObject({ requested: 3, final: true })
+    expect(store.get(windowKey('airport', 0))).toBeUndefined()
+    expect([...store.finalWindowsBefore(1)]).toEqual([windowKey('harbor', 0)])
+    expect([...store.openWindowsBefore(1)]).toEqual([])
+    expect(store.meta()).toMatchObject({ inputOffset: 20, lastChangelogOffset: 9 })
+    await store.close()
+  })
+
+  it('falls back to the full snapshot when the partial has a flipped bit', async () => {
+    const { snaps, full, partial } = await scenario()
+    const bytes = await readFile(file(partial))
+    bytes[10] = bytes[10]! ^ 0x01
+    await writeFile(file(partial), bytes)
+    const plan = await snaps.plan()
+    expect(plan.chain.map((m) => m.snapshotId)).toEqual([full.snapshotId])
+    expect(plan.rejected).toEqual([{ snapshotId: partial.snapshotId, reason: expect.stringMatching(/checksum mismatch/) }])
+    const { store } = await snaps.restore(plan.chain, join(dir, 'restored'))
+    expect(store.meta()).toMatchObject({ inputOffset: 10, lastChangelogOffset: 5 })
+    await store.close()
+  })
+
+  it('starts empty when the full base is truncated, since every chain needs it', async () => {
+    const { snaps, full } = await scenario()
+    await truncate(file(full), 100)
+    const plan = await snaps.plan()
+    expect(plan.chain).toEqual([])
+    expect(plan.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/size/), expect.stringMatching(/size/)])
+  })
+
+  it('reports a deleted snapshot directory and keeps the rest usable', async () => {
+    const { snaps, full, partial } = await scenario()
+    await rm(join(dir, 'snapshots', partial.snapshotId), { recursive: true })
+    const plan = await snaps.plan()
+    expect(plan.chain.map((m) => m.snapshotId)).toEqual([full.snapshotId])
+  })
+
+  it('prunes old snapshots but keeps the base the newest chains need', async () => {
+    const { snaps, full, partial } = await scenario()
+    const removed = await snaps.prune(1)
+    expect(removed).toEqual([])
+    const { manifests } = await snaps.list()
+    expect(manifests.map((m) => m.snapshotId)).toEqual([partial.snapshotId, full.snapshotId])
+  })
+})

@@ -1,0 +1,273 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { copyFile, constants, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+import type { WindowAgg } from '../core/aggregate.js'
+import { STATE_VERSION } from '../core/aggregate.js'
+import { StateStore, type StoreMeta } from './state-store.js'
+
+/**
+ * Snapshots on the shard's own volume:
+ *
+ *   <dataDir>/snapshots/<id>/data.mdb     full: LMDB's consistent copy
+ *   <dataDir>/snapshots/<id>/delta.json   partial: keys changed since the parent
+ *   <dataDir>/snapshots/<id>/manifest.json
+ *
+ * A snapshot is written into a temporary directory, fsynced, checksummed and
+ * renamed into place, so a directory under snapshots/ is always whole.
+ */
+
+export type SnapshotKind = 'full' | 'partial'
+
+export const manifestSchema = z.object({
+  snapshotId: z.string().min(1),
+  shard: z.number().int().nonnegative(),
+  kind: z.enum(['full', 'partial']),
+  /** The full snapshot a partial chain starts from (itself for a full one). */
+  base: z.string().min(1),
+  /** The snapshot a partial applies on top of. */
+  parent: z.string().nullable(),
+  lastChangelogOffset: z.number().int(),
+  inputOffsets: z.record(z.string(), z.number().int().nonnegative()),
+  watermark: z.number(),
+  sizeBytes: z.number().int().nonnegative(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  schemaVersion: z.number().int(),
+  createdAt: z.number(),
+  keys: z.number().int().nonnegative(),
+})
+export type SnapshotManifest = z.infer<typeof manifestSchema>
+
+export class SnapshotCorruptedError extends Error {
+  constructor(id: string, why: string) {
+    super(`snapshot ${id} is unusable: ${why}`)
+    this.name = 'SnapshotCorruptedError'
+  }
+}
+
+const deltaSchema = z.object({
+  v: z.literal(STATE_VERSION),
+  meta: z.custom<StoreMeta>((m) => typeof m === 'object' && m !== null),
+  changes: z.array(z.tuple([z.string(), z.custom<WindowAgg | null>()])),
+})
+
+async function fsyncPath(path: string, dir = false): Promise<void> {
+  const fh = await open(path, dir ? 'r' : 'r+')
+  try {
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** Writes a small file the safe way: temp file, fsync, rename, fsync the directory. */
+export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
+  const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`
+  await writeFile(tmp, data)
+  await fsyncPath(tmp)
+  await rename(tmp, path)
+}
+
+const fileOf = (m: Pick<SnapshotManifest, 'kind'>) => (m.kind === 'full' ? 'data.mdb' : 'delta.json')
+
+export interface RestorePlan {
+  /** Snapshots to load, base first; empty: start empty and replay the whole changelog. */
+  chain: SnapshotManifest[]
+  /** Snapshots passed over, newest first, with the reason. */
+  rejected: { snapshotId: string; reason: string }[]
+}
+
+export class SnapshotStore {
+  readonly root: string
+
+  constructor(
+    readonly dataDir: string,
+    readonly shard: number,
+  ) {
+    this.root = join(dataDir, 'snapshots')
+  }
+
+  #newId(nowMs: number): string {
+    return `${String(nowMs).padStart(15, '0')}-${randomBytes(3).toString('hex')}`
+  }
+
+  async #finish(tmp: string, id: string, manifest: Omit<SnapshotManifest, 'sizeBytes' | 'sha256'>): Promise<SnapshotManifest> {
+    const file = join(tmp, fileOf(manifest))
+    await fsyncPath(file)
+    const [sha256, st] = await Promise.all([sha256File(file), stat(file)])
+    const full: SnapshotManifest = { ...manifest, sha256, sizeBytes: st.size }
+    await writeFileAtomic(join(tmp, 'manifest.json'), JSON.stringify(full, null, 1))
+    await fsyncPath(tmp, true)
+    await rename(tmp, join(this.root, id))
+    await fsyncPath(this.root, true)
+    return full
+  }
+
+  #manifestFields(meta: StoreMeta, inputTopic: string, nowMs: number) {
+    return {
+      shard: this.shard,
+      lastChangelogOffset: meta.lastChangelogOffset,
+      inputOffsets: { [`${inputTopic}:${this.shard}`]: meta.inputOffset },
+      watermark: meta.watermark,
+      schemaVersion: meta.schemaVersion,
+      createdAt: nowMs,
+    }
+  }
+
+  /** A full snapshot: the store must be at a commit boundary (no write in between). */
+  async takeFull(store: StateStore, inputTopic: string, nowMs: number): Promise<SnapshotManifest> {
+    const meta = store.meta()
+    if (!meta) throw new Error('cannot snapshot a store without metadata')
+    const id = this.#newId(nowMs)
+    const tmp = join(this.root, `.tmp-${id}`)
+    await mkdir(tmp, { recursive: true })
+    await store.backup(tmp)
+    await rm(join(tmp, 'lock.mdb'), { force: true })
+    return this.#finish(tmp, id, { ...this.#manifestFields(meta, inputTopic, nowMs), snapshotId: id, kind: 'full', base: id, parent: null, keys: store.windowCount() })
+  }
+
+  /** A partial snapshot: only the keys changed since `parent`. */
+  async takePartial(store: StateStore, changedKeys: Iterable<string>, parent: SnapshotManifest, inputTopic: string, nowMs: number): Promise<SnapshotManifest> {
+    const meta = store.meta()
+    if (!meta) throw new Error('cannot snapshot a store without metadata')
+    const id = this.#newId(nowMs)
+    const tmp = join(this.root, `.tmp-${id}`)
+    await mkdir(tmp, { recursive: true })
+    const changes: [string, WindowAgg | null][] = []
+    for (const key of changedKeys) changes.push([key, store.get(key) ?? null])
+    await writeFile(join(tmp, 'delta.json'), JSON.stringify({ v: STATE_VERSION, meta, changes }))
+    return this.#finish(tmp, id, {
+      ...this.#manifestFields(meta, inputTopic, nowMs),
+      snapshotId: id,
+      kind: 'partial',
+      base: parent.base,
+      parent: parent.snapshotId,
+      keys: changes.length,
+    })
+  }
+
+  /** Manifests of the snapshots on the volume, newest first; unreadable ones are reported, not thrown. */
+  async list(): Promise<{ manifests: SnapshotManifest[]; unreadable: { snapshotId: string; reason: string }[] }> {
+    await mkdir(this.root, { recursive: true })
+    const names = (await readdir(this.root)).filter((n) => !n.startsWith('.')).sort().reverse()
+    const manifests: SnapshotManifest[] = []
+    const unreadable: { snapshotId: string; reason: string }[] = []
+    for (const name of names) {
+      try {
+        const m = manifestSchema.parse(JSON.parse(await readFile(join(this.root, name, 'manifest.json'), 'utf8')))
+        if (m.snapshotId !== name) throw new Error(`manifest names ${m.snapshotId}`)
+        if (m.shard !== this.shard) throw new Error(`snapshot of shard ${m.shard}`)
+        manifests.push(m)
+      } catch (err) {
+        unreadable.push({ snapshotId: name, reason: `manifest: ${(err as Error).message}` })
+      }
+    }
+    return { manifests, unreadable }
+  }
+
+  async verify(m: SnapshotManifest): Promise<void> {
+    const file = join(this.root, m.snapshotId, fileOf(m))
+    let st
+    try {
+      st = await stat(file)
+    } catch {
+      throw new SnapshotCorruptedError(m.snapshotId, `${fileOf(m)} is missing`)
+    }
+    if (st.size !== m.sizeBytes) throw new SnapshotCorruptedError(m.snapshotId, `size ${st.size} bytes, manifest says ${m.sizeBytes}`)
+    const sha = await sha256File(file)
+    if (sha !== m.sha256) throw new SnapshotCorruptedError(m.snapshotId, 'checksum mismatch')
+    if (m.schemaVersion !== STATE_VERSION) throw new SnapshotCorruptedError(m.snapshotId, `schema version ${m.schemaVersion}, this worker reads ${STATE_VERSION}`)
+  }
+
+  /**
+   * The newest snapshot whose whole chain (full base, then each partial)
+   * is present and verifies; else the one before; else nothing.
+   */
+  async plan(): Promise<RestorePlan> {
+    const { manifests, unreadable } = await this.list()
+    const byId = new Map(manifests.map((m) => [m.snapshotId, m]))
+    const rejected = [...unreadable]
+    const verified = new Map<string, string | null>() // id -> null ok, or reason
+    const check = async (m: SnapshotManifest): Promise<string | null> => {
+      if (!verified.has(m.snapshotId)) {
+        try {
+          await this.verify(m)
+          verified.set(m.snapshotId, null)
+        } catch (err) {
+          verified.set(m.snapshotId, (err as Error).message)
+        }
+      }
+      return verified.get(m.snapshotId)!
+    }
+    for (const head of manifests) {
+      const chain: SnapshotManifest[] = []
+      let reason: string | null = null
+      for (let m: SnapshotManifest | undefined = head; m; ) {
+        reason = await check(m)
+        if (reason) break
+        chain.unshift(m)
+        if (m.kind === 'full') break
+        const parent: SnapshotManifest | undefined = m.parent ? byId.get(m.parent) : undefined
+        if (!parent) {
+          reason = `parent ${m.parent} of ${m.snapshotId} is missing`
+          break
+        }
+        m = parent
+      }
+      if (!reason && chain[0]?.kind === 'full') return { chain, rejected }
+      rejected.push({ snapshotId: head.snapshotId, reason: reason ?? 'chain has no full base' })
+    }
+    return { chain: [], rejected }
+  }
+
+  /**
+   * Builds a fresh live store at `liveDir` from a verified chain: a copy of
+   * the full base (never the snapshot itself: LMDB writes in place), then each
+   * partial applied in order.
+   */
+  async restore(chain: SnapshotManifest[], liveDir: string): Promise<{ store: StateStore; bytes: number }> {
+    await rm(liveDir, { recursive: true, force: true })
+    await mkdir(liveDir, { recursive: true })
+    let bytes = 0
+    const [base, ...partials] = chain
+    if (base) {
+      // A reflink where the file system has them, a plain copy elsewhere.
+      await copyFile(join(this.root, base.snapshotId, 'data.mdb'), join(liveDir, 'data.mdb'), constants.COPYFILE_FICLONE)
+      bytes += base.sizeBytes
+    }
+    const store = StateStore.open(liveDir)
+    for (const p of partials) {
+      const raw = await readFile(join(this.root, p.snapshotId, 'delta.json'), 'utf8')
+      const delta = deltaSchema.parse(JSON.parse(raw))
+      bytes += p.sizeBytes
+      store.apply(new Map(delta.changes), delta.meta)
+    }
+    return { store, bytes }
+  }
+
+  /** Keeps the newest `keep` snapshots and every snapshot their chains need. */
+  async prune(keep: number): Promise<string[]> {
+    const { manifests } = await this.list()
+    const byId = new Map(manifests.map((m) => [m.snapshotId, m]))
+    const needed = new Set<string>()
+    for (const head of manifests.slice(0, keep)) {
+      for (let m: SnapshotManifest | undefined = head; m && !needed.has(m.snapshotId); m = m.parent ? byId.get(m.parent) : undefined) needed.add(m.snapshotId)
+    }
+    const removed: string[] = []
+    for (const name of await readdir(this.root)) {
+      if (needed.has(name)) continue
+      if (name.startsWith('.tmp-') || byId.has(name) || !name.startsWith('.')) {
+        await rm(join(this.root, name), { recursive: true, force: true })
+        removed.push(name)
+      }
+    }
+    return removed
+  }
+}

@@ -1,0 +1,129 @@
+import { open, type Database, type RootDatabase } from 'lmdb'
+import type { WindowAgg } from '../core/aggregate.js'
+import { parseWindowKey, STATE_VERSION, windowKey } from '../core/aggregate.js'
+import type { ShardMeta } from '../core/records.js'
+import type { StateView } from '../core/shard.js'
+
+/** Where the state stands, kept in the same write transaction as the state. */
+export interface StoreMeta extends ShardMeta {
+  /** The state includes every changelog record up to this offset (-1: none). */
+  lastChangelogOffset: number
+  schemaVersion: number
+}
+
+type IndexKey = [number, string]
+
+/**
+ * One shard's state in LMDB: windows by key, plus two indexes by window start
+ * (open and final windows) so closing and expiring windows never scans the
+ * whole state.
+ */
+export class StateStore implements StateView {
+  readonly #env: RootDatabase
+  readonly #windows: Database<WindowAgg, string>
+  readonly #open: Database<true, IndexKey>
+  readonly #final: Database<true, IndexKey>
+  readonly #meta: Database<StoreMeta, string>
+
+  private constructor(readonly path: string) {
+    // The live store need not be durable: recovery never trusts it and
+    // rebuilds from a snapshot copy plus the changelog.
+    this.#env = open({ path, maxDbs: 8, noSync: true, noMemInit: true })
+    this.#windows = this.#env.openDB({ name: 'windows' })
+    this.#open = this.#env.openDB({ name: 'open' })
+    this.#final = this.#env.openDB({ name: 'final' })
+    this.#meta = this.#env.openDB({ name: 'meta' })
+  }
+
+  static open(path: string): StateStore {
+    return new StateStore(path)
+  }
+
+  get(key: string): WindowAgg | undefined {
+    return this.#windows.get(key)
+  }
+
+  *openWindowsBefore(startBelow: number): Iterable<string> {
+    for (const [start, zone] of this.#open.getKeys({ start: [-Number.MAX_SAFE_INTEGER, ''], end: [startBelow, ''] })) yield windowKey(zone, start)
+  }
+
+  *finalWindowsBefore(startBelow: number): Iterable<string> {
+    for (const [start, zone] of this.#final.getKeys({ start: [-Number.MAX_SAFE_INTEGER, ''], end: [startBelow, ''] })) yield windowKey(zone, start)
+  }
+
+  meta(): StoreMeta | undefined {
+    return this.#meta.get('shard')
+  }
+
+  windowCount(): number {
+    return this.#windows.getCount()
+  }
+
+  *entries(): Iterable<[string, WindowAgg]> {
+    for (const { key, value } of this.#windows.getRange()) yield [key, value]
+  }
+
+  /** Writes a committed batch: every change and the new position, atomically. */
+  apply(changes: ReadonlyMap<string, WindowAgg | null>, meta: StoreMeta): void {
+    this.#env.transactionSync(() => {
+      for (const [key, agg] of changes) this.#put(key, agg)
+      this.#meta.putSync('shard', meta)
+    })
+  }
+
+  /**
+   * Applies changelog records: a record not newer (by `seq`) than what the
+   * store holds is skipped, so replaying from before the snapshot is harmless.
+   * Returns how many records changed the state.
+   */
+  replay(records: Iterable<{ key: string; value: WindowAgg | null }>, meta: StoreMeta | undefined): number {
+    let applied = 0
+    this.#env.transactionSync(() => {
+      for (const r of records) {
+        const have = this.#windows.get(r.key)
+        if (r.value === null) {
+          if (have) {
+            this.#put(r.key, null)
+            applied++
+          }
+          continue
+        }
+        if (have && have.seq >= r.value.seq) continue
+        this.#put(r.key, r.value)
+        applied++
+      }
+      if (meta) this.#meta.putSync('shard', meta)
+    })
+    return applied
+  }
+
+  #put(key: string, agg: WindowAgg | null): void {
+    const w = parseWindowKey(key)
+    if (!w) return
+    const idx: IndexKey = [w.windowStart, w.zone]
+    if (agg === null) {
+      this.#windows.removeSync(key)
+      this.#open.removeSync(idx)
+      this.#final.removeSync(idx)
+      return
+    }
+    this.#windows.putSync(key, agg)
+    if (agg.final) {
+      this.#open.removeSync(idx)
+      this.#final.putSync(idx, true)
+    } else {
+      this.#open.putSync(idx, true)
+    }
+  }
+
+  /** LMDB's own consistent copy (non-compacting) of the whole environment into `dir`. */
+  async backup(dir: string): Promise<void> {
+    await this.#env.backup(dir, false)
+  }
+
+  async close(): Promise<void> {
+    await this.#env.close()
+  }
+}
+
+export const newStoreMeta = (m: ShardMeta, lastChangelogOffset: number): StoreMeta => ({ ...m, lastChangelogOffset, schemaVersion: STATE_VERSION })
