@@ -13,7 +13,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
-          include: ['worker/src/**/*.int.test.ts'],
+          include: ['worker/src/**/*.int.test.ts', 'worker/test/**/*.int.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**'],
           globalSetup: ['worker/test/kafka-global-setup.ts'],
           testTimeout: 180_000,

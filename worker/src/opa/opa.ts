@@ -82,8 +82,16 @@ export class OpaInstance {
           throw err
         }
         this.log.error({ err }, 'interval failed; continuing from the last committed positions')
-        await new Promise((r) => setTimeout(r, 200))
-        await this.start()
+        for (let attempt = 0; !this.#stopping; attempt++) {
+          await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5000)))
+          try {
+            await this.start()
+            break
+          } catch (startErr) {
+            if ((startErr as Error).name === 'ProducerFencedError') throw startErr
+            this.log.warn({ err: startErr, attempt }, 'restart attempt failed; retrying')
+          }
+        }
       }
     }
   }

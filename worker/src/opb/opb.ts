@@ -259,8 +259,23 @@ export class OpbShard {
           throw err
         }
         this.#to('failed')
-        await new Promise((r) => setTimeout(r, 200))
+        await this.#recoverWithBackoff()
+      }
+    }
+  }
+
+  /** Recovery after a failed interval; the broker may be away for a while (a restart), so retry. */
+  async #recoverWithBackoff(): Promise<void> {
+    for (let attempt = 0; !this.#stopping; attempt++) {
+      await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5000)))
+      try {
         await this.recover(this.nowMs())
+        return
+      } catch (err) {
+        if ((err as Error).name === 'ProducerFencedError') throw err
+        this.#lastError = describeError(err)
+        this.log.warn({ err, attempt }, 'recovery attempt failed; retrying')
+        if (this.#phase !== 'failed') this.#to('failed')
       }
     }
   }

@@ -1,0 +1,62 @@
+import { createTraffic } from '../core/generator.js'
+import { hash32 } from '../core/partition.js'
+import { PlainProducer, type KafkaSettings } from '../kafka/client.js'
+
+export interface LoadOptions {
+  settings: KafkaSettings
+  topic: string
+  partitions: number
+  ratePerSec: number
+  zones: number
+  seed: number
+  malformedFraction: number
+  maxDisorderMs: number
+  tickMs?: number
+}
+
+export interface LoadStats {
+  sent: number
+  valid: number
+  malformed: number
+}
+
+/** Produces generated city traffic to the raw topic until stopped. */
+export function startLoad(opts: LoadOptions): { stop(): Promise<LoadStats>; stats: LoadStats } {
+  const producer = new PlainProducer(opts.settings)
+  const traffic = createTraffic({
+    seed: opts.seed,
+    zones: opts.zones,
+    ratePerSec: opts.ratePerSec,
+    malformedFraction: opts.malformedFraction,
+    maxDisorderMs: opts.maxDisorderMs,
+    startMs: Date.now(),
+  })
+  const stats: LoadStats = { sent: 0, valid: 0, malformed: 0 }
+  let running = true
+  const tick = opts.tickMs ?? 50
+  const loop = (async () => {
+    while (running) {
+      const t0 = Date.now()
+      const batch = traffic.next(t0)
+      await producer.send(
+        batch.map((r) => ({ topic: opts.topic, partition: hash32(r.key) % opts.partitions, key: r.key, value: Buffer.from(r.value) })),
+      )
+      stats.sent += batch.length
+      for (const r of batch) {
+        if (r.valid) stats.valid++
+        else stats.malformed++
+      }
+      const spent = Date.now() - t0
+      if (spent < tick) await new Promise((r) => setTimeout(r, tick - spent))
+    }
+  })()
+  return {
+    stats,
+    async stop() {
+      running = false
+      await loop
+      await producer.close()
+      return stats
+    },
+  }
+}

@@ -1,0 +1,30 @@
+import type { VerifyReport } from '../core/verify.js'
+import type { KafkaSettings } from '../kafka/client.js'
+import { runVerifier } from '../verify/verifier.js'
+import { sleep, topicsFor } from './pipeline.js'
+
+/**
+ * Runs the verifier until every window is final and exact, or the time is up
+ * (windows close only once the idle watermark has passed them); returns the
+ * last report either way.
+ */
+export async function awaitVerdict(
+  settings: KafkaSettings,
+  pipeline: string,
+  partitions: { orders: number; shards: number },
+  windowSizeMs: number,
+  timeoutMs: number,
+): Promise<VerifyReport> {
+  const t = topicsFor(pipeline)
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const report = await runVerifier(
+      settings,
+      { orders: t.TOPIC_ORDERS, late: t.TOPIC_LATE, output: t.TOPIC_OUTPUT },
+      { orders: partitions.orders, late: partitions.shards, output: partitions.shards },
+      windowSizeMs,
+    )
+    if (report.ok || Date.now() >= deadline) return report
+    await sleep(1000)
+  }
+}

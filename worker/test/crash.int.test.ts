@@ -1,0 +1,144 @@
+import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, inject, it } from 'vitest'
+import { execFileSync } from 'node:child_process'
+import { getJson, sleep, waitReady } from '../src/demo/pipeline.js'
+import { testPipeline } from './harness.js'
+
+type Status = { phase: string; lastRecovery: { snapshot: { snapshotId: string } | null; rejectedSnapshots: { reason: string }[]; replayedRecords: number; timeToRecoverMs: number } | null; recoveries: number; lastSnapshot: unknown }
+
+let cleanup: (() => Promise<void>) | undefined
+afterEach(async () => {
+  await cleanup?.()
+  cleanup = undefined
+})
+
+describe('crashes on a real broker', () => {
+  it('kill -9 of an OpB shard under load: only that shard restarts, from its local snapshot, and the output stays exact', async () => {
+    const t = testPipeline('kill')
+    cleanup = t.cleanup
+    await t.p.startAll()
+    const opa = t.p.opa.get(0)!
+    const load = t.load()
+    for (const round of [0, 1]) {
+      await sleep(2500)
+      const shard = round % 2
+      await t.p.killOpb(shard)
+      const w = t.p.startOpb(shard)
+      await waitReady(w)
+      const st = await getJson<Status>(w.port, '/status')
+      expect(st.phase).toBe('running')
+      expect(st.lastRecovery?.snapshot).not.toBeNull()
+    }
+    await sleep(2000)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0, finalsTwice: 0, revViolations: 0 })
+    expect(report.windows).toBeGreaterThan(4)
+    // OpA never restarted: the same process, still running.
+    expect(opa.child.exitCode).toBeNull()
+    expect(t.p.opa.get(0)).toBe(opa)
+  })
+
+  it.each(['before-commit', 'during-commit', 'after-commit'])('OpA and an OpB shard that die %s recover exactly', async (point) => {
+    const t = testPipeline(`fault-${point}`)
+    cleanup = t.cleanup
+    // Each kills itself (SIGKILL) at that point of a given commit; the test
+    // restarts it without the fault, as a supervisor would.
+    const opa = t.p.startOpa(0, { FAULT: `${point}:8` })
+    const opb = t.p.startOpb(0, { FAULT: `${point}:15` })
+    t.p.startOpb(1)
+    const load = t.load()
+    for (const [w, restart] of [
+      [opa, () => t.p.startOpa(0)],
+      [opb, () => t.p.startOpb(0)],
+    ] as const) {
+      const code = await Promise.race([w.exited, sleep(30_000).then(() => 'alive')])
+      expect(code).toBeNull()
+      expect(w.child.signalCode).toBe('SIGKILL')
+      await waitReady(restart())
+    }
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
+  it('two OpB processes for the same shard: the older is fenced and the output stays exact', async () => {
+    const t = testPipeline('zombie')
+    cleanup = t.cleanup
+    await t.p.startAll()
+    const load = t.load()
+    await sleep(2000)
+    const old = t.p.opb.get(1)!
+    // A second process for shard 1 on its own volume, as a replacement pod would be.
+    const replacement = t.p.startOpb(1, { DATA_DIR: join(t.dataDir, 'opb-1-replacement') }, old.port + 50)
+    await waitReady(replacement)
+    const oldExit = await Promise.race([old.exited, sleep(15_000).then(() => 'still running')])
+    expect(oldExit).toBe(1)
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
+  it('a corrupted, truncated or deleted snapshot is detected and the next one back (or a full replay) is used', async () => {
+    const t = testPipeline('corrupt')
+    cleanup = t.cleanup
+    await t.p.startAll()
+    const load = t.load()
+    const snapDir = join(t.dataDir, 'opb-0', 'snapshots')
+    const damage = [
+      async (newest: string) => {
+        const f = join(snapDir, newest, (await readdir(join(snapDir, newest))).find((n) => n !== 'manifest.json')!)
+        const b = await readFile(f)
+        b[Math.floor(b.length / 2)]! ^= 0xff
+        await writeFile(f, b)
+      },
+      async (newest: string) => {
+        const f = join(snapDir, newest, (await readdir(join(snapDir, newest))).find((n) => n !== 'manifest.json')!)
+        const b = await readFile(f)
+        await writeFile(f, b.subarray(0, Math.floor(b.length / 3)))
+      },
+      async () => {
+        for (const d of await readdir(snapDir)) execFileSync('rm', ['-rf', join(snapDir, d)])
+      },
+    ]
+    for (const harm of damage) {
+      await sleep(2500)
+      await t.p.killOpb(0)
+      const names = (await readdir(snapDir)).filter((n) => !n.startsWith('.')).sort()
+      await harm(names.at(-1)!)
+      const w = t.p.startOpb(0)
+      await waitReady(w)
+      const st = await getJson<Status>(w.port, '/status')
+      expect(st.lastRecovery!.rejectedSnapshots.length).toBeGreaterThan(0)
+    }
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
+  it('a broker kill -9 and restart mid-run: the pipeline resumes and stays exact', async () => {
+    const t = testPipeline('broker')
+    cleanup = t.cleanup
+    await t.p.startAll()
+    const load = t.load()
+    await sleep(2500)
+    const args = ['--port', String(inject('kafkaPort')), '--data', inject('kafkaData')]
+    execFileSync('bash', [inject('kafkaScript'), 'kill', ...args])
+    await sleep(1000)
+    execFileSync('bash', [inject('kafkaScript'), 'start', ...args], { stdio: ['ignore', 'ignore', 'inherit'] })
+    await sleep(4000)
+    await load.stop()
+    const report = await t.verifyWhenFinal(60_000)
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+    for (const w of [...t.p.opa.values(), ...t.p.opb.values()]) expect(w.child.exitCode).toBeNull()
+  })
+})

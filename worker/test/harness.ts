@@ -1,0 +1,66 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { inject } from 'vitest'
+import type { VerifyReport } from '../src/core/verify.js'
+import { LocalPipeline, topicsFor, type PipelineOptions } from '../src/demo/pipeline.js'
+import { awaitVerdict } from '../src/demo/verdict.js'
+import { startLoad, type LoadOptions } from '../src/demo/load.js'
+
+/** Short windows so a test sees many of them closed within seconds. */
+export const FAST_WINDOWS = {
+  WINDOW_SIZE_MS: '2000',
+  ALLOWED_LATENESS_MS: '500',
+  OUT_OF_ORDERNESS_MS: '500',
+  IDLE_TIMEOUT_MS: '1500',
+  SNAPSHOT_INTERVAL_MS: '700',
+  SNAPSHOT_FULL_EVERY: '3',
+  COMMIT_INTERVAL_MS: '100',
+  LOG_LEVEL: 'info',
+}
+
+let ports = 21000 + Math.floor(Math.random() * 200) * 10
+
+export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) {
+  const pipeline = `${name}-${Date.now().toString(36)}`
+  const dataDir = mkdtempSync(join(tmpdir(), `ridepulse-${name}-`))
+  ports += 300
+  const p = new LocalPipeline({
+    brokers: inject('kafkaBrokers'),
+    pipeline,
+    shards: 2,
+    ordersPartitions: 2,
+    opaInstances: 1,
+    dataDir,
+    httpBase: ports,
+    env: FAST_WINDOWS,
+    ...opts,
+  })
+  return {
+    p,
+    dataDir,
+    settings: { brokers: [inject('kafkaBrokers')], clientId: `${name}-test` },
+    load(o: Partial<LoadOptions> = {}) {
+      return startLoad({
+        settings: { brokers: [inject('kafkaBrokers')], clientId: `${name}-load` },
+        topic: topicsFor(pipeline).TOPIC_ORDERS,
+        partitions: p.opts.ordersPartitions,
+        ratePerSec: 400,
+        zones: 12,
+        seed: 7,
+        malformedFraction: 0.02,
+        maxDisorderMs: 300,
+        ...o,
+      })
+    },
+    /** Polls the verifier until every window is final and exact, or the time is up; returns the last report. */
+    verifyWhenFinal(timeoutMs = 30_000): Promise<VerifyReport> {
+      const settings = { brokers: [inject('kafkaBrokers')], clientId: `${name}-verify` }
+      return awaitVerdict(settings, pipeline, { orders: p.opts.ordersPartitions, shards: p.opts.shards }, Number(FAST_WINDOWS.WINDOW_SIZE_MS), timeoutMs)
+    },
+    async cleanup() {
+      await p.stopAll()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
