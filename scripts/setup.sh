@@ -7,6 +7,9 @@ for tool in node npm java mvn; do
   command -v "$tool" >/dev/null || { echo "setup: '$tool' is required (Node 20+, Java 17+, Maven)" >&2; exit 1; }
 done
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # `npm install` rather than `npm ci`: npm 11 leaves other platforms'
+  # optional packages (rollup's) out of the lock file, and `npm ci` then
+  # refuses it as out of sync. The lock file still pins every version.
+  npm install --no-audit --no-fund
 fi
 bash scripts/kafka/kafka.sh install
