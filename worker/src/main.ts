@@ -8,7 +8,8 @@ import { OpaInstance } from './opa/opa.js'
 import { OpbShard } from './opb/opb.js'
 import { pipelineTopics } from './topics.js'
 
-const startedAt = Date.now()
+// Recovery is timed from the process start, module loading included.
+const startedAt = Math.round(performance.timeOrigin)
 
 let cfg: WorkerConfig
 try {
@@ -39,9 +40,13 @@ process.on('SIGINT', () => shutdown('SIGINT'))
 
 let code = 0
 try {
-  await ensureTopics({ brokers: cfg.KAFKA_BROKERS, clientId: `${cfg.PIPELINE}-${cfg.ROLE}` }, pipelineTopics(cfg))
-  if (worker instanceof OpbShard) await worker.recover(startedAt)
-  else await worker.start()
+  const topicsReady = ensureTopics({ brokers: cfg.KAFKA_BROKERS, clientId: `${cfg.PIPELINE}-${cfg.ROLE}` }, pipelineTopics(cfg))
+  if (worker instanceof OpbShard) {
+    await Promise.all([worker.recover(startedAt, topicsReady), topicsReady])
+  } else {
+    await topicsReady
+    await worker.start()
+  }
   await worker.run()
 } catch (err) {
   log.error({ err }, 'worker failed')

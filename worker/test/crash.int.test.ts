@@ -49,6 +49,7 @@ describe('crashes on a real broker', () => {
     const opa = t.p.startOpa(0, { FAULT: `${point}:8` })
     const opb = t.p.startOpb(0, { FAULT: `${point}:15` })
     t.p.startOpb(1)
+    await Promise.all([...t.p.opa.values(), ...t.p.opb.values()].map((w) => waitReady(w)))
     const load = t.load()
     for (const [w, restart] of [
       [opa, () => t.p.startOpa(0)],

@@ -61,7 +61,34 @@ function parseJson<T>(schema: z.ZodType<T>, value: Buffer, what: string): T {
 }
 
 export const encodeWindowValue = (a: WindowAgg): Buffer => json({ ...a, v: STATE_VERSION })
+
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0
+
+/**
+ * Decodes a changelog window value. This runs once per record replayed, so
+ * the well-formed case is checked by hand; anything else goes through the
+ * schema for a precise error.
+ */
 export const decodeWindowValue = (b: Buffer): WindowAgg => {
+  let o: Record<string, unknown> | undefined
+  try {
+    o = JSON.parse(b.toString('utf8')) as Record<string, unknown>
+  } catch {
+    o = undefined
+  }
+  if (
+    o &&
+    o.v === STATE_VERSION &&
+    isCount(o.requested) &&
+    isCount(o.matched) &&
+    isCount(o.completed) &&
+    isCount(o.cancelled) &&
+    isCount(o.seq) &&
+    isCount(o.rev) &&
+    typeof o.final === 'boolean'
+  ) {
+    return { requested: o.requested, matched: o.matched, completed: o.completed, cancelled: o.cancelled, seq: o.seq, rev: o.rev, final: o.final }
+  }
   const { v: _v, ...agg } = parseJson(windowValueSchema, b, 'changelog window value')
   return agg
 }

@@ -18,6 +18,7 @@ export interface LoadStats {
   sent: number
   valid: number
   malformed: number
+  sendErrors: number
 }
 
 /** Produces generated city traffic to the raw topic until stopped. */
@@ -31,16 +32,27 @@ export function startLoad(opts: LoadOptions): { stop(): Promise<LoadStats>; stat
     maxDisorderMs: opts.maxDisorderMs,
     startMs: Date.now(),
   })
-  const stats: LoadStats = { sent: 0, valid: 0, malformed: 0 }
+  const stats: LoadStats = { sent: 0, valid: 0, malformed: 0, sendErrors: 0 }
   let running = true
   const tick = opts.tickMs ?? 50
   const loop = (async () => {
     while (running) {
       const t0 = Date.now()
       const batch = traffic.next(t0)
-      await producer.send(
-        batch.map((r) => ({ topic: opts.topic, partition: hash32(r.key) % opts.partitions, key: r.key, value: Buffer.from(r.value) })),
-      )
+      const records = batch.map((r) => ({ topic: opts.topic, partition: hash32(r.key) % opts.partitions, key: r.key, value: Buffer.from(r.value) }))
+      // Like any upstream producer, keep retrying (the topic may not exist
+      // yet, the broker may be restarting); the idempotent producer keeps
+      // retries from duplicating.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await producer.send(records)
+          break
+        } catch (err) {
+          stats.sendErrors++
+          if (attempt >= 300) throw err
+          await new Promise((r) => setTimeout(r, 200))
+        }
+      }
       stats.sent += batch.length
       for (const r of batch) {
         if (r.valid) stats.valid++

@@ -123,16 +123,22 @@ export class OpbShard {
   }
 
   /** Local recovery, DESIGN.md "Recovering one OpB shard". */
-  async recover(startedAt: number): Promise<RecoveryReport> {
+  async recover(startedAt: number, topicsReady: Promise<unknown> = Promise.resolve()): Promise<RecoveryReport> {
     const t0 = this.nowMs()
     this.#to('fencing')
-    await this.#producer.fence()
-    const changelogEnd = await this.#changelog.endOffset()
+    // Checking the local snapshots needs no broker: it runs while the fence
+    // and the reads of the manifest and the changelog's end go out.
+    const planned = this.#snapshots.plan()
+    planned.catch(() => undefined) // awaited below; a failed fence must not leave it unhandled
+    const [, changelogEnd, published] = await Promise.all([
+      this.#producer.fence(),
+      topicsReady.then(() => this.#changelog.endOffset()),
+      topicsReady.then(() => this.#latestPublishedManifest()),
+    ])
     const t1 = this.nowMs()
 
     this.#to('loading-snapshot')
-    const published = await this.#latestPublishedManifest()
-    const plan = await this.#snapshots.plan()
+    const plan = await planned
     if (published && !plan.chain.some((m) => m.snapshotId === published.snapshotId) && !plan.rejected.some((r) => r.snapshotId === published.snapshotId)) {
       plan.rejected.push({ snapshotId: published.snapshotId, reason: 'published manifest names a snapshot missing from the volume' })
     }
@@ -214,9 +220,17 @@ export class OpbShard {
     let records = 0
     let bytes = 0
     let lastLog = this.nowMs()
-    for (let off = from; off < end; ) {
-      const r = await this.#changelog.fetch(off, { maxWaitMs: 50, maxBytes: 8 << 20 })
-      const batch: { key: string; value: WindowAgg | null }[] = []
+    const fetchFrom = (off: number) => this.#changelog.fetch(off, { maxWaitMs: 50, maxBytes: 8 << 20 })
+    let off = from
+    // The next fetch goes out before this batch is applied: the broker
+    // reads while the store writes.
+    let pending = off < end ? fetchFrom(off) : undefined
+    while (pending) {
+      const r = await pending
+      const next = r.nextOffset
+      pending = next > off && next < end ? fetchFrom(next) : undefined
+      // Within a batch only the newest record of a key matters (log order is seq order).
+      const latest = new Map<string, WindowAgg | null>()
       let meta: StoreMeta | undefined
       for (const rec of r.records) {
         if (rec.offset >= end) break
@@ -227,18 +241,19 @@ export class OpbShard {
           if (rec.value) meta = newStoreMeta(decodeMeta(rec.value), rec.offset)
           continue
         }
-        batch.push({ key, value: rec.value ? decodeWindowValue(rec.value) : null })
+        latest.set(key, rec.value ? decodeWindowValue(rec.value) : null)
       }
       const current = store.meta()
       if (meta && current && current.seq >= meta.seq) meta = { ...current, lastChangelogOffset: Math.max(current.lastChangelogOffset, meta.lastChangelogOffset) }
-      store.replay(batch, meta)
-      if (r.nextOffset <= off) break
-      off = r.nextOffset
+      store.replay(Array.from(latest, ([key, value]) => ({ key, value })), meta)
+      if (next <= off) break
+      off = next
       if (this.nowMs() - lastLog > 1000) {
         lastLog = this.nowMs()
         this.log.info({ offset: off, end, records }, 'replaying changelog')
       }
     }
+    await pending
     return { records, bytes }
   }
 
