@@ -2,7 +2,9 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
+import type { DeadLetter } from '../src/core/records.js'
 import { getJson, sleep, waitReady } from '../src/demo/pipeline.js'
+import { readWholeTopic } from '../src/verify/read-topic.js'
 import { testPipeline } from './harness.js'
 
 type Status = { phase: string; lastRecovery: { snapshot: { snapshotId: string } | null; rejectedSnapshots: { reason: string }[]; replayedRecords: number; timeToRecoverMs: number } | null; recoveries: number; lastSnapshot: unknown }
@@ -31,11 +33,16 @@ describe('crashes on a real broker', () => {
       expect(st.lastRecovery?.snapshot).not.toBeNull()
     }
     await sleep(2000)
-    await load.stop()
+    const sent = await load.stop()
     const report = await t.verifyWhenFinal()
     expect(report.problems).toEqual([])
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0, finalsTwice: 0, revViolations: 0 })
     expect(report.windows).toBeGreaterThan(4)
+    // Every malformed event is in the dead-letter topic, with its reason and source.
+    const dead = (await readWholeTopic(t.settings, t.p.topics.TOPIC_DLQ, 1)).map((r) => JSON.parse(r.value!.toString()) as DeadLetter)
+    expect(dead).toHaveLength(sent.malformed)
+    expect(sent.malformed).toBeGreaterThan(0)
+    for (const d of dead) expect(d).toMatchObject({ reason: expect.stringMatching(/.+/), sourceTopic: t.p.topics.TOPIC_ORDERS })
     // OpA never restarted: the same process, still running.
     expect(opa.child.exitCode).toBeNull()
     expect(t.p.opa.get(0)).toBe(opa)
