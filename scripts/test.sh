@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-npx tsc --build
+npm run build
 npx eslint .
 npx vitest run --project unit
 npx vitest run --project integration

@@ -3,9 +3,9 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-// The compiled entry point, whether this module runs compiled (dist/demo) or
-// from source under the test runner (src/demo).
-const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url))
+// The bundled worker (npm run build), whether this module runs compiled
+// (dist/demo) or from source under the test runner (src/demo).
+const MAIN = fileURLToPath(new URL('../../dist/worker.mjs', import.meta.url))
 
 export interface PipelineOptions {
   brokers: string
