@@ -5,9 +5,9 @@ import { execFileSync } from 'node:child_process'
 import type { DeadLetter } from '../src/core/records.js'
 import { getJson, sleep, waitReady } from '../src/demo/pipeline.js'
 import { readWholeTopic } from '../src/verify/read-topic.js'
-import { testPipeline } from './harness.js'
+import { FAST_WINDOWS, testPipeline } from './harness.js'
 
-type Status = { phase: string; lastRecovery: { snapshot: { snapshotId: string } | null; rejectedSnapshots: { reason: string }[]; replayedRecords: number; timeToRecoverMs: number } | null; recoveries: number; lastSnapshot: unknown }
+type Status = { phase: string; lastRecovery: { snapshot: { snapshotId: string; kind: string } | null; rejectedSnapshots: { reason: string }[]; replayedRecords: number; timeToRecoverMs: number } | null; recoveries: number; lastSnapshot: unknown }
 
 let cleanup: (() => Promise<void>) | undefined
 afterEach(async () => {
@@ -72,6 +72,29 @@ describe('crashes on a real broker', () => {
     const report = await t.verifyWhenFinal()
     expect(report.problems).toEqual([])
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
+  it('checkpoint-only mode (no changelog): kill -9 and a crash during the commit both resume from the committed checkpoint, exact', async () => {
+    const t = testPipeline('checkpoint', { env: { ...FAST_WINDOWS, SNAPSHOT_MODE: 'checkpoint', SNAPSHOT_INTERVAL_MS: '1000' } })
+    cleanup = t.cleanup
+    t.p.startOpa(0)
+    const faulty = t.p.startOpb(0, { FAULT: 'during-commit:3' })
+    t.p.startOpb(1)
+    await Promise.all([...t.p.opa.values(), ...t.p.opb.values()].map((w) => waitReady(w)))
+    const load = t.load()
+    expect(await Promise.race([faulty.exited, sleep(30_000).then(() => 'alive')])).toBeNull()
+    await waitReady(t.p.startOpb(0))
+    await sleep(2500)
+    await t.p.killOpb(1)
+    const w = t.p.startOpb(1)
+    await waitReady(w)
+    const st = await getJson<Status>(w.port, '/status')
+    expect(st.lastRecovery).toMatchObject({ replayedRecords: 0, snapshot: expect.objectContaining({ kind: 'full' }) })
+    await sleep(2000)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0, finalsTwice: 0, revViolations: 0 })
   })
 
   it('two OpB processes for the same shard: the older is fenced and the output stays exact', async () => {

@@ -3,12 +3,12 @@ import { join } from 'node:path'
 import type { WindowAgg } from '../core/aggregate.js'
 import { decodeEvent, type RideEvent } from '../core/event.js'
 import { decodeMeta, decodeWindowValue, encodeJson, encodeMeta, encodeOutput, encodeWindowValue, initialMeta, META_KEY, type ShardMeta } from '../core/records.js'
-import { processBatch, type WindowConfig } from '../core/shard.js'
+import { processBatch, type BatchResult, type WindowConfig } from '../core/shard.js'
 import type { OpbConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
 import { PartitionReader, TxnProducer, describeError, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
-import { SnapshotStore, manifestSchema, type SnapshotManifest } from '../store/snapshots.js'
+import { SnapshotStore, SnapshotUnavailableError, manifestSchema, type SnapshotManifest } from '../store/snapshots.js'
 import { newStoreMeta, StateStore, type StoreMeta } from '../store/state-store.js'
 
 export type Phase = 'starting' | 'fencing' | 'loading-snapshot' | 'replaying' | 'running' | 'stopping' | 'stopped' | 'failed'
@@ -54,6 +54,9 @@ export class OpbShard {
   #partialsSinceFull = 0
   #lastSnapshotAt = 0
   #pendingManifest: SnapshotManifest | undefined
+  /** Checkpoint-only mode: the transaction open across the snapshot interval, and the ingest times it holds. */
+  #txOpen = false
+  #txIngest: number[] = []
   #recoveries: RecoveryReport[] = []
   #lastError: string | undefined
   #lag = 0
@@ -65,6 +68,8 @@ export class OpbShard {
   readonly #windows: WindowConfig
   readonly #fault: ReturnType<typeof faultInjector>
   readonly #pipeline: string
+  /** No changelog: one transaction per snapshot interval, committed with a full snapshot's manifest. */
+  readonly #checkpointOnly: boolean
 
   constructor(
     readonly cfg: OpbConfig,
@@ -86,6 +91,7 @@ export class OpbShard {
       retentionMs: cfg.RETENTION_MS,
     }
     this.#fault = faultInjector(cfg.FAULT)
+    this.#checkpointOnly = cfg.SNAPSHOT_MODE === 'checkpoint'
   }
 
   get phase(): Phase {
@@ -132,14 +138,20 @@ export class OpbShard {
     planned.catch(() => undefined) // awaited below; a failed fence must not leave it unhandled
     const [, changelogEnd, published] = await Promise.all([
       this.#producer.fence(),
-      topicsReady.then(() => this.#changelog.endOffset()),
+      topicsReady.then(() => (this.#checkpointOnly ? 0 : this.#changelog.endOffset())),
       topicsReady.then(() => this.#latestPublishedManifest()),
     ])
     const t1 = this.nowMs()
 
     this.#to('loading-snapshot')
-    const plan = await planned
-    if (published && !plan.chain.some((m) => m.snapshotId === published.snapshotId) && !plan.rejected.some((r) => r.snapshotId === published.snapshotId)) {
+    let plan = await planned
+    if (this.#checkpointOnly) {
+      // Without a changelog only the committed checkpoint is exact: a newer
+      // snapshot belongs to an aborted interval, an older one would emit
+      // again what was already committed.
+      plan = published ? await this.#snapshots.planExact(published.snapshotId) : { chain: [], rejected: plan.rejected }
+      if (published && plan.chain.length === 0) throw new SnapshotUnavailableError(published.snapshotId, plan.rejected)
+    } else if (published && !plan.chain.some((m) => m.snapshotId === published.snapshotId) && !plan.rejected.some((r) => r.snapshotId === published.snapshotId)) {
       plan.rejected.push({ snapshotId: published.snapshotId, reason: 'published manifest names a snapshot missing from the volume' })
     }
     for (const r of plan.rejected) this.log.warn(r, 'snapshot passed over')
@@ -153,7 +165,7 @@ export class OpbShard {
 
     this.#to('replaying')
     const from = restored ? restored.lastChangelogOffset + 1 : 0
-    const replay = await this.#replayChangelog(from, changelogEnd)
+    const replay = this.#checkpointOnly ? { records: 0, bytes: 0 } : await this.#replayChangelog(from, changelogEnd)
     const meta = store.meta()
     this.#meta = meta ? { inputOffset: meta.inputOffset, watermark: meta.watermark, maxEventTs: meta.maxEventTs, late: meta.late, seq: meta.seq } : initialMeta()
     this.#lastChangelogOffset = Math.max(changelogEnd - 1, meta?.lastChangelogOffset ?? -1)
@@ -163,8 +175,10 @@ export class OpbShard {
     // Resume: the input position comes from the restored state. The idle
     // clock restarts now, so a backlog is never taken for idleness.
     this.#lastEventAtMs = t3
+    this.#txOpen = false
+    this.#txIngest = []
     this.#dirty.clear()
-    this.#lastSnapshot = undefined // the next snapshot is a full one
+    this.#lastSnapshot = this.#checkpointOnly ? head : undefined // with a changelog, the next snapshot is a full one
     this.#lastSnapshotAt = t3
     this.#to('running')
     const t4 = this.nowMs()
@@ -262,12 +276,14 @@ export class OpbShard {
     while (!this.#stopping) {
       try {
         await this.#interval()
-        await this.#maybeSnapshot()
+        if (this.#checkpointOnly) await this.#maybeCheckpoint()
+        else await this.#maybeSnapshot()
       } catch (err) {
         if (this.#stopping) break
         this.#lastError = describeError(err)
         this.metrics.transactions.inc({ outcome: 'aborted' })
         this.log.error({ err }, 'commit interval failed; aborting and recovering from the last committed point')
+        this.#txOpen = false
         await this.#producer.abort().catch((abortErr: unknown) => this.log.warn({ err: abortErr }, 'abort failed'))
         if ((err as Error).name === 'ProducerFencedError') {
           this.#to('failed')
@@ -326,6 +342,7 @@ export class OpbShard {
     // it is recomputed from the same inputs next time.
     const nothing = result.changes.size === 0 && result.late.length === 0 && offset === this.#meta.inputOffset && !this.#pendingManifest
     if (nothing) return
+    if (this.#checkpointOnly) return this.#accumulate(result, events)
 
     const commitNo = ++this.#commits
     this.#fault('before-commit', commitNo)
@@ -364,6 +381,62 @@ export class OpbShard {
       this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_LATE }, result.late.length)
     }
     for (const e of events) this.metrics.endToEnd.observe(committedAt - e.ingestMs)
+  }
+
+  /**
+   * Checkpoint-only mode, within the open interval: the output goes out in
+   * the transaction and the store takes the changes at once (it is never
+   * trusted after a crash: recovery restores the committed checkpoint).
+   */
+  async #accumulate(result: BatchResult, events: RideEvent[]): Promise<void> {
+    if (!this.#txOpen) {
+      await this.#producer.begin()
+      this.#txOpen = true
+    }
+    const shard = this.cfg.SHARD
+    const records: OutgoingRecord[] = []
+    for (const o of result.output) records.push({ topic: this.cfg.TOPIC_OUTPUT, partition: shard, key: `${o.zone}|${o.windowStart}`, value: encodeOutput(o) })
+    for (const l of result.late) records.push({ topic: this.cfg.TOPIC_LATE, partition: shard, key: l.zone, value: encodeJson(l) })
+    await this.#producer.send(records)
+    this.#meta = result.meta
+    this.#lastEventAtMs = result.lastEventAtMs
+    this.#store!.apply(result.changes, newStoreMeta(result.meta, -1))
+    for (const e of events) this.#txIngest.push(e.ingestMs)
+    this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_OUTPUT }, result.output.length)
+    if (result.late.length) {
+      this.metrics.late.inc(result.late.length)
+      this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_LATE }, result.late.length)
+    }
+  }
+
+  /** Checkpoint-only mode: a full snapshot, then its manifest and everything since the last one committed together. */
+  async #maybeCheckpoint(): Promise<void> {
+    const now = this.nowMs()
+    if (now - this.#lastSnapshotAt < this.cfg.SNAPSHOT_INTERVAL_MS || !this.#txOpen) return
+    this.#lastSnapshotAt = now
+    const commitNo = ++this.#commits
+    this.#fault('before-commit', commitNo)
+    const t0 = this.nowMs()
+    const m = await this.#snapshots.takeFull(this.#store!, this.cfg.TOPIC_ENRICHED, now)
+    const snapMs = this.nowMs() - t0
+    await this.#producer.send([{ topic: this.cfg.TOPIC_SNAPSHOTS, partition: this.cfg.SHARD, key: `${this.#pipeline}/${this.cfg.SHARD}`, value: encodeJson(m) }])
+    this.#fault('during-commit', commitNo)
+    const t1 = this.nowMs()
+    await this.#producer.commit()
+    this.#txOpen = false
+    const committedAt = this.nowMs()
+    this.#fault('after-commit', commitNo)
+    this.#lastSnapshot = m
+    this.metrics.commitLatency.observe(committedAt - t1)
+    this.metrics.transactions.inc({ outcome: 'committed' })
+    for (const ingest of this.#txIngest) this.metrics.endToEnd.observe(committedAt - ingest)
+    this.#txIngest = []
+    this.metrics.snapshotDuration.observe({ kind: m.kind }, snapMs)
+    this.metrics.snapshotBytes.set({ kind: m.kind }, m.sizeBytes)
+    this.metrics.stateKeys.set(this.#store!.windowCount())
+    // Keep the committed checkpoint and the ones before it; nothing newer exists.
+    const removed = await this.#snapshots.prune(this.cfg.SNAPSHOT_KEEP)
+    this.log.info({ snapshotId: m.snapshotId, sizeBytes: m.sizeBytes, keys: m.keys, ms: snapMs, removed: removed.length }, 'checkpoint committed')
   }
 
   async #maybeSnapshot(): Promise<void> {

@@ -77,6 +77,14 @@ export async function writeFileAtomic(path: string, data: string | Buffer): Prom
 
 const fileOf = (m: Pick<SnapshotManifest, 'kind'>) => (m.kind === 'full' ? 'data.mdb' : 'delta.json')
 
+export class SnapshotUnavailableError extends Error {
+  constructor(id: string, rejected: { snapshotId: string; reason: string }[]) {
+    const why = rejected.find((r) => r.snapshotId === id)?.reason ?? 'not on the volume'
+    super(`the committed checkpoint ${id} cannot be restored (${why}); without a changelog no other snapshot is exact`)
+    this.name = 'SnapshotUnavailableError'
+  }
+}
+
 export interface RestorePlan {
   /** Snapshots to load, base first; empty: start empty and replay the whole changelog. */
   chain: SnapshotManifest[]
@@ -192,8 +200,15 @@ export class SnapshotStore {
    */
   async plan(): Promise<RestorePlan> {
     const { manifests, unreadable } = await this.list()
-    const byId = new Map(manifests.map((m) => [m.snapshotId, m]))
-    const rejected = [...unreadable]
+    const plan = await this.#planChains(manifests, manifests)
+    return { chain: plan.chain, rejected: [...unreadable, ...plan.rejected] }
+  }
+
+  /** The first of `heads` (newest first) whose chain, looked up in `all`, verifies. */
+  async #planChains(heads: SnapshotManifest[], all: SnapshotManifest[]): Promise<RestorePlan> {
+    const manifests = heads
+    const byId = new Map(all.map((m) => [m.snapshotId, m]))
+    const rejected: { snapshotId: string; reason: string }[] = []
     const verified = new Map<string, string | null>() // id -> null ok, or reason
     const check = async (m: SnapshotManifest): Promise<string | null> => {
       if (!verified.has(m.snapshotId)) {
@@ -225,6 +240,13 @@ export class SnapshotStore {
       rejected.push({ snapshotId: head.snapshotId, reason: reason ?? 'chain has no full base' })
     }
     return { chain: [], rejected }
+  }
+
+  /** The chain of one given snapshot, verified; empty when it is missing or does not verify. */
+  async planExact(snapshotId: string): Promise<RestorePlan> {
+    const { manifests, unreadable } = await this.list()
+    const plan = await this.#planChains(manifests.filter((m) => m.snapshotId === snapshotId), manifests)
+    return { chain: plan.chain, rejected: [...unreadable, ...plan.rejected] }
   }
 
   /**
