@@ -239,6 +239,8 @@ export class OpbShard {
     // The next fetch goes out before this batch is applied: the broker
     // reads while the store writes.
     let pending = off < end ? fetchFrom(off) : undefined
+    const snapshotMeta = store.meta()
+    let lastMeta: StoreMeta | undefined
     while (pending) {
       const r = await pending
       const next = r.nextOffset
@@ -257,9 +259,10 @@ export class OpbShard {
         }
         latest.set(key, rec.value ? decodeWindowValue(rec.value) : null)
       }
-      const current = store.meta()
-      if (meta && current && current.seq >= meta.seq) meta = { ...current, lastChangelogOffset: Math.max(current.lastChangelogOffset, meta.lastChangelogOffset) }
-      store.replay(Array.from(latest, ([key, value]) => ({ key, value })), meta)
+      // In log order the metadata's seq only grows: the newest record wins,
+      // unless the snapshot already holds a newer one.
+      if (meta && (snapshotMeta === undefined || meta.seq > snapshotMeta.seq)) lastMeta = meta
+      store.replay(latest, undefined)
       if (next <= off) break
       off = next
       if (this.nowMs() - lastLog > 1000) {
@@ -268,6 +271,8 @@ export class OpbShard {
       }
     }
     await pending
+    if (lastMeta) store.replay([], lastMeta)
+    await store.flushWrites()
     return { records, bytes }
   }
 
