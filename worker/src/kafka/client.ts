@@ -180,6 +180,14 @@ export interface OutgoingRecord {
   timestamp?: number
 }
 
+const toMessage = (r: OutgoingRecord) => ({
+  topic: r.topic,
+  partition: r.partition,
+  key: typeof r.key === 'string' ? Buffer.from(r.key) : r.key,
+  value: r.value ?? undefined,
+  timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
+})
+
 export interface SendResult {
   /** Base offset of the records sent, per `topic:partition`. */
   baseOffsets: Map<string, number>
@@ -255,13 +263,7 @@ export class TxnProducer {
     this.#sent = true
     const res = await this.#wrap(() =>
       tx.send({
-        messages: records.map((r) => ({
-          topic: r.topic,
-          partition: r.partition,
-          key: typeof r.key === 'string' ? Buffer.from(r.key) : r.key,
-          value: r.value ?? undefined,
-          timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
-        })),
+        messages: records.map(toMessage),
       }),
     )
     for (const o of res.offsets ?? []) baseOffsets.set(`${o.topic}:${o.partition}`, Number(o.offset))
@@ -317,13 +319,7 @@ export class PlainProducer {
   async send(records: OutgoingRecord[]): Promise<void> {
     if (records.length === 0) return
     await this.#producer.send({
-      messages: records.map((r) => ({
-        topic: r.topic,
-        partition: r.partition,
-        key: typeof r.key === 'string' ? Buffer.from(r.key) : r.key,
-        value: r.value ?? undefined,
-        timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
-      })),
+      messages: records.map(toMessage),
     })
   }
 

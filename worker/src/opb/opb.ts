@@ -272,7 +272,6 @@ export class OpbShard {
     }
     await pending
     if (lastMeta) store.replay([], lastMeta)
-    await store.flushWrites()
     return { records, bytes }
   }
 

@@ -72,61 +72,32 @@ export class StateStore implements StateView {
   }
 
   /**
-   * Applies changelog records: a record not newer (by `seq`) than what the
-   * store holds is skipped, so replaying from before the snapshot is harmless.
-   * The writes are queued to LMDB's background writer in order, so the caller
-   * can fetch and decode the next batch meanwhile; await `flushWrites()`
-   * before reading the result. Returns how many records changed the state.
-   *
-   * Reads here may not see writes still queued. That is safe: in log order a
-   * key's `seq` only grows, so a stale read is an older value and the newer
-   * record is written anyway.
+   * Applies changelog records in one write transaction: a record not newer
+   * (by `seq`) than what the store holds is skipped, so replaying from before
+   * the snapshot is harmless. Returns how many records changed the state.
    */
   replay(records: Iterable<[string, WindowAgg | null]>, meta: StoreMeta | undefined): number {
     let applied = 0
-    for (const [key, value] of records) {
-      const have = this.#windows.get(key)
-      if (value === null) {
-        if (have) {
-          this.#queue(key, null)
-          applied++
+    this.#env.transactionSync(() => {
+      for (const [key, value] of records) {
+        const have = this.#windows.get(key)
+        if (value === null) {
+          if (have) {
+            this.#put(key, null)
+            applied++
+          }
+          continue
         }
-        continue
+        if (have && have.seq >= value.seq) continue
+        this.#put(key, value)
+        applied++
       }
-      if (have && have.seq >= value.seq) continue
-      this.#queue(key, value)
-      applied++
-    }
-    if (meta) this.#pending = this.#meta.put('shard', meta)
+      if (meta) this.#meta.putSync('shard', meta)
+    })
     return applied
   }
 
-  /** Resolves once every queued write is committed. */
-  async flushWrites(): Promise<void> {
-    await this.#pending
-  }
-
-  #pending: Promise<unknown> = Promise.resolve()
-
-  #queue(key: string, agg: WindowAgg | null): void {
-    const w = parseWindowKey(key)
-    if (!w) return
-    const idx: IndexKey = [w.windowStart, w.zone]
-    if (agg === null) {
-      this.#windows.remove(key)
-      this.#open.remove(idx)
-      this.#pending = this.#final.remove(idx)
-      return
-    }
-    this.#windows.put(key, agg)
-    if (agg.final) {
-      this.#open.remove(idx)
-      this.#pending = this.#final.put(idx, true)
-    } else {
-      this.#pending = this.#open.put(idx, true)
-    }
-  }
-
+  /** A window and its index entries, inside a write transaction. */
   #put(key: string, agg: WindowAgg | null): void {
     const w = parseWindowKey(key)
     if (!w) return
