@@ -9,3 +9,7 @@ export function hash32(s: string): number {
 }
 
 export const zonePartition = (zone: string, partitions: number): number => hash32(zone) % partitions
+
+/** The `orders` partitions instance `index` of `instances` owns: a fixed split, no rebalance. */
+export const ownedPartitions = (partitions: number, index: number, instances: number): number[] =>
+  Array.from({ length: partitions }, (_, p) => p).filter((p) => p % instances === index)

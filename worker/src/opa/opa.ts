@@ -1,15 +1,11 @@
 import type { Logger } from 'pino'
 import { encodeEvent, parseRawEvent } from '../core/event.js'
 import { encodeJson, type DeadLetter } from '../core/records.js'
-import { zonePartition } from '../core/partition.js'
+import { ownedPartitions, zonePartition } from '../core/partition.js'
 import type { OpaConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
 import { committedOffsets, describeError, PartitionReader, TxnProducer, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
-
-/** The `orders` partitions instance `index` of `instances` owns: a fixed split, no rebalance. */
-export const ownedPartitions = (partitions: number, index: number, instances: number): number[] =>
-  Array.from({ length: partitions }, (_, p) => p).filter((p) => p % instances === index)
 
 /**
  * OpA instance: validates and normalizes raw events, keys them by zone, and
@@ -146,7 +142,7 @@ export class OpaInstance {
   }
 
   async close(): Promise<void> {
-    await this.#producer.abort().catch(() => undefined)
+    await this.#producer.abort().catch((err: unknown) => this.log.warn({ err }, 'abort on close failed'))
     await Promise.allSettled([this.#producer.close(), ...[...this.#readers.values()].map((r) => r.close())])
     this.#phase = 'stopped'
   }

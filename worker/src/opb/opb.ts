@@ -473,7 +473,7 @@ export class OpbShard {
   async close(): Promise<void> {
     if (this.#phase !== 'stopped') {
       if (this.#phase !== 'stopping') this.#to('stopping')
-      await this.#producer.abort().catch(() => undefined)
+      await this.#producer.abort().catch((err: unknown) => this.log.warn({ err }, 'abort on close failed'))
       await Promise.allSettled([this.#producer.close(), this.#input.close(), this.#changelog.close()])
       await this.#store?.close()
       this.#to('stopped')
