@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, inject, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import type { DeadLetter } from '../src/core/records.js'
-import { getJson, sleep, waitReady } from '../src/demo/pipeline.js'
+import { firstCommitAfterRecovery, getJson, sleep, waitReady } from '../src/demo/pipeline.js'
 import { readWholeTopic } from '../src/verify/read-topic.js'
 import { FAST_WINDOWS, testPipeline } from './harness.js'
 
@@ -28,6 +28,8 @@ describe('crashes on a real broker', () => {
       await t.p.killOpb(shard)
       const w = t.p.startOpb(shard)
       await waitReady(w)
+      // Its output flows again: a transaction committed after the recovery.
+      expect(await firstCommitAfterRecovery(w.port)).toBeGreaterThan(w.startedAt)
       const st = await getJson<Status>(w.port, '/status')
       expect(st.phase).toBe('running')
       expect(st.lastRecovery?.snapshot).not.toBeNull()

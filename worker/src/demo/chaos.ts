@@ -6,8 +6,9 @@
  *   npm run chaos -- --kills 10 [--rate 500 --seed 1 --port 29192]
  *
  * Last line: kills=N lost=L duplicated=D ttr_p50_ms=X ttr_p95_ms=Y, where the
- * time to recover is from the replacement process being started to its
- * /readyz answering (restored, changelog replayed, input resumed).
+ * time to recover runs from the replacement process being started to the
+ * first transaction it commits (restored, changelog replayed, input resumed,
+ * output flowing again).
  */
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -16,7 +17,7 @@ import { parseArgs } from 'node:util'
 import { createRng } from '../core/generator.js'
 import { startLoad } from './load.js'
 import { startLocalKafka } from './local-kafka.js'
-import { LocalPipeline, sleep, waitReady } from './pipeline.js'
+import { firstCommitAfterRecovery, LocalPipeline, sleep, waitReady } from './pipeline.js'
 import { awaitVerdict } from './verdict.js'
 
 const { values: args } = parseArgs({
@@ -64,8 +65,9 @@ try {
     await p.killOpb(shard)
     const w = p.startOpb(shard)
     const readyAt = await waitReady(w)
-    ttr.push(readyAt - w.startedAt)
-    log(`kill ${k + 1}/${kills}: shard ${shard} ready after ${readyAt - w.startedAt} ms`)
+    const firstCommitAt = await firstCommitAfterRecovery(w.port)
+    ttr.push(firstCommitAt - w.startedAt)
+    log(`kill ${k + 1}/${kills}: shard ${shard} ready after ${readyAt - w.startedAt} ms, first commit after ${firstCommitAt - w.startedAt} ms`)
   }
   await sleep(1500)
   await load.stop()

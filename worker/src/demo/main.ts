@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util'
 import { OutputFollower, renderBoard } from './board.js'
 import { startLoad } from './load.js'
 import { startLocalKafka } from './local-kafka.js'
-import { getJson, LocalPipeline, sleep, waitReady } from './pipeline.js'
+import { firstCommitAfterRecovery, getJson, LocalPipeline, sleep, waitReady } from './pipeline.js'
 import { awaitVerdict } from './verdict.js'
 
 const { values: args } = parseArgs({
@@ -73,10 +73,11 @@ try {
       await p.killOpb(1)
       const w = p.startOpb(1)
       const readyAt = await waitReady(w)
+      const firstCommitAt = await firstCommitAfterRecovery(w.port)
       const st = await getJson<{ lastRecovery: { snapshot: { snapshotId: string; kind: string } | null; replayedRecords: number; phasesMs: Record<string, number> } }>(w.port, '/status')
       const r = st.lastRecovery
       recovery =
-        `shard 1 killed (SIGKILL) and restarted: ready ${readyAt - w.startedAt} ms after its process started; ` +
+        `shard 1 killed (SIGKILL) and restarted: ready ${readyAt - w.startedAt} ms and first commit ${firstCommitAt - w.startedAt} ms after its process started; ` +
         `snapshot ${r.snapshot ? `${r.snapshot.snapshotId} (${r.snapshot.kind})` : 'none'}, changelog records replayed ${r.replayedRecords}, ` +
         `phases ${Object.entries(r.phasesMs).map(([k, v]) => `${k} ${v} ms`).join(', ')}; OpA still the same process: ${opa.child.exitCode === null}`
     }

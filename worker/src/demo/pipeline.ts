@@ -150,3 +150,14 @@ export async function waitReady(w: WorkerProcess, timeoutMs = 60_000): Promise<n
   }
   throw new Error(`${w.name} not ready after ${timeoutMs} ms`)
 }
+
+/** When a restarted OpB shard committed its first transaction: its output flowing again. */
+export async function firstCommitAfterRecovery(port: number, timeoutMs = 10_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const st = await getJson<{ lastRecovery: { firstCommitAt: number | null } | null }>(port, '/status')
+    if (st.lastRecovery?.firstCommitAt) return st.lastRecovery.firstCommitAt
+    await sleep(20)
+  }
+  throw new Error(`no commit within ${timeoutMs} ms of the recovery on port ${port}`)
+}

@@ -38,6 +38,9 @@ export interface RecoveryReport {
   changelogTo: number
   inputOffset: number
   keys: number
+  /** First transaction committed after this recovery (the shard's output flowing again). */
+  firstCommitAt: number | null
+  timeToFirstCommitMs: number | null
 }
 
 /** One OpB shard: owns partition `shard` of the input and of the changelog. */
@@ -196,6 +199,8 @@ export class OpbShard {
       changelogTo: changelogEnd,
       inputOffset: this.#meta.inputOffset,
       keys: store.windowCount(),
+      firstCommitAt: null,
+      timeToFirstCommitMs: null,
     }
     this.#recoveries.push(report)
     this.metrics.timeToRecover.set(report.timeToRecoverMs)
@@ -366,6 +371,7 @@ export class OpbShard {
     this.#fault('during-commit', commitNo)
     await this.#producer.commit()
     const committedAt = this.nowMs()
+    this.#noteCommit(committedAt)
     this.metrics.commitLatency.observe(committedAt - t0)
     this.metrics.transactions.inc({ outcome: 'committed' })
     this.#fault('after-commit', commitNo)
@@ -429,6 +435,7 @@ export class OpbShard {
     await this.#producer.commit()
     this.#txOpen = false
     const committedAt = this.nowMs()
+    this.#noteCommit(committedAt)
     this.#fault('after-commit', commitNo)
     this.#lastSnapshot = m
     this.metrics.commitLatency.observe(committedAt - t1)
@@ -441,6 +448,15 @@ export class OpbShard {
     // Keep the committed checkpoint and the ones before it; nothing newer exists.
     const removed = await this.#snapshots.prune(this.cfg.SNAPSHOT_KEEP)
     this.log.info({ snapshotId: m.snapshotId, sizeBytes: m.sizeBytes, keys: m.keys, ms: snapMs, removed: removed.length }, 'checkpoint committed')
+  }
+
+  #noteCommit(committedAt: number): void {
+    const last = this.#recoveries.at(-1)
+    if (last && last.firstCommitAt === null) {
+      last.firstCommitAt = committedAt
+      last.timeToFirstCommitMs = committedAt - last.startedAt
+      this.log.info({ timeToFirstCommitMs: last.timeToFirstCommitMs }, 'first commit after recovery')
+    }
   }
 
   async #maybeSnapshot(): Promise<void> {
