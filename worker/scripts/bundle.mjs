@@ -1,7 +1,55 @@
 // Bundles the compiled worker into one ES module. A restarted shard's time to
 // recover starts with process start-up, and loading the client library as
 // hundreds of small modules took longer than the whole recovery after it.
+import { readFile } from 'node:fs/promises'
 import { build } from 'esbuild'
+
+/**
+ * The Kafka client compiles ~40 JSON-schema validators for its options when
+ * it is imported, yet only calls them with `strict: true`, which the workers
+ * do not set. Compiling each on first call instead takes that work off every
+ * start-up; behaviour is unchanged (same validators, same errors).
+ */
+const lazyValidators = {
+  name: 'lazy-option-validators',
+  setup(b) {
+    b.onLoad({ filter: /@platformatic[\\/]kafka[\\/]dist[\\/]clients[\\/].*options\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8')
+      return { contents: deferCompiles(source), loader: 'js' }
+    })
+  },
+}
+
+/** Rewrites `= ajv.compile(<schema>)` into `= __lazyValidator(() => ajv.compile(<schema>))`. */
+export function deferCompiles(source) {
+  const marker = '= ajv.compile('
+  let out = ''
+  let i = 0
+  for (let at = source.indexOf(marker, i); at >= 0; at = source.indexOf(marker, i)) {
+    const open = at + marker.length - 1
+    const close = matchingParen(source, open)
+    out += source.slice(i, at) + '= __lazyValidator(() => ajv.compile(' + source.slice(open + 1, close) + '))'
+    i = close + 1
+  }
+  if (i === 0) return source
+  const helper =
+    'function __lazyValidator(compile) { let v; const f = function (data) { v ??= compile(); const ok = v(data); f.errors = v.errors; return ok }; f.errors = null; return f }\n'
+  return helper + out + source.slice(i)
+}
+
+function matchingParen(s, open) {
+  let depth = 0
+  for (let j = open; j < s.length; j++) {
+    const c = s[j]
+    if (c === "'" || c === '"' || c === '`') {
+      for (j++; j < s.length && s[j] !== c; j++) if (s[j] === '\\') j++
+      continue
+    }
+    if (c === '(') depth++
+    else if (c === ')' && --depth === 0) return j
+  }
+  throw new Error(`unbalanced parenthesis after offset ${open}`)
+}
 
 await build({
   entryPoints: ['dist/main.js'],
@@ -15,6 +63,7 @@ await build({
   external: ['lmdb'],
   // The variant of the client's WebAssembly helpers with the module inlined.
   alias: { '@platformatic/wasm-utils': '@platformatic/wasm-utils/bundled' },
+  plugins: [lazyValidators],
   banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
   logLevel: 'warning',
 })
