@@ -137,6 +137,10 @@ export class OpbShard {
     this.#to('fencing')
     // Checking the local snapshots needs no broker: it runs while the fence
     // and the reads of the manifest and the changelog's end go out.
+    const live = join(this.cfg.DATA_DIR, 'live')
+    await this.#store?.close()
+    this.#store = undefined
+    const staged = this.#checkpointOnly ? undefined : await this.#snapshots.stage(live)
     const planned = this.#snapshots.plan()
     planned.catch(() => undefined) // awaited below; a failed fence must not leave it unhandled
     const [, changelogEnd, published] = await Promise.all([
@@ -158,9 +162,7 @@ export class OpbShard {
       plan.rejected.push({ snapshotId: published.snapshotId, reason: 'published manifest names a snapshot missing from the volume' })
     }
     for (const r of plan.rejected) this.log.warn(r, 'snapshot passed over')
-    await this.#store?.close()
-    const live = join(this.cfg.DATA_DIR, 'live')
-    const { store, bytes } = await this.#snapshots.restore(plan.chain, live)
+    const { store, bytes } = await this.#snapshots.restore(plan.chain, live, staged)
     this.#store = store
     const head = plan.chain.at(-1)
     const restored = store.meta()

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { copyFile, constants, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
 import { z } from 'zod'
 import type { WindowAgg } from '../core/aggregate.js'
 import { STATE_VERSION } from '../core/aggregate.js'
@@ -61,7 +62,39 @@ async function fsyncPath(path: string, dir = false): Promise<void> {
   }
 }
 
+// Hashing a large snapshot takes hundreds of milliseconds of CPU: in a worker
+// thread it runs beside the fence, the manifest read and the copy instead of
+// holding up the event loop.
+const HASH_IN_THREAD_FROM_BYTES = 8 << 20
+// Plain reads into one reused buffer: a stream's per-chunk allocations cost
+// about as much as the hashing itself at these sizes.
+const HASH_WORKER = `
+const { parentPort, workerData } = require('node:worker_threads')
+const { createHash } = require('node:crypto')
+const { openSync, readSync, closeSync } = require('node:fs')
+try {
+  const hash = createHash('sha256')
+  const buf = Buffer.allocUnsafe(16 << 20)
+  const fd = openSync(workerData, 'r')
+  try {
+    for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) hash.update(buf.subarray(0, n))
+  } finally {
+    closeSync(fd)
+  }
+  parentPort.postMessage(hash.digest('hex'))
+} catch (err) {
+  parentPort.postMessage({ error: err.message })
+}
+`
+
 export async function sha256File(path: string): Promise<string> {
+  if ((await stat(path)).size >= HASH_IN_THREAD_FROM_BYTES) {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(HASH_WORKER, { eval: true, workerData: path })
+      worker.once('message', (m: string | { error: string }) => (typeof m === 'string' ? resolve(m) : reject(new Error(m.error))))
+      worker.once('error', reject)
+    })
+  }
   const hash = createHash('sha256')
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
   return hash.digest('hex')
@@ -83,6 +116,12 @@ export class SnapshotUnavailableError extends Error {
     super(`the committed checkpoint ${id} cannot be restored (${why}); without a changelog no other snapshot is exact`)
     this.name = 'SnapshotUnavailableError'
   }
+}
+
+/** A base copy started ahead of verification. */
+export interface Staged {
+  baseId: string | null
+  copied: Promise<boolean>
 }
 
 export interface RestorePlan {
@@ -254,15 +293,43 @@ export class SnapshotStore {
    * the full base (never the snapshot itself: LMDB writes in place), then each
    * partial applied in order.
    */
-  async restore(chain: SnapshotManifest[], liveDir: string): Promise<{ store: StateStore; bytes: number }> {
+  /**
+   * Starts copying the full base that the newest snapshot builds on into
+   * `liveDir`, before anything is verified: the copy then runs beside the
+   * checksums. `restore` uses it only if verification picks that base.
+   */
+  async stage(liveDir: string): Promise<Staged> {
+    const { manifests } = await this.list()
+    const byId = new Map(manifests.map((m) => [m.snapshotId, m]))
+    let m: SnapshotManifest | undefined = manifests[0]
+    while (m && m.kind !== 'full') m = m.parent ? byId.get(m.parent) : undefined
+    if (!m) return { baseId: null, copied: Promise.resolve(false) }
+    const base = m
+    const copied = this.#copyBase(base, liveDir).then(
+      () => true,
+      () => false, // a damaged or vanished base: verification says why, and restore copies another
+    )
+    return { baseId: base.snapshotId, copied }
+  }
+
+  async #copyBase(base: SnapshotManifest, liveDir: string): Promise<void> {
     await rm(liveDir, { recursive: true, force: true })
     await mkdir(liveDir, { recursive: true })
+    // A reflink where the file system has them, a plain copy elsewhere.
+    await copyFile(join(this.root, base.snapshotId, 'data.mdb'), join(liveDir, 'data.mdb'), constants.COPYFILE_FICLONE)
+  }
+
+  async restore(chain: SnapshotManifest[], liveDir: string, staged?: Staged): Promise<{ store: StateStore; bytes: number }> {
     let bytes = 0
     const [base, ...partials] = chain
+    const reuse = base !== undefined && staged?.baseId === base.snapshotId && (await staged.copied)
+    if (staged && !reuse) await staged.copied // never two copies into the same place at once
     if (base) {
-      // A reflink where the file system has them, a plain copy elsewhere.
-      await copyFile(join(this.root, base.snapshotId, 'data.mdb'), join(liveDir, 'data.mdb'), constants.COPYFILE_FICLONE)
+      if (!reuse) await this.#copyBase(base, liveDir)
       bytes += base.sizeBytes
+    } else {
+      await rm(liveDir, { recursive: true, force: true })
+      await mkdir(liveDir, { recursive: true })
     }
     const store = StateStore.open(liveDir)
     for (const p of partials) {
