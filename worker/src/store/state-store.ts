@@ -66,7 +66,7 @@ export class StateStore implements StateView {
   /** Writes a committed batch: every change and the new position, atomically. */
   apply(changes: ReadonlyMap<string, WindowAgg | null>, meta: StoreMeta): void {
     this.#env.transactionSync(() => {
-      for (const [key, agg] of changes) this.#put(key, agg)
+      for (const [key, agg] of changes) this.#put(key, agg, this.#windows.get(key))
       this.#meta.putSync('shard', meta)
     })
   }
@@ -83,13 +83,13 @@ export class StateStore implements StateView {
         const have = this.#windows.get(key)
         if (value === null) {
           if (have) {
-            this.#put(key, null)
+            this.#put(key, null, have)
             applied++
           }
           continue
         }
         if (have && have.seq >= value.seq) continue
-        this.#put(key, value)
+        this.#put(key, value, have)
         applied++
       }
       if (meta) this.#meta.putSync('shard', meta)
@@ -97,8 +97,12 @@ export class StateStore implements StateView {
     return applied
   }
 
-  /** A window and its index entries, inside a write transaction. */
-  #put(key: string, agg: WindowAgg | null): void {
+  /**
+   * A window and its index entries, inside a write transaction. `have` is the
+   * value it replaces: when the window stays open (or final) its index entry
+   * is already right, and most writes are such updates.
+   */
+  #put(key: string, agg: WindowAgg | null, have: WindowAgg | undefined): void {
     const w = parseWindowKey(key)
     if (!w) return
     const idx: IndexKey = [w.windowStart, w.zone]
@@ -109,6 +113,7 @@ export class StateStore implements StateView {
       return
     }
     this.#windows.putSync(key, agg)
+    if (have && have.final === agg.final) return
     if (agg.final) {
       this.#open.removeSync(idx)
       this.#final.putSync(idx, true)

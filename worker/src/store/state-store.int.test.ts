@@ -1,0 +1,49 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { emptyAgg, windowKey } from '../core/aggregate.js'
+import { initialMeta } from '../core/records.js'
+import { newStoreMeta, StateStore } from './state-store.js'
+
+let dir: string
+let store: StateStore
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ridepulse-store-'))
+  store = StateStore.open(dir)
+})
+afterEach(async () => {
+  await store.close()
+  await rm(dir, { recursive: true, force: true })
+})
+
+const meta = newStoreMeta(initialMeta(), -1)
+const k = windowKey('harbor', 60_000)
+const agg = (requested: number, seq: number, final = false) => ({ ...emptyAgg(), requested, seq, final })
+const indexes = () => ({ open: [...store.openWindowsBefore(Number.MAX_SAFE_INTEGER)], final: [...store.finalWindowsBefore(Number.MAX_SAFE_INTEGER)] })
+
+describe('state store indexes', () => {
+  it('follow a window from open through updates to final and to its tombstone', () => {
+    store.apply(new Map([[k, agg(1, 1)]]), meta)
+    store.apply(new Map([[k, agg(2, 2)]]), meta)
+    expect(indexes()).toEqual({ open: [k], final: [] })
+    store.apply(new Map([[k, agg(2, 3, true)]]), meta)
+    expect(indexes()).toEqual({ open: [], final: [k] })
+    store.apply(new Map([[k, null]]), meta)
+    expect(indexes()).toEqual({ open: [], final: [] })
+    expect(store.get(k)).toBeUndefined()
+  })
+
+  it('replay skips records not newer than the store and keeps the indexes right', () => {
+    store.apply(new Map([[k, agg(5, 5)]]), meta)
+    expect(store.replay([[k, agg(3, 3)]], undefined)).toBe(0)
+    expect(store.get(k)?.requested).toBe(5)
+    expect(store.replay([[k, agg(6, 6, true)], [windowKey('airport', 0), agg(1, 1)]], undefined)).toBe(2)
+    expect(indexes()).toEqual({ open: [windowKey('airport', 0)], final: [k] })
+  })
+
+  it('finds open windows by start, below a bound only', () => {
+    store.apply(new Map([[windowKey('a', 0), agg(1, 1)], [windowKey('b', 60_000), agg(1, 1)], [windowKey('c', 120_000), agg(1, 1)]]), meta)
+    expect([...store.openWindowsBefore(120_000)]).toEqual([windowKey('a', 0), windowKey('b', 60_000)])
+  })
+})
