@@ -8,14 +8,18 @@ export interface VerifierReport extends VerifyReport {
   undecodableOutput: number
   /** Late-topic records without a readable eventId; their events stay in the truth. */
   unreadableLate: number
+  /** Late-topic records whose watermark had not passed the event's window: the pipeline dropped a countable event. */
+  unjustifiedLate: number
 }
 
-function lateEventId(value: Buffer | null): string | undefined {
+/** A late record's event id, and whether the watermark it carries had passed the event's window at all. */
+function readLate(value: Buffer | null, windowSizeMs: number): { id: string; justified: boolean } | undefined {
   if (!value) return undefined
   try {
-    const v: unknown = JSON.parse(value.toString('utf8'))
-    const id = typeof v === 'object' && v !== null ? (v as { eventId?: unknown }).eventId : undefined
-    return typeof id === 'string' && id !== '' ? id : undefined
+    const v = JSON.parse(value.toString('utf8')) as { eventId?: unknown; windowStart?: unknown; watermark?: unknown }
+    if (typeof v !== 'object' || v === null || typeof v.eventId !== 'string' || v.eventId === '') return undefined
+    const justified = typeof v.windowStart === 'number' && typeof v.watermark === 'number' && v.watermark >= v.windowStart + windowSizeMs
+    return { id: v.eventId, justified }
   } catch {
     return undefined // counted by the caller as unreadable
   }
@@ -39,12 +43,18 @@ export async function runVerifier(
     readWholeTopic(settings, topics.late, partitions.late),
   ])
 
+  // The pipeline's word decides which events were late, so it is checked:
+  // an event may only be late once the watermark has passed its window's end.
   const lateEventIds: string[] = []
   let unreadableLate = 0
+  let unjustifiedLate = 0
   for (const r of lateRecords) {
-    const id = lateEventId(r.value)
-    if (id === undefined) unreadableLate++
-    else lateEventIds.push(id)
+    const late = readLate(r.value, windowSizeMs)
+    if (late === undefined) unreadableLate++
+    else {
+      lateEventIds.push(late.id)
+      if (!late.justified) unjustifiedLate++
+    }
   }
 
   const output: OutputRecord[] = []
@@ -65,11 +75,13 @@ export async function runVerifier(
   const problems = [...report.problems]
   if (undecodableOutput > 0) problems.unshift(`${undecodableOutput} output records could not be decoded`)
   if (unreadableLate > 0) problems.unshift(`${unreadableLate} late records carry no eventId`)
+  if (unjustifiedLate > 0) problems.unshift(`${unjustifiedLate} events were declared late before the watermark passed their window`)
   return {
     ...report,
     undecodableOutput,
     unreadableLate,
-    ok: report.ok && undecodableOutput === 0,
+    unjustifiedLate,
+    ok: report.ok && undecodableOutput === 0 && unjustifiedLate === 0,
     problems: problems.slice(0, 20),
   }
 }
