@@ -10,14 +10,11 @@
  * first transaction it commits (restored, changelog replayed, input resumed,
  * output flowing again).
  */
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createRng } from '../core/generator.js'
 import { startLoad } from './load.js'
-import { startLocalKafka } from './local-kafka.js'
-import { firstCommitAfterRecovery, LocalPipeline, sleep, waitReady } from './pipeline.js'
+import { startLocalRun } from './local-kafka.js'
+import { firstCommitAfterRecovery, sleep, waitReady } from './pipeline.js'
 import { awaitVerdict } from './verdict.js'
 
 const { values: args } = parseArgs({
@@ -38,25 +35,18 @@ const shards = 3
 const rng = createRng(Number(args.seed))
 const log = (s: string) => process.stderr.write(`${s}\n`)
 
-const kafka = startLocalKafka(Number(args.port))
-const pipeline = `chaos-${Date.now().toString(36)}`
-const dataDir = mkdtempSync(join(tmpdir(), 'ridepulse-chaos-'))
-const p = new LocalPipeline({
-  brokers: kafka.brokers,
-  pipeline,
+const { kafka, pipeline: p, settings } = startLocalRun('chaos', {
+  port: Number(args.port),
   shards,
-  ordersPartitions: 3,
-  opaInstances: 1,
-  dataDir,
   httpBase: 28400,
   env: { WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '500', OUT_OF_ORDERNESS_MS: '500', IDLE_TIMEOUT_MS: '1500', SNAPSHOT_INTERVAL_MS: '1000', LOG_LEVEL: 'info' },
 })
-const settings = { brokers: [kafka.brokers], clientId: `${pipeline}-chaos` }
+const pipeline = p.opts.pipeline
 let code = 1
 try {
   await p.startAll()
   const opa = p.opa.get(0)!
-  const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: 3, ratePerSec: Number(args.rate), zones: 24, seed: Number(args.seed), malformedFraction: 0.01, maxDisorderMs: 300 })
+  const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: shards, ratePerSec: Number(args.rate), zones: 24, seed: Number(args.seed), malformedFraction: 0.01, maxDisorderMs: 300 })
   const ttr: number[] = []
   await sleep(2000)
   for (let k = 0; k < kills; k++) {
@@ -71,7 +61,7 @@ try {
   }
   await sleep(1500)
   await load.stop()
-  const report = await awaitVerdict(settings, pipeline, { orders: 3, shards }, windowMs, 60_000)
+  const report = await awaitVerdict(settings, pipeline, { orders: shards, shards }, windowMs, 60_000)
   for (const problem of report.problems) log(problem)
   if (opa.child.exitCode !== null) log('OpA exited during the run')
   const q = (f: number) => {

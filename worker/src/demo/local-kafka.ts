@@ -3,6 +3,8 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { KafkaSettings } from '../kafka/client.js'
+import { LocalPipeline } from './pipeline.js'
 
 const SCRIPT = fileURLToPath(new URL('../../../scripts/kafka/kafka.sh', import.meta.url))
 
@@ -15,4 +17,26 @@ export function startLocalKafka(port: number): { brokers: string; stop(): void }
     brokers: out.trim().split('\n').at(-1)!,
     stop: () => execFileSync('bash', [SCRIPT, 'stop', ...args], { stdio: 'inherit' }),
   }
+}
+
+export interface LocalRun {
+  kafka: ReturnType<typeof startLocalKafka>
+  pipeline: LocalPipeline
+  settings: KafkaSettings
+}
+
+/** A fresh broker and a pipeline of OpA ×1 and `shards` OpB shards on it, with its own topics and volumes. */
+export function startLocalRun(name: string, opts: { port: number; shards: number; httpBase: number; env: Record<string, string> }): LocalRun {
+  const kafka = startLocalKafka(opts.port)
+  const pipeline = new LocalPipeline({
+    brokers: kafka.brokers,
+    pipeline: `${name}-${Date.now().toString(36)}`,
+    shards: opts.shards,
+    ordersPartitions: opts.shards,
+    opaInstances: 1,
+    dataDir: mkdtempSync(join(tmpdir(), `ridepulse-${name}-`)),
+    httpBase: opts.httpBase,
+    env: opts.env,
+  })
+  return { kafka, pipeline, settings: { brokers: [kafka.brokers], clientId: `${pipeline.opts.pipeline}-${name}` } }
 }

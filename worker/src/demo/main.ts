@@ -7,14 +7,12 @@
  *
  *   npm run demo [-- --seconds 45 --rate 400 --zones 24 --window-ms 10000 --port 29092]
  */
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { OutputFollower, renderBoard } from './board.js'
 import { startLoad } from './load.js'
-import { startLocalKafka } from './local-kafka.js'
-import { firstCommitAfterRecovery, getJson, LocalPipeline, sleep, waitReady } from './pipeline.js'
+import { startLocalRun } from './local-kafka.js'
+import { firstCommitAfterRecovery, getJson, sleep, waitReady } from './pipeline.js'
 import { awaitVerdict } from './verdict.js'
 
 const { values: args } = parseArgs({
@@ -32,17 +30,10 @@ const tty = process.stdout.isTTY
 const say = (s: string) => process.stdout.write(`${s}\n`)
 
 say(`starting a local Kafka broker on 127.0.0.1:${args.port} …`)
-const kafka = startLocalKafka(Number(args.port))
-const pipeline = `demo-${Date.now().toString(36)}`
-const dataDir = mkdtempSync(join(tmpdir(), 'ridepulse-demo-'))
 const shards = 3
-const p = new LocalPipeline({
-  brokers: kafka.brokers,
-  pipeline,
+const { kafka, pipeline: p, settings } = startLocalRun('demo', {
+  port: Number(args.port),
   shards,
-  ordersPartitions: 3,
-  opaInstances: 1,
-  dataDir,
   httpBase: 28000,
   env: {
     WINDOW_SIZE_MS: String(windowMs),
@@ -53,12 +44,12 @@ const p = new LocalPipeline({
     LOG_LEVEL: 'info',
   },
 })
-const settings = { brokers: [kafka.brokers], clientId: `${pipeline}-demo` }
+const pipeline = p.opts.pipeline
 let exitCode = 1
 try {
-  say(`pipeline ${pipeline}: OpA ×1, OpB ×${shards}; worker logs in ${join(dataDir, 'logs')}`)
+  say(`pipeline ${pipeline}: OpA ×1, OpB ×${shards}; worker logs in ${join(p.opts.dataDir, 'logs')}`)
   await p.startAll()
-  const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: 3, ratePerSec: Number(args.rate), zones: Number(args.zones), seed: 42, malformedFraction: 0.01, maxDisorderMs: 500 })
+  const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: shards, ratePerSec: Number(args.rate), zones: Number(args.zones), seed: 42, malformedFraction: 0.01, maxDisorderMs: 500 })
   const board = new OutputFollower(settings, p.topics.TOPIC_OUTPUT, shards)
   const opa = p.opa.get(0)!
   const killAt = Date.now() + seconds * 400
@@ -88,7 +79,7 @@ try {
   }
   const sent = await load.stop()
   say(`\ntraffic stopped after ${sent.sent} events; waiting for every window to be final …`)
-  const report = await awaitVerdict(settings, pipeline, { orders: 3, shards }, windowMs, 60_000)
+  const report = await awaitVerdict(settings, pipeline, { orders: shards, shards }, windowMs, 60_000)
   await board.poll()
   say(renderBoard(board.latest, { windows: 1, zones: 8 }))
   say(`\n${recovery}`)
