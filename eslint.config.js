@@ -18,6 +18,27 @@ export default tseslint.config(
     },
   },
   {
+    files: ['operator/src/core/**/*.ts'],
+    rules: {
+      // Desired-state builders and plans: values in, values out. Types of Kubernetes objects only.
+      'no-restricted-imports': ['error', {
+        paths: [{ name: '@kubernetes/client-node', allowTypeImports: true, message: 'core/ is pure: only types of Kubernetes objects here.' }],
+        patterns: [
+          { group: ['@platformatic/kafka', 'pino', 'prom-client', 'node:fs', 'node:fs/*', 'node:net', 'node:http', 'node:https'], message: 'core/ is pure: pass values in, no I/O here.' },
+          { group: ['../kube/*', '../kafka/*', '../reconcile/*'], message: 'core/ may not import the adapters.' },
+        ],
+      }],
+    },
+  },
+  {
+    files: ['operator/src/**/*.ts'],
+    ignores: ['operator/src/kube/**', 'operator/src/core/**'],
+    rules: {
+      // kube/ is the one adapter of the Kubernetes client; elsewhere, its types only.
+      'no-restricted-imports': ['error', { paths: [{ name: '@kubernetes/client-node', allowTypeImports: true, message: 'talk to the API server through kube/' }] }],
+    },
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },

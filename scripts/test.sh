@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds, lints, runs the unit
-# tests, then the integration tests against a real Kafka broker that the
-# vitest global setup starts (scripts/kafka/kafka.sh, cached outside the repo).
+# tests, then the integration tests against a real Kafka broker and a real
+# Kubernetes API server that the vitest global setups start
+# (scripts/kafka/kafka.sh and scripts/kube/control-plane.sh, their binaries
+# cached outside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# etcd, kube-apiserver, kubectl and helm, built from source once per version.
+kube_bin=$(bash scripts/kube/build.sh)
 npm run build
 npx eslint .
+"$kube_bin/helm" lint --strict helm/ridepulse-operator
 npx vitest run --project unit
 npx vitest run --project integration

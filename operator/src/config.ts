@@ -1,0 +1,39 @@
+import { hostname } from 'node:os'
+import { z } from 'zod'
+
+const int = (min: number) => z.coerce.number().int().min(min)
+
+export const configSchema = z.object({
+  /** Namespace to watch; empty watches every namespace. */
+  WATCH_NAMESPACE: z.string().default(''),
+  /** Where the leader-election Lease lives (the operator's own namespace). */
+  LEASE_NAMESPACE: z.string().min(1).default('default'),
+  LEASE_NAME: z.string().min(1).default('ridepulse-operator'),
+  LEADER_ELECTION: z.stringbool().default(true),
+  LEASE_DURATION_MS: int(1000).default(15_000),
+  LEASE_RENEW_DEADLINE_MS: int(500).default(10_000),
+  LEASE_RETRY_PERIOD_MS: int(100).default(2_000),
+  /** This replica's name in the Lease; the pod's name on Kubernetes. */
+  POD_NAME: z.string().min(1).default(hostname()),
+  HTTP_PORT: int(0).default(8081),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  /** Resources reconciled at once. */
+  CONCURRENCY: int(1).default(2),
+  TOPIC_CHECK_EVERY_MS: int(1000).default(60_000),
+  /** Path of a kubeconfig; empty uses the in-cluster service account or $KUBECONFIG. */
+  KUBECONFIG: z.string().default(''),
+}).refine((c) => c.LEASE_RENEW_DEADLINE_MS < c.LEASE_DURATION_MS, { path: ['LEASE_RENEW_DEADLINE_MS'], message: 'must be below LEASE_DURATION_MS' })
+export type OperatorConfig = z.infer<typeof configSchema>
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  ${i}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined>): OperatorConfig {
+  const r = configSchema.safeParse(env)
+  if (r.success) return r.data
+  throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`))
+}

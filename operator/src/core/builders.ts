@@ -1,0 +1,250 @@
+import { createHash } from 'node:crypto'
+import type { V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1ResourceRequirements, V1Service, V1StatefulSet } from '@kubernetes/client-node'
+import { API_VERSION, KIND, type PipelineSpec } from './spec.js'
+
+/** What the builders need to know of the resource. */
+export interface Owner {
+  name: string
+  namespace: string
+  uid: string
+}
+
+export const FIELD_MANAGER = 'ridepulse-operator'
+export const LABEL_INSTANCE = 'app.kubernetes.io/instance'
+export const LABEL_COMPONENT = 'app.kubernetes.io/component'
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by'
+export const LABEL_SHARD = 'ridepulse.io/shard'
+export const ANNOTATION_SPEC_HASH = 'ridepulse.io/spec-hash'
+export const FINALIZER = 'ridepulse.io/claims'
+export const WORKER_PORT = 8080
+export const DATA_DIR = '/data'
+/** UID and GID the worker image runs as. */
+export const WORKER_UID = 10001
+
+export const names = {
+  opa: (p: string) => `${p}-opa`,
+  opbService: (p: string) => `${p}-opb`,
+  opbPod: (p: string, shard: number) => `${p}-opb-${shard}`,
+  opbClaim: (p: string, shard: number) => `data-${p}-opb-${shard}`,
+}
+
+export const selectorLabels = (pipeline: string, component: 'opa' | 'opb'): Record<string, string> => ({
+  'app.kubernetes.io/name': 'ridepulse',
+  [LABEL_INSTANCE]: pipeline,
+  [LABEL_COMPONENT]: component,
+})
+
+const labels = (pipeline: string, component: 'opa' | 'opb', extra: Record<string, string> = {}) => ({
+  ...selectorLabels(pipeline, component),
+  [LABEL_MANAGED_BY]: FIELD_MANAGER,
+  ...extra,
+})
+
+/** Every object points at its resource; only workloads are controlled by it. */
+export const ownerReference = (o: Owner, controller = true): V1OwnerReference => ({
+  apiVersion: API_VERSION,
+  kind: KIND,
+  name: o.name,
+  uid: o.uid,
+  controller,
+  blockOwnerDeletion: true,
+})
+
+/** A stable short hash of a value, for spotting pods whose template changed. */
+export function hashOf(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16)
+}
+
+function commonEnv(o: Owner, spec: PipelineSpec): V1EnvVar[] {
+  const t = spec.topics
+  const env: Record<string, string> = {
+    PIPELINE: o.name,
+    KAFKA_BROKERS: spec.kafka.bootstrapServers.join(','),
+    TOPIC_ORDERS: t.orders,
+    TOPIC_ENRICHED: t.enriched,
+    TOPIC_DLQ: t.dlq,
+    TOPIC_OUTPUT: t.output,
+    TOPIC_LATE: t.late,
+    TOPIC_CHANGELOG: t.changelog,
+    TOPIC_SNAPSHOTS: t.snapshots,
+    ORDERS_PARTITIONS: String(t.ordersPartitions),
+    SHARDS: String(spec.opb.shards),
+    TOPIC_REPLICATION_FACTOR: String(spec.kafka.replicationFactor),
+    HTTP_PORT: String(WORKER_PORT),
+    LOG_LEVEL: spec.logLevel,
+    COMMIT_INTERVAL_MS: String(spec.commitIntervalMs),
+  }
+  const out: V1EnvVar[] = Object.entries(env).map(([name, value]) => ({ name, value }))
+  const c = spec.kafka.credentials
+  if (c) {
+    out.push(
+      { name: 'KAFKA_SASL_MECHANISM', value: c.mechanism },
+      { name: 'KAFKA_SASL_USERNAME', valueFrom: { secretKeyRef: { name: c.secretName, key: c.usernameKey } } },
+      { name: 'KAFKA_SASL_PASSWORD', valueFrom: { secretKeyRef: { name: c.secretName, key: c.passwordKey } } },
+    )
+  }
+  return out
+}
+
+const containerSecurity = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+}
+const podSecurity = {
+  runAsNonRoot: true,
+  runAsUser: WORKER_UID,
+  runAsGroup: WORKER_UID,
+  fsGroup: WORKER_UID,
+  seccompProfile: { type: 'RuntimeDefault' },
+}
+const probes = {
+  readinessProbe: { httpGet: { path: '/readyz', port: 'http' }, periodSeconds: 1, failureThreshold: 2 },
+  livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 5, failureThreshold: 6 },
+}
+const toResources = (r: PipelineSpec['opb']['resources']): V1ResourceRequirements | undefined =>
+  r ? ({ ...(r.requests ? { requests: r.requests } : {}), ...(r.limits ? { limits: r.limits } : {}) } as V1ResourceRequirements) : undefined
+
+/** OpA: stateless, but its transactional ids follow its ordinal, so a StatefulSet gives it stable identities. */
+export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec): V1StatefulSet {
+  const env: V1EnvVar[] = [
+    { name: 'ROLE', value: 'opa' },
+    { name: 'OPA_INSTANCES', value: String(spec.opa.replicas) },
+    // The ordinal: `<pipeline>-opa-<i>` owns the orders partitions p with p % replicas == i.
+    { name: 'OPA_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } } },
+    ...commonEnv(o, spec),
+  ]
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: names.opa(o.name), namespace: o.namespace, labels: labels(o.name, 'opa'), ownerReferences: [ownerReference(o)] },
+    spec: {
+      serviceName: names.opa(o.name),
+      replicas: spec.opa.replicas,
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selectorLabels(o.name, 'opa') },
+      template: {
+        metadata: { labels: labels(o.name, 'opa') },
+        spec: {
+          enableServiceLinks: false,
+          automountServiceAccountToken: false,
+          securityContext: podSecurity,
+          terminationGracePeriodSeconds: 30,
+          containers: [
+            {
+              name: 'opa',
+              image: spec.opa.image,
+              imagePullPolicy: 'IfNotPresent',
+              env,
+              ports: [{ name: 'http', containerPort: WORKER_PORT }],
+              ...probes,
+              ...(spec.opa.resources ? { resources: toResources(spec.opa.resources) } : {}),
+              securityContext: containerSecurity,
+            },
+          ],
+        },
+      },
+    },
+  }
+}
+
+function headless(o: Owner, name: string, component: 'opa' | 'opb'): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: o.namespace, labels: labels(o.name, component), ownerReferences: [ownerReference(o)] },
+    spec: {
+      clusterIP: 'None',
+      publishNotReadyAddresses: true,
+      selector: selectorLabels(o.name, component),
+      ports: [{ name: 'http', port: WORKER_PORT, targetPort: 'http' }],
+    },
+  }
+}
+
+export const buildOpaService = (o: Owner): V1Service => headless(o, names.opa(o.name), 'opa')
+export const buildOpbService = (o: Owner): V1Service => headless(o, names.opbService(o.name), 'opb')
+
+/** The part of the spec an OpB pod is built from: when it changes, pods are rolled one at a time. */
+export const opbTemplateHash = (o: Owner, spec: PipelineSpec): string => hashOf(buildOpbPodBody(o, spec, 0))
+
+function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
+  const env: V1EnvVar[] = [
+    { name: 'ROLE', value: 'opb' },
+    { name: 'SHARD', value: String(shard) },
+    { name: 'DATA_DIR', value: DATA_DIR },
+    { name: 'SNAPSHOT_MODE', value: spec.snapshots.mode },
+    { name: 'SNAPSHOT_INTERVAL_MS', value: String(spec.snapshots.intervalMs) },
+    { name: 'SNAPSHOT_FULL_EVERY', value: String(spec.snapshots.fullEvery) },
+    { name: 'SNAPSHOT_KEEP', value: String(spec.snapshots.keep) },
+    { name: 'WINDOW_SIZE_MS', value: String(spec.windows.sizeMs) },
+    { name: 'ALLOWED_LATENESS_MS', value: String(spec.windows.allowedLatenessMs) },
+    { name: 'OUT_OF_ORDERNESS_MS', value: String(spec.windows.outOfOrdernessMs) },
+    { name: 'IDLE_TIMEOUT_MS', value: String(spec.windows.idleTimeoutMs) },
+    { name: 'RETENTION_MS', value: String(spec.windows.retentionMs) },
+    ...commonEnv(o, spec),
+  ]
+  return {
+    enableServiceLinks: false,
+    automountServiceAccountToken: false,
+    hostname: names.opbPod(o.name, shard),
+    subdomain: names.opbService(o.name),
+    securityContext: podSecurity,
+    terminationGracePeriodSeconds: 30,
+    restartPolicy: 'Always',
+    containers: [
+      {
+        name: 'opb',
+        image: spec.opb.image,
+        imagePullPolicy: 'IfNotPresent',
+        env,
+        ports: [{ name: 'http', containerPort: WORKER_PORT }],
+        ...probes,
+        ...(spec.opb.resources ? { resources: toResources(spec.opb.resources) } : {}),
+        volumeMounts: [{ name: 'data', mountPath: DATA_DIR }],
+        securityContext: containerSecurity,
+      },
+    ],
+    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: names.opbClaim(o.name, shard) } }],
+  }
+}
+
+/** One OpB shard's pod, on its own claim. Managed directly: recreated by the operator, never by a StatefulSet. */
+export function buildOpbPod(o: Owner, spec: PipelineSpec, shard: number): V1Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: names.opbPod(o.name, shard),
+      namespace: o.namespace,
+      labels: labels(o.name, 'opb', { [LABEL_SHARD]: String(shard) }),
+      annotations: { [ANNOTATION_SPEC_HASH]: opbTemplateHash(o, spec) },
+      ownerReferences: [ownerReference(o)],
+    },
+    spec: buildOpbPodBody(o, spec, shard) as V1Pod['spec'],
+  }
+}
+
+/**
+ * One OpB shard's claim. It outlives its pods; whether it outlives the
+ * resource is `storage.deleteClaim` (the finalizer deletes or releases it),
+ * so its owner reference is not a controller one.
+ */
+export function buildOpbClaim(o: Owner, spec: PipelineSpec, shard: number): V1PersistentVolumeClaim {
+  return {
+    apiVersion: 'v1',
+    kind: 'PersistentVolumeClaim',
+    metadata: {
+      name: names.opbClaim(o.name, shard),
+      namespace: o.namespace,
+      labels: labels(o.name, 'opb', { [LABEL_SHARD]: String(shard) }),
+      ownerReferences: [ownerReference(o, false)],
+    },
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      resources: { requests: { storage: String(spec.opb.storage.size) } },
+      ...(spec.opb.storage.storageClassName ? { storageClassName: spec.opb.storage.storageClassName } : {}),
+    },
+  }
+}

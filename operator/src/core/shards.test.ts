@@ -1,0 +1,105 @@
+import { describe, expect, it } from 'vitest'
+import { planShard, type ObservedPod, type ShardInput, type ShardStatus } from './shards.js'
+
+const T0 = Date.parse('2026-01-01T00:00:00Z')
+const pod = (o: Partial<ObservedPod> = {}): ObservedPod => ({ name: 'p-opb-1', uid: 'u1', phase: 'Running', ready: true, readySinceMs: T0 - 60_000, createdAtMs: T0 - 120_000, restarts: 0, specHash: 'h1', ...o })
+const running: ShardStatus = { shard: 1, pod: 'p-opb-1', podUid: 'u1', claim: 'data-p-opb-1', phase: 'Running', ready: true, restarts: 0, recoveries: 0, specHash: 'h1' }
+const input = (o: Partial<ShardInput>): ShardInput => ({
+  shard: 1, podName: 'p-opb-1', claimName: 'data-p-opb-1', claimExists: true, desiredHash: 'h1', mayRoll: false, nodeLostTimeoutMs: 60_000, nowMs: T0, prev: running, pod: pod(), ...o,
+})
+
+describe('planShard', () => {
+  it('creates the claim and the pod of a new shard, without calling it a recovery', () => {
+    const p = planShard(input({ prev: undefined, pod: undefined, claimExists: false }))
+    expect(p.actions).toEqual([{ kind: 'apply-claim' }, { kind: 'create-pod' }])
+    expect(p.status).toMatchObject({ phase: 'Creating', recoveries: 0 })
+    expect(p.status.pendingRecovery).toBeUndefined()
+    expect(p.failed).toBeUndefined()
+  })
+
+  it('leaves a ready, current shard alone', () => {
+    const p = planShard(input({}))
+    expect(p.actions).toEqual([])
+    expect(p.events).toEqual([])
+    expect(p.status).toMatchObject({ phase: 'Running', ready: true })
+    expect(p.requeueAfterMs).toBeUndefined()
+  })
+
+  it('recreates a deleted pod on the same claim and starts a recovery', () => {
+    const p = planShard(input({ pod: undefined }))
+    expect(p.actions).toEqual([{ kind: 'create-pod' }])
+    expect(p.failed).toBe('PodDeleted')
+    expect(p.status.pendingRecovery).toEqual({ reason: 'PodDeleted', detectedAt: new Date(T0).toISOString(), podRecreatedAt: new Date(T0).toISOString() })
+    expect(p.events.map((e) => e.reason)).toEqual(['ShardFailed', 'PodRecreated'])
+  })
+
+  it('completes the recovery when the new pod is ready, timing it from detection', () => {
+    const pending = { reason: 'PodDeleted' as const, detectedAt: new Date(T0).toISOString(), podRecreatedAt: new Date(T0 + 20).toISOString() }
+    const prev: ShardStatus = { ...running, podUid: undefined, phase: 'Recovering', ready: false, pendingRecovery: pending }
+    const notYet = planShard(input({ prev, pod: pod({ uid: 'u2', ready: false, readySinceMs: undefined }), nowMs: T0 + 500 }))
+    expect(notYet.status).toMatchObject({ phase: 'Recovering', ready: false })
+    expect(notYet.recovered).toBeUndefined()
+    // Ready's transition time has whole seconds; the observation bounds it.
+    const p = planShard(input({ prev: notYet.status, pod: pod({ uid: 'u2', readySinceMs: T0 }), nowMs: T0 + 850 }))
+    expect(p.recovered).toMatchObject({ reason: 'PodDeleted', timeToRecoverMs: 850, readyAt: new Date(T0 + 850).toISOString() })
+    expect(p.status).toMatchObject({ phase: 'Running', ready: true, recoveries: 1, podUid: 'u2' })
+    expect(p.status.pendingRecovery).toBeUndefined()
+    expect(p.events.map((e) => e.reason)).toEqual(['ShardRecovered'])
+  })
+
+  it.each([
+    ['Failed', 'PodFailed'],
+    ['Succeeded', 'PodFailed'],
+  ])('deletes a pod that ended in phase %s, now', (phase, reason) => {
+    const p = planShard(input({ pod: pod({ phase, ready: false }) }))
+    expect(p.actions).toEqual([{ kind: 'delete-pod', uid: 'u1', graceSeconds: 0, reason: `pod ended in phase ${phase}` }])
+    expect(p.failed).toBe(reason)
+  })
+
+  it.each([
+    [59_999, false],
+    [60_000, true],
+  ])('force-deletes a pod whose node has been NotReady for %i ms: %s', (forMs, lost) => {
+    const p = planShard(input({ pod: pod({ nodeName: 'n1' }), nodeNotReadySinceMs: T0 - forMs }))
+    expect(p.actions.some((a) => a.kind === 'delete-pod' && a.graceSeconds === 0)).toBe(lost)
+    expect(p.failed).toBe(lost ? 'NodeLost' : undefined)
+  })
+
+  it('counts a container restarted in place by the kubelet as a recovery, timed from its termination', () => {
+    const p = planShard(input({ pod: pod({ restarts: 1, ready: false, lastTerminatedAtMs: T0 - 300 }) }))
+    expect(p.failed).toBe('ContainerRestarted')
+    expect(p.status.pendingRecovery).toMatchObject({ reason: 'ContainerRestarted', detectedAt: new Date(T0 - 300).toISOString() })
+    expect(p.actions).toEqual([])
+    const done = planShard(input({ prev: p.status, pod: pod({ restarts: 1, readySinceMs: T0 + 400 }), nowMs: T0 + 450 }))
+    expect(done.recovered?.timeToRecoverMs).toBe(750)
+    expect(done.status.restarts).toBe(1)
+  })
+
+  it('waits for a terminating pod, and force-deletes it once its node is lost', () => {
+    const terminating = pod({ deletionRequestedAtMs: T0 - 1000, deletionGraceSeconds: 30, nodeName: 'n1' })
+    const wait = planShard(input({ pod: terminating }))
+    expect(wait.actions).toEqual([])
+    expect(wait.status.phase).toBe('Recovering')
+    const lost = planShard(input({ pod: terminating, prev: wait.status, nodeNotReadySinceMs: T0 - 61_000 }))
+    expect(lost.actions).toEqual([{ kind: 'delete-pod', uid: 'u1', graceSeconds: 0, reason: 'pod stuck terminating on a lost node' }])
+    expect(lost.failed).toBeUndefined() // the same failure, not a second one
+  })
+
+  it('rolls a stale pod only when allowed, and a roll is not a recovery', () => {
+    expect(planShard(input({ desiredHash: 'h2' })).actions).toEqual([])
+    const roll = planShard(input({ desiredHash: 'h2', mayRoll: true }))
+    expect(roll.actions).toEqual([{ kind: 'delete-pod', uid: 'u1', reason: 'spec changed' }])
+    expect(roll.status.phase).toBe('Rolling')
+    const gone = planShard(input({ desiredHash: 'h2', prev: roll.status, pod: undefined }))
+    expect(gone.actions).toEqual([{ kind: 'create-pod' }])
+    expect(gone.failed).toBeUndefined()
+    expect(gone.status.pendingRecovery).toBeUndefined()
+    const back = planShard(input({ desiredHash: 'h2', prev: gone.status, pod: pod({ uid: 'u2', specHash: 'h2' }) }))
+    expect(back.status).toMatchObject({ phase: 'Running', recoveries: 0 })
+  })
+
+  it('notices a pod replaced while the operator was away', () => {
+    const p = planShard(input({ pod: pod({ uid: 'u9', createdAtMs: T0 - 5000, ready: false }) }))
+    expect(p.status.pendingRecovery).toMatchObject({ reason: 'PodReplaced', detectedAt: new Date(T0 - 5000).toISOString() })
+  })
+})

@@ -1,0 +1,215 @@
+/**
+ * What to do with one OpB shard, from what is observed of its pod and claim
+ * and what the resource's status remembers of it. Pure: the clock is a
+ * parameter, the answer is a list of actions and the shard's next status.
+ */
+
+/** What the planner needs of a pod (the adapter reads it off a V1Pod). */
+export interface ObservedPod {
+  name: string
+  uid: string
+  phase: string
+  ready: boolean
+  /** When the Ready condition last turned true, ms. */
+  readySinceMs?: number
+  createdAtMs: number
+  deletionRequestedAtMs?: number
+  deletionGraceSeconds?: number
+  nodeName?: string
+  specHash?: string
+  /** Container restarts in place (the kubelet restarting a killed process). */
+  restarts: number
+  /** When the container last terminated, ms. */
+  lastTerminatedAtMs?: number
+  ip?: string
+}
+
+export interface Recovery {
+  reason: RecoveryReason
+  detectedAt: string
+  podRecreatedAt?: string
+  readyAt?: string
+  timeToRecoverMs?: number
+  /** From the worker's own report (`/status`), when it could be read. */
+  snapshotId?: string
+  snapshotKind?: string
+  replayedRecords?: number
+  replayedBytes?: number
+  workerTimeToRecoverMs?: number
+  statusError?: string
+}
+
+export type RecoveryReason = 'PodDeleted' | 'PodFailed' | 'NodeLost' | 'ContainerRestarted' | 'PodReplaced' | 'PipelineRestart'
+
+export type ShardPhase = 'Creating' | 'Starting' | 'Running' | 'Recovering' | 'Rolling' | 'Terminating'
+
+export interface ShardStatus {
+  shard: number
+  pod: string
+  podUid?: string
+  claim: string
+  phase: ShardPhase
+  ready: boolean
+  restarts: number
+  recoveries: number
+  specHash?: string
+  pendingRecovery?: Recovery
+  lastRecovery?: Recovery
+}
+
+export type ShardAction =
+  | { kind: 'apply-claim' }
+  | { kind: 'create-pod' }
+  | { kind: 'delete-pod'; uid: string; graceSeconds?: number; reason: string }
+
+export interface ShardEvent {
+  type: 'Normal' | 'Warning'
+  reason: string
+  message: string
+}
+
+export interface ShardInput {
+  shard: number
+  podName: string
+  claimName: string
+  pod?: ObservedPod
+  claimExists: boolean
+  prev?: ShardStatus
+  desiredHash: string
+  /** Whether this shard may be rolled now (the others are ready and none is rolling). */
+  mayRoll: boolean
+  /** Since when the pod's node has been NotReady, ms; undefined when Ready or unknown. */
+  nodeNotReadySinceMs?: number
+  nodeLostTimeoutMs: number
+  nowMs: number
+}
+
+export interface ShardPlan {
+  actions: ShardAction[]
+  status: ShardStatus
+  events: ShardEvent[]
+  /** A recovery completed in this pass: the adapter may add the worker's own report to it. */
+  recovered?: Recovery
+  /** A new failure was detected in this pass (the global strategy restarts everything on it). */
+  failed?: RecoveryReason
+  requeueAfterMs?: number
+}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+export function planShard(i: ShardInput): ShardPlan {
+  const prev: ShardStatus = i.prev ?? { shard: i.shard, pod: i.podName, claim: i.claimName, phase: 'Creating', ready: false, restarts: 0, recoveries: 0 }
+  const actions: ShardAction[] = i.claimExists ? [] : [{ kind: 'apply-claim' }]
+  const events: ShardEvent[] = []
+  const base = { shard: i.shard, pod: i.podName, claim: i.claimName, recoveries: prev.recoveries, lastRecovery: prev.lastRecovery }
+  const start = (reason: RecoveryReason, detectedAtMs: number, message: string): Recovery => {
+    events.push({ type: 'Warning', reason: 'ShardFailed', message: `shard ${i.shard}: ${message}` })
+    return { reason, detectedAt: iso(detectedAtMs) }
+  }
+  const pod = i.pod
+
+  if (!pod) {
+    // Gone: deleted (a pod-kill), evicted, or never created.
+    let pending = prev.pendingRecovery
+    let failed: RecoveryReason | undefined
+    if (!pending && prev.podUid && prev.phase !== 'Rolling') {
+      pending = start('PodDeleted', i.nowMs, `pod ${i.podName} is gone`)
+      failed = 'PodDeleted'
+    }
+    if (pending) pending = { ...pending, podRecreatedAt: iso(i.nowMs) }
+    actions.push({ kind: 'create-pod' })
+    if (pending) events.push({ type: 'Normal', reason: 'PodRecreated', message: `shard ${i.shard}: pod ${i.podName} recreated on claim ${i.claimName}` })
+    const status: ShardStatus = { ...base, phase: pending ? 'Recovering' : prev.phase === 'Rolling' ? 'Rolling' : 'Creating', ready: false, restarts: 0, specHash: i.desiredHash, ...(pending ? { pendingRecovery: pending } : {}) }
+    return { actions, status, events, failed, requeueAfterMs: 1000 }
+  }
+
+  const known = prev.podUid === pod.uid
+  let pending = prev.pendingRecovery
+  let failed: RecoveryReason | undefined
+  let restarts = known ? prev.restarts : 0
+
+  if (!known && prev.podUid && !pending && prev.phase !== 'Rolling') {
+    // Replaced while we were not looking (the operator restarted between a delete and its status write).
+    pending = start('PodReplaced', pod.createdAtMs, `pod ${pod.name} was replaced`)
+    pending.podRecreatedAt = iso(pod.createdAtMs)
+  }
+  if (!known && pending && !pending.podRecreatedAt) pending = { ...pending, podRecreatedAt: iso(pod.createdAtMs) }
+
+  const nodeLost = i.nodeNotReadySinceMs !== undefined && i.nowMs - i.nodeNotReadySinceMs >= i.nodeLostTimeoutMs
+  if (pod.deletionRequestedAtMs !== undefined) {
+    // Terminating. Wait for it, unless its node is gone and will never confirm.
+    if (!pending && prev.phase !== 'Rolling') {
+      pending = start('PodDeleted', pod.deletionRequestedAtMs, `pod ${pod.name} is being deleted`)
+      failed = 'PodDeleted'
+    }
+    const graceEnd = pod.deletionRequestedAtMs + (pod.deletionGraceSeconds ?? 30) * 1000
+    if (nodeLost || i.nowMs - graceEnd >= i.nodeLostTimeoutMs) {
+      actions.push({ kind: 'delete-pod', uid: pod.uid, graceSeconds: 0, reason: 'pod stuck terminating on a lost node' })
+    }
+    const phase: ShardPhase = pending ? 'Recovering' : prev.phase === 'Rolling' ? 'Rolling' : 'Terminating'
+    return { actions, status: { ...base, podUid: pod.uid, phase, ready: false, restarts, specHash: pod.specHash, ...(pending ? { pendingRecovery: pending } : {}) }, events, failed, requeueAfterMs: 1000 }
+  }
+
+  if (pod.phase === 'Failed' || pod.phase === 'Succeeded') {
+    if (!pending) {
+      pending = start('PodFailed', i.nowMs, `pod ${pod.name} ended in phase ${pod.phase}`)
+      failed = 'PodFailed'
+    }
+    actions.push({ kind: 'delete-pod', uid: pod.uid, graceSeconds: 0, reason: `pod ended in phase ${pod.phase}` })
+    return { actions, status: { ...base, podUid: pod.uid, phase: 'Recovering', ready: false, restarts, specHash: pod.specHash, pendingRecovery: pending }, events, failed, requeueAfterMs: 500 }
+  }
+
+  if (nodeLost) {
+    if (!pending) {
+      pending = start('NodeLost', i.nowMs, `node ${pod.nodeName ?? '?'} of pod ${pod.name} NotReady for ${Math.round((i.nowMs - (i.nodeNotReadySinceMs ?? i.nowMs)) / 1000)} s`)
+      failed = 'NodeLost'
+    }
+    actions.push({ kind: 'delete-pod', uid: pod.uid, graceSeconds: 0, reason: 'node lost' })
+    return { actions, status: { ...base, podUid: pod.uid, phase: 'Recovering', ready: false, restarts, specHash: pod.specHash, pendingRecovery: pending }, events, failed, requeueAfterMs: 500 }
+  }
+
+  if (known && pod.restarts > prev.restarts) {
+    // The kubelet restarted the killed process in place, on the same volume.
+    if (!pending) {
+      pending = start('ContainerRestarted', pod.lastTerminatedAtMs ?? i.nowMs, `container of pod ${pod.name} restarted (${pod.restarts} restarts)`)
+      pending.podRecreatedAt = pending.detectedAt
+      failed = 'ContainerRestarted'
+    }
+    restarts = pod.restarts
+  }
+
+  let recovered: Recovery | undefined
+  let recoveries = prev.recoveries
+  let lastRecovery = prev.lastRecovery
+  if (pending && pod.ready) {
+    // Ready's lastTransitionTime has whole seconds: the true moment lies in
+    // that second and not after now.
+    const readyAtMs = Math.max(Math.min(i.nowMs, (pod.readySinceMs ?? i.nowMs) + 999), Date.parse(pending.detectedAt))
+    recovered = { ...pending, readyAt: iso(readyAtMs), timeToRecoverMs: readyAtMs - Date.parse(pending.detectedAt) }
+    recoveries += 1
+    lastRecovery = recovered
+    pending = undefined
+    events.push({ type: 'Normal', reason: 'ShardRecovered', message: `shard ${i.shard}: ready ${recovered.timeToRecoverMs} ms after ${recovered.reason}` })
+  }
+
+  const stale = pod.specHash !== i.desiredHash
+  let phase: ShardPhase = pending ? 'Recovering' : pod.ready ? 'Running' : 'Starting'
+  if (stale && pod.ready && !pending && i.mayRoll) {
+    actions.push({ kind: 'delete-pod', uid: pod.uid, reason: 'spec changed' })
+    events.push({ type: 'Normal', reason: 'ShardRolling', message: `shard ${i.shard}: pod ${pod.name} replaced for a spec change` })
+    phase = 'Rolling'
+  }
+  const status: ShardStatus = {
+    ...base,
+    recoveries,
+    lastRecovery,
+    podUid: pod.uid,
+    phase,
+    ready: pod.ready && phase === 'Running',
+    restarts,
+    specHash: pod.specHash,
+    ...(pending ? { pendingRecovery: pending } : {}),
+  }
+  const settled = phase === 'Running' && !stale
+  return { actions, status, events, recovered, failed, ...(settled ? {} : { requeueAfterMs: 1000 }) }
+}

@@ -1,0 +1,160 @@
+import { z } from 'zod'
+
+/**
+ * The StatefulOperator resource: the zod side of `crds/statefuloperators.yaml`.
+ * Both must accept and reject the same documents and fill the same defaults;
+ * `spec.test.ts` and the API server test feed the same examples to both.
+ */
+export const GROUP = 'ridepulse.io'
+export const VERSION = 'v1alpha1'
+export const API_VERSION = `${GROUP}/${VERSION}`
+export const KIND = 'StatefulOperator'
+export const PLURAL = 'statefuloperators'
+export const DEFAULT_IMAGE = 'ridepulse/worker:0.1.0'
+
+const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:[0-9]{1,5}$/, 'must be host:port')
+const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, ".", "_", "-")')
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label')
+const image = z.string().regex(/^\S+$/, 'must be an image reference without spaces').min(1)
+const int = (min: number, max: number) => z.number().int().min(min).max(max)
+const quantity = z.union([
+  z.number().int().min(0),
+  z.string().regex(/^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/, 'must be a quantity such as 500m, 2 or 1Gi'),
+])
+const resources = z
+  .object({
+    requests: z.record(z.string(), quantity).optional(),
+    limits: z.record(z.string(), quantity).optional(),
+  })
+  .strict()
+
+export const specSchema = z
+  .object({
+    kafka: z
+      .object({
+        bootstrapServers: z.array(hostPort).min(1),
+        /** SASL credentials from a Secret in the resource's namespace. */
+        credentials: z
+          .object({
+            secretName: dnsLabel,
+            mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).default('SCRAM-SHA-512'),
+            usernameKey: z.string().min(1).default('username'),
+            passwordKey: z.string().min(1).default('password'),
+          })
+          .strict()
+          .optional(),
+        /** Replication factor of topics the operator creates; -1 takes the broker's default. */
+        replicationFactor: int(-1, 32).refine((n) => n !== 0, 'must be -1 or at least 1').default(-1),
+      })
+      .strict(),
+    topics: z
+      .object({
+        orders: topicName.default('orders'),
+        ordersPartitions: int(1, 10_000).default(3),
+        enriched: topicName.default('orders.enriched'),
+        output: topicName.default('orders.output'),
+        late: topicName.default('orders.late'),
+        dlq: topicName.default('orders.dlq'),
+        changelog: topicName.default('opb-changelog'),
+        snapshots: topicName.default('opb-snapshots'),
+      })
+      .strict()
+      .prefault({}),
+    opa: z
+      .object({
+        replicas: int(1, 1000).default(1),
+        image: image.default(DEFAULT_IMAGE),
+        resources: resources.optional(),
+      })
+      .strict()
+      .prefault({}),
+    opb: z
+      .object({
+        shards: int(1, 256).default(3),
+        image: image.default(DEFAULT_IMAGE),
+        resources: resources.optional(),
+        storage: z
+          .object({
+            size: quantity.default('1Gi'),
+            storageClassName: z.string().min(1).optional(),
+            /** Delete the shards' claims with the resource; by default they are kept. */
+            deleteClaim: z.boolean().default(false),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    snapshots: z
+      .object({
+        mode: z.enum(['incremental', 'full', 'checkpoint']).default('incremental'),
+        intervalMs: int(100, 3_600_000).default(10_000),
+        fullEvery: int(1, 1000).default(10),
+        keep: int(1, 100).default(3),
+      })
+      .strict()
+      .prefault({})
+      .refine((s) => s.mode !== 'checkpoint' || s.intervalMs <= 10_000, {
+        path: ['intervalMs'],
+        message: 'must be at most 10000 in checkpoint mode (one transaction spans the interval)',
+      }),
+    windows: z
+      .object({
+        sizeMs: int(1000, 86_400_000).default(60_000),
+        allowedLatenessMs: int(0, 86_400_000).default(10_000),
+        outOfOrdernessMs: int(0, 86_400_000).default(5_000),
+        idleTimeoutMs: int(100, 86_400_000).default(10_000),
+        retentionMs: int(0, 604_800_000).default(600_000),
+      })
+      .strict()
+      .prefault({}),
+    commitIntervalMs: int(5, 60_000).default(100),
+    recovery: z
+      .object({
+        /** local: recreate only the failed shard; global: restart the whole pipeline (the baseline). */
+        strategy: z.enum(['local', 'global']).default('local'),
+        /** How long a shard's pod may sit on a NotReady node before it is recreated elsewhere. */
+        nodeLostTimeoutSeconds: int(5, 3600).default(60),
+      })
+      .strict()
+      .prefault({}),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
+  })
+  .strict()
+  .refine((s) => s.opa.replicas <= s.topics.ordersPartitions, {
+    path: ['opa', 'replicas'],
+    message: 'must not exceed topics.ordersPartitions (each OpA instance owns at least one orders partition)',
+  })
+
+export type PipelineSpec = z.infer<typeof specSchema>
+export type PipelineSpecInput = z.input<typeof specSchema>
+
+/** The resource's name becomes the pipeline's name: in pod names, transactional ids and labels. */
+export const resourceName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, 'must be at most 40 lowercase letters, digits and dashes')
+
+export interface SpecIssue {
+  /** Dotted path from the resource root, e.g. `spec.opb.shards`. */
+  path: string
+  message: string
+}
+
+export type SpecResult = { ok: true; spec: PipelineSpec } | { ok: false; issues: SpecIssue[] }
+
+/** Validates a resource's name and spec and fills the defaults, as the API server does. */
+export function parseResource(name: string, spec: unknown): SpecResult {
+  const issues: SpecIssue[] = []
+  const n = resourceName.safeParse(name)
+  if (!n.success) issues.push({ path: 'metadata.name', message: n.error.issues[0]?.message ?? 'invalid' })
+  const r = specSchema.safeParse(spec)
+  if (!r.success) {
+    for (const i of r.error.issues) {
+      const at = ['spec', ...i.path.map(String)]
+      // An unknown field is named by its own path, as the API server names it.
+      if (i.code === 'unrecognized_keys') for (const k of i.keys) issues.push({ path: [...at, k].join('.'), message: 'unknown field' })
+      else issues.push({ path: at.join('.'), message: i.message })
+    }
+  }
+  return r.success && issues.length === 0 ? { ok: true, spec: r.data } : { ok: false, issues }
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+import type { KubernetesObject } from '@kubernetes/client-node'
+import { pino } from 'pino'
+import { LABEL_INSTANCE, LABEL_MANAGED_BY, FIELD_MANAGER } from './core/builders.js'
+import { API_VERSION, PLURAL } from './core/spec.js'
+import { ConfigError, loadConfig, type OperatorConfig } from './config.js'
+import { fetchJson, startHttp } from './http.js'
+import { ResilientInformer } from './kube/informers.js'
+import { LeaderElector } from './kube/leader.js'
+import { objectPath, Rest } from './kube/rest.js'
+import { createMetrics } from './metrics.js'
+import { Reconciler } from './reconcile/reconciler.js'
+import { WorkQueue } from './reconcile/queue.js'
+
+let cfg: OperatorConfig
+try {
+  cfg = loadConfig(process.env)
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message)
+    process.exit(2)
+  }
+  throw err
+}
+
+const log = pino({ level: cfg.LOG_LEVEL, base: { component: 'operator', replica: cfg.POD_NAME } })
+const rest = Rest.load(cfg.KUBECONFIG || undefined)
+const metrics = createMetrics()
+
+let leading = false
+let synced = false
+const informers: ResilientInformer<KubernetesObject>[] = []
+const queue = new WorkQueue(
+  (key) => reconciler.reconcile(key),
+  (key, err, retryInMs) => {
+    metrics.reconcileErrors.inc()
+    log.warn({ resource: key, err, retryInMs }, 'reconcile failed')
+  },
+  cfg.CONCURRENCY,
+)
+const reconciler = new Reconciler({
+  rest,
+  log,
+  metrics,
+  identity: cfg.POD_NAME,
+  topicCheckEveryMs: cfg.TOPIC_CHECK_EVERY_MS,
+  requeue: (key) => queue.add(key),
+  fetchWorkerStatus: (ip, port) => fetchJson(`http://${ip.includes(':') ? `[${ip}]` : ip}:${port}/status`, 1500),
+})
+const server = await startHttp(cfg.HTTP_PORT, metrics.registry, {
+  ready: () => !leading || synced,
+  status: () => ({ replica: cfg.POD_NAME, leading, synced, queued: queue.length }),
+})
+
+const elector = cfg.LEADER_ELECTION
+  ? new LeaderElector(rest, { namespace: cfg.LEASE_NAMESPACE, name: cfg.LEASE_NAME, identity: cfg.POD_NAME, leaseDurationMs: cfg.LEASE_DURATION_MS, renewDeadlineMs: cfg.LEASE_RENEW_DEADLINE_MS, retryPeriodMs: cfg.LEASE_RETRY_PERIOD_MS }, log)
+  : undefined
+
+let stopping = false
+async function shutdown(signal: string, code: number) {
+  if (stopping) return
+  stopping = true
+  log.info({ signal }, 'stopping')
+  queue.stop()
+  await Promise.all(informers.map((i) => i.stop()))
+  if (leading) await elector?.release()
+  server.close()
+  process.exit(code)
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM', 0))
+process.on('SIGINT', () => void shutdown('SIGINT', 0))
+
+await elector?.acquire()
+if (stopping) await new Promise(() => undefined)
+leading = true
+metrics.leader.set(1)
+log.info({ namespace: cfg.WATCH_NAMESPACE || '(all)' }, 'leading: starting the controller')
+
+const ns = cfg.WATCH_NAMESPACE || undefined
+const ownedSelector = `${LABEL_MANAGED_BY}=${FIELD_MANAGER}`
+const byOwnedLabel = (o: KubernetesObject) => {
+  const inst = o.metadata?.labels?.[LABEL_INSTANCE]
+  if (inst && o.metadata?.namespace) queue.add(`${o.metadata.namespace}/${inst}`)
+}
+const resources: ResilientInformer<KubernetesObject> = new ResilientInformer(rest, {
+  path: objectPath(API_VERSION, PLURAL, ns),
+  onEvent: (o) => o.metadata?.namespace && o.metadata.name && queue.add(`${o.metadata.namespace}/${o.metadata.name}`),
+}, log)
+informers.push(
+  resources,
+  new ResilientInformer(rest, { path: objectPath('v1', 'pods', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel }, log),
+  new ResilientInformer(rest, { path: objectPath('v1', 'persistentvolumeclaims', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel }, log),
+  new ResilientInformer(rest, { path: objectPath('apps/v1', 'statefulsets', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel }, log),
+  // A node going NotReady concerns every pipeline with a pod on it.
+  new ResilientInformer(rest, {
+    path: objectPath('v1', 'nodes', undefined),
+    onEvent: () => {
+      for (const r of resources.cache.list()) if (r.metadata?.namespace && r.metadata.name) queue.add(`${r.metadata.namespace}/${r.metadata.name}`)
+    },
+  }, log),
+)
+await Promise.all(informers.map((i) => i.start()))
+synced = true
+const running = queue.run()
+setInterval(() => metrics.queueDepth.set(queue.length), 1000).unref()
+
+if (elector) {
+  await elector.hold()
+  log.error('lost leadership: exiting so a fresh process can campaign again')
+  metrics.leader.set(0)
+  await shutdown('lease-lost', 1)
+}
+await running

@@ -1,0 +1,19 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+export type OperatorMetrics = ReturnType<typeof createMetrics>
+
+export function createMetrics() {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  return {
+    registry,
+    reconcileSeconds: new Histogram({ name: 'ridepulse_operator_reconcile_seconds', help: 'Duration of one reconcile pass', buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [registry] }),
+    reconcileErrors: new Counter({ name: 'ridepulse_operator_reconcile_errors_total', help: 'Reconcile passes that failed and were retried', registers: [registry] }),
+    stepFailures: new Counter({ name: 'ridepulse_operator_step_failures_total', help: 'Failed reconcile steps', labelNames: ['step'], registers: [registry] }),
+    recoveries: new Counter({ name: 'ridepulse_operator_shard_recoveries_total', help: 'OpB shard recoveries seen through to ready', labelNames: ['reason'], registers: [registry] }),
+    timeToRecover: new Histogram({ name: 'ridepulse_operator_time_to_recover_seconds', help: 'Failure detected to shard ready again', buckets: [0.25, 0.5, 1, 2, 5, 10, 30, 60], registers: [registry] }),
+    shardsReady: new Gauge({ name: 'ridepulse_operator_shards_ready', help: 'OpB shards ready per resource', labelNames: ['resource'], registers: [registry] }),
+    leader: new Gauge({ name: 'ridepulse_operator_leader', help: '1 while this replica holds the lease', registers: [registry] }),
+    queueDepth: new Gauge({ name: 'ridepulse_operator_queue_depth', help: 'Resources waiting for a reconcile pass', registers: [registry] }),
+  }
+}

@@ -1,0 +1,283 @@
+import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Admin, ConfigResourceTypes } from '@platformatic/kafka'
+import { type KubernetesObject, type V1PersistentVolumeClaim, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { parseResource } from '../src/core/spec.js'
+import { sameJson, type PipelineStatus } from '../src/core/status.js'
+import { ApiError, objectPath, type Rest } from '../src/kube/rest.js'
+import {
+  applyYaml, ensureNamespace, loadAllYaml, helmTemplate, installCrd, listPods, markPodReady, repoRoot, resourcePath, restFor, serviceAccountKubeconfig, startOperator, waitFor, type OperatorProcess,
+} from '../src/testing/harness.js'
+
+const OP_NS = 'ridepulse-system'
+const SA = 'ridepulse-ridepulse-operator'
+let admin: Rest
+let saKubeconfig: string
+const operators: OperatorProcess[] = []
+const run = Date.now().toString(36)
+
+interface Resource extends KubernetesObject { spec: Record<string, unknown>; status?: PipelineStatus }
+
+/** A pipeline resource whose topics are this run's own. */
+function pipeline(name: string, ns: string, spec: Record<string, unknown> = {}): Resource {
+  const t = `${run}-${name}`
+  return {
+    apiVersion: 'ridepulse.io/v1alpha1',
+    kind: 'StatefulOperator',
+    metadata: { name, namespace: ns },
+    spec: {
+      kafka: { bootstrapServers: [inject('kafkaBrokers')], replicationFactor: 1 },
+      topics: { orders: `${t}.orders`, enriched: `${t}.enriched`, output: `${t}.output`, late: `${t}.late`, dlq: `${t}.dlq`, changelog: `${t}.changelog`, snapshots: `${t}.snapshots`, ordersPartitions: 3 },
+      ...spec,
+    },
+  }
+}
+
+const getResource = (ns: string, name: string) => admin.get<Resource>(resourcePath(ns, name))
+const eventsOf = async (ns: string) =>
+  (await admin.get<{ items: { reason: string; message: string; type: string }[] }>(objectPath('v1', 'events', ns))).items
+
+beforeAll(async () => {
+  admin = restFor(inject('kubeconfig'))
+  await installCrd(admin)
+  await ensureNamespace(admin, OP_NS)
+  // The chart's ServiceAccount and RBAC, as `helm install` would create them; the operator runs with them, not as an admin.
+  const rendered = helmTemplate(inject('kubeBin'), OP_NS)
+  const rbac = loadAllYaml(rendered).filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o?.kind ?? ''))
+  expect(rbac.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount'])
+  for (const o of rbac) await applyYaml(admin, JSON.stringify(o), OP_NS)
+  saKubeconfig = await serviceAccountKubeconfig(admin, OP_NS, SA, join(tmpdir(), `ridepulse-sa-${run}.kubeconfig`))
+  operators.push(startOperator({ KUBECONFIG: saKubeconfig, LEASE_NAMESPACE: OP_NS, LEASE_NAME: SA, POD_NAME: 'operator-a', HTTP_PORT: '0' }))
+})
+
+afterAll(async () => {
+  for (const o of operators) await o.kill('SIGTERM')
+})
+
+describe('a StatefulOperator on a real API server, reconciled by the operator with the chart\'s RBAC', () => {
+  const ns = `apply-${run}`
+
+  it('creates the topics, the OpA StatefulSet, one pod and one claim per shard, and reports them in status', async () => {
+    await ensureNamespace(admin, ns)
+    const res = pipeline('rides', ns)
+    await applyYaml(admin, JSON.stringify(res), ns)
+    const status = await waitFor('status with 3 shards and the topics', async () => {
+      const r = await getResource(ns, 'rides')
+      return r.status?.shards?.length === 3 && r.status.topics?.length === 7 && r.status.shards.every((s) => s.podUid) ? r.status : undefined
+    }, 30_000)
+    expect(status.shardsReady).toBe('0/3')
+    expect(status.topics?.every((t) => t.ready)).toBe(true)
+    expect(status.conditions.find((c) => c.type === 'Ready')?.status).toBe('False')
+
+    // The topics, on the real broker, with their partition counts and compaction.
+    const kafka = new Admin({ clientId: 'op-test', bootstrapBrokers: [inject('kafkaBrokers')] })
+    try {
+      const t = `${run}-rides`
+      const md = await kafka.metadata({ topics: [`${t}.orders`, `${t}.enriched`, `${t}.changelog`, `${t}.snapshots`, `${t}.dlq`], forceUpdate: true })
+      expect(md.topics.get(`${t}.orders`)?.partitionsCount).toBe(3)
+      expect(md.topics.get(`${t}.enriched`)?.partitionsCount).toBe(3)
+      expect(md.topics.get(`${t}.dlq`)?.partitionsCount).toBe(1)
+      const cfg = await kafka.describeConfigs({ resources: [`${t}.changelog`, `${t}.snapshots`, `${t}.orders`].map((n) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName: n, configurationKeys: ['cleanup.policy'] })) })
+      expect(cfg.map((c) => c.configs[0]?.value)).toEqual(['compact', 'compact', 'delete'])
+    } finally {
+      await kafka.close()
+    }
+
+    const r = await getResource(ns, 'rides')
+    const pods = await listPods(admin, ns, 'app.kubernetes.io/instance=rides,app.kubernetes.io/component=opb')
+    expect(pods.map((p) => p.metadata?.name).sort()).toEqual(['rides-opb-0', 'rides-opb-1', 'rides-opb-2'])
+    for (const p of pods) {
+      const shard = p.metadata?.labels?.['ridepulse.io/shard']
+      expect(p.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName).toBe(`data-rides-opb-${shard}`)
+      expect(p.metadata?.ownerReferences?.[0]).toMatchObject({ kind: 'StatefulOperator', uid: r.metadata?.uid, controller: true })
+      expect(p.spec?.containers[0]?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false })
+      expect(p.spec?.containers[0]?.env?.find((e) => e.name === 'SHARD')?.value).toBe(shard)
+    }
+    const claims = await admin.get<{ items: V1PersistentVolumeClaim[] }>(objectPath('v1', 'persistentvolumeclaims', ns))
+    expect(claims.items.map((c) => c.metadata?.name).sort()).toEqual(['data-rides-opb-0', 'data-rides-opb-1', 'data-rides-opb-2'])
+    const sts = await admin.get<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', ns, 'rides-opa'))
+    expect(sts.spec?.replicas).toBe(1)
+    expect(sts.metadata?.ownerReferences?.[0]?.uid).toBe(r.metadata?.uid)
+    expect((await eventsOf(ns)).filter((e) => e.reason === 'TopicCreated')).toHaveLength(7)
+    expect(r.metadata?.finalizers).toContain('ridepulse.io/claims')
+  })
+
+  it('recreates exactly the deleted OpB pod on its claim, leaves OpA and the other shards alone, and records the recovery', async () => {
+    for (const i of [0, 1, 2]) await markPodReady(admin, ns, `rides-opb-${i}`)
+    await admin.request('PUT', `${objectPath('apps/v1', 'statefulsets', ns, 'rides-opa')}/status`, {
+      body: { ...(await admin.get<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', ns, 'rides-opa'))), status: { replicas: 1, readyReplicas: 1, availableReplicas: 1, currentReplicas: 1, updatedReplicas: 1 } },
+    })
+    await waitFor('the pipeline Running', async () => (await getResource(ns, 'rides')).status?.phase === 'Running')
+
+    const snapshot = async () => {
+      const pods = await listPods(admin, ns, 'app.kubernetes.io/instance=rides')
+      const sts = await admin.get<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', ns, 'rides-opa'))
+      const claims = await admin.get<{ items: V1PersistentVolumeClaim[] }>(objectPath('v1', 'persistentvolumeclaims', ns))
+      return new Map<string, string>([
+        ...pods.map((p) => [`pod/${p.metadata?.name}`, `${p.metadata?.uid}@${p.metadata?.resourceVersion}`] as [string, string]),
+        [`sts/rides-opa`, `${sts.metadata?.uid}@${sts.metadata?.resourceVersion}`],
+        ...claims.items.map((c) => [`pvc/${c.metadata?.name}`, `${c.metadata?.uid}@${c.metadata?.resourceVersion}`] as [string, string]),
+      ])
+    }
+    const before = await snapshot()
+    const victim = (await admin.get<V1Pod>(objectPath('v1', 'pods', ns, 'rides-opb-1'))).metadata?.uid
+
+    // What a Chaos Mesh pod-kill does.
+    await admin.delete(objectPath('v1', 'pods', ns, 'rides-opb-1'), { gracePeriodSeconds: 0 })
+    const replacement = await waitFor('a new rides-opb-1', async () => {
+      const p = await admin.get<V1Pod>(objectPath('v1', 'pods', ns, 'rides-opb-1')).catch(() => undefined)
+      return p && p.metadata?.uid !== victim ? p : undefined
+    })
+    expect(replacement.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName).toBe('data-rides-opb-1')
+    const recovering = await waitFor('status Recovering', async () => {
+      const r = await getResource(ns, 'rides')
+      return r.status?.phase === 'Recovering' ? r.status : undefined
+    })
+    expect(recovering.conditions.find((c) => c.type === 'Recovering')).toMatchObject({ status: 'True' })
+    await markPodReady(admin, ns, 'rides-opb-1')
+    const done = await waitFor('the recovery recorded', async () => {
+      const r = await getResource(ns, 'rides')
+      return r.status?.phase === 'Running' && r.status.recoveries === 1 ? r.status : undefined
+    })
+    const shard = done.shards?.find((s) => s.shard === 1)
+    expect(shard).toMatchObject({ recoveries: 1, ready: true, podUid: replacement.metadata?.uid })
+    expect(shard?.lastRecovery).toMatchObject({ reason: 'PodDeleted' })
+    expect(shard?.lastRecovery?.timeToRecoverMs).toBeGreaterThanOrEqual(0)
+    expect(Date.parse(shard?.lastRecovery?.podRecreatedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(shard?.lastRecovery?.detectedAt ?? ''))
+    expect(done.lastTimeToRecover).toMatch(/^\d+(ms|\.\ds)$/)
+    expect(done.shards?.filter((s) => s.shard !== 1).every((s) => s.recoveries === 0)).toBe(true)
+
+    // Nothing else was touched: same uid and resourceVersion for OpA, the other shards and every claim.
+    const after = await snapshot()
+    for (const [k, v] of before) if (k !== 'pod/rides-opb-1') expect(after.get(k), k).toBe(v)
+    const reasons = (await eventsOf(ns)).map((e) => e.reason)
+    expect(reasons).toEqual(expect.arrayContaining(['ShardFailed', 'PodRecreated', 'ShardRecovered']))
+  })
+
+  it('releases the claims on delete unless deleteClaim is set', async () => {
+    const keep = pipeline('keep', ns)
+    const drop = pipeline('drop', ns, { opb: { shards: 1, storage: { deleteClaim: true } } })
+    for (const r of [keep, drop]) await applyYaml(admin, JSON.stringify(r), ns)
+    await waitFor('claims of both', async () => {
+      const c = await admin.get<{ items: V1PersistentVolumeClaim[] }>(objectPath('v1', 'persistentvolumeclaims', ns))
+      const names = c.items.map((x) => x.metadata?.name)
+      return names.includes('data-keep-opb-2') && names.includes('data-drop-opb-0')
+    })
+    for (const n of ['keep', 'drop']) await admin.delete(resourcePath(ns, n))
+    await waitFor('both resources gone', async () => {
+      const list = await admin.get<{ items: Resource[] }>(resourcePath(ns))
+      return !list.items.some((r) => ['keep', 'drop'].includes(r.metadata?.name ?? ''))
+    })
+    const claims = await admin.get<{ items: V1PersistentVolumeClaim[] }>(objectPath('v1', 'persistentvolumeclaims', ns))
+    const kept = claims.items.filter((c) => c.metadata?.name?.startsWith('data-keep-'))
+    expect(kept).toHaveLength(3)
+    expect(kept.every((c) => !c.metadata?.ownerReferences?.length)).toBe(true)
+    expect(claims.items.some((c) => c.metadata?.name === 'data-drop-opb-0' && !c.metadata.deletionTimestamp)).toBe(false)
+  })
+})
+
+describe('the resource schema: the CRD on the API server and the operator\'s zod schema agree', () => {
+  const ns = `schema-${run}`
+  const base = { kafka: { bootstrapServers: ['kafka:9092'] } }
+  const invalid: [string, Record<string, unknown>, string][] = [
+    ['no bootstrap servers', { kafka: { bootstrapServers: [] } }, 'spec.kafka.bootstrapServers'],
+    ['a broker without a port', { kafka: { bootstrapServers: ['kafka'] } }, 'spec.kafka.bootstrapServers[0]'],
+    ['zero shards', { ...base, opb: { shards: 0 } }, 'spec.opb.shards'],
+    ['a snapshot mode that does not exist', { ...base, snapshots: { mode: 'sometimes' } }, 'spec.snapshots.mode'],
+    ['a storage size that is no quantity', { ...base, opb: { storage: { size: 'lots' } } }, 'spec.opb.storage.size'],
+    ['more OpA instances than orders partitions', { ...base, opa: { replicas: 4 } }, 'spec.opa.replicas'],
+    ['a long checkpoint interval', { ...base, snapshots: { mode: 'checkpoint', intervalMs: 20_000 } }, 'spec.snapshots.intervalMs'],
+    ['replication factor 0', { kafka: { bootstrapServers: ['kafka:9092'], replicationFactor: 0 } }, 'spec.kafka.replicationFactor'],
+    ['a bad topic name', { ...base, topics: { output: 'orders output' } }, 'spec.topics.output'],
+    ['an unknown field', { ...base, opb: { shard: 3 } }, 'spec.opb.shard'],
+    ['an unknown recovery strategy', { ...base, recovery: { strategy: 'pray' } }, 'spec.recovery.strategy'],
+  ]
+  const valid: [string, Record<string, unknown>][] = [
+    ['the minimum', base],
+    ['every field', (loadAllYaml(readFileSync(join(repoRoot, 'examples', 'statefuloperator.yaml'), 'utf8'))[0] as Resource).spec],
+    ['credentials and the global strategy', { kafka: { bootstrapServers: ['a:9092', 'b:9093'], credentials: { secretName: 'kafka-user' } }, recovery: { strategy: 'global' }, opb: { shards: 30, resources: { limits: { cpu: 2, memory: '1Gi' } } } }],
+  ]
+
+  beforeAll(async () => {
+    await ensureNamespace(admin, ns)
+  })
+
+  const dryRunCreate = (name: string, spec: unknown) =>
+    admin.request<Resource>('POST', resourcePath(ns), {
+      query: { dryRun: 'All', fieldValidation: 'Strict' },
+      body: { apiVersion: 'ridepulse.io/v1alpha1', kind: 'StatefulOperator', metadata: { name }, spec },
+    })
+
+  it.each(invalid)('rejects %s, naming the field', async (_what, spec, field) => {
+    const err = await dryRunCreate('bad', spec).then(() => undefined, (e: unknown) => e)
+    expect(err).toBeInstanceOf(ApiError)
+    expect((err as ApiError).message).toContain(field.replace(/\[0\]$/, ''))
+    const z = parseResource('bad', spec)
+    expect(z.ok).toBe(false)
+    if (!z.ok) expect(z.issues.map((i) => i.path)).toContain(field.replace(/\[(\d+)\]/, '.$1'))
+  })
+
+  it.each(valid)('accepts %s and fills the same defaults', async (_what, spec) => {
+    const server = await dryRunCreate('good', spec)
+    const z = parseResource('good', spec)
+    expect(z.ok).toBe(true)
+    if (z.ok) expect(sameJson(server.spec, z.spec), JSON.stringify({ server: server.spec, zod: z.spec })).toBe(true)
+  })
+
+  it('rejects a name too long for pod names and transactional ids', async () => {
+    const err = await dryRunCreate('a'.repeat(41), base).then(() => undefined, (e: unknown) => e)
+    expect((err as ApiError).message).toContain('metadata.name')
+    expect(parseResource('a'.repeat(41), base)).toMatchObject({ ok: false, issues: [{ path: 'metadata.name' }] })
+  })
+
+  it('refuses to change the shard count of an existing pipeline', async () => {
+    await applyYaml(admin, JSON.stringify(pipeline('fixed', ns, { opb: { shards: 2 } })), ns)
+    const err = await admin.mergePatch(resourcePath(ns, 'fixed'), { spec: { opb: { shards: 4 } } }).then(() => undefined, (e: unknown) => e)
+    expect((err as ApiError).message).toContain('spec.opb.shards')
+  })
+})
+
+describe('the chart', () => {
+  it('renders manifests the API server accepts (server-side dry run), the sample resource included', async () => {
+    const rendered = helmTemplate(inject('kubeBin'), 'chart-test', ['sample.create=true', 'watchNamespace=chart-test'])
+    await ensureNamespace(admin, 'chart-test')
+    const objects = loadAllYaml(rendered)
+    expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['Deployment', 'ServiceAccount', 'Role', 'RoleBinding', 'Service', 'StatefulOperator']))
+    for (const o of objects) await applyYaml(admin, JSON.stringify(o), 'chart-test', 'ridepulse-tests', { dryRun: 'All' })
+    const deployment = objects.find((o) => o.kind === 'Deployment') as unknown as { spec: { template: { spec: { containers: { securityContext: unknown }[] } } } }
+    expect(deployment.spec.template.spec.containers[0]?.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, runAsNonRoot: true })
+  })
+
+  it('ships the same CRD as crds/', () => {
+    expect(readFileSync(join(repoRoot, 'helm', 'ridepulse-operator', 'crds', 'statefuloperators.ridepulse.io.yaml'), 'utf8')).toBe(readFileSync(join(repoRoot, 'crds', 'statefuloperators.ridepulse.io.yaml'), 'utf8'))
+  })
+})
+
+describe('leadership and restarts', () => {
+  const ns = `leader-${run}`
+
+  it('a second replica waits on the lease; when the leader dies mid-reconcile it takes over and converges', async () => {
+    await ensureNamespace(admin, ns)
+    const standby = startOperator({ KUBECONFIG: saKubeconfig, LEASE_NAMESPACE: OP_NS, LEASE_NAME: SA, POD_NAME: 'operator-b', HTTP_PORT: '0' })
+    operators.push(standby)
+    await waitFor('operator-b waiting', async () => standby.logs().includes('waiting for leadership'))
+
+    await applyYaml(admin, JSON.stringify(pipeline('big', ns, { opb: { shards: 30 } })), ns)
+    // Kill the leader as soon as its first pod exists: the pass is half done.
+    await waitFor('the first pod of big', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=big')).length > 0, 30_000, 20)
+    await operators[0]!.kill('SIGKILL')
+    const partial = (await listPods(admin, ns, 'app.kubernetes.io/instance=big')).length
+    await waitFor('operator-b leading', async () => standby.logs().includes('acquired leadership'), 15_000)
+    const status = await waitFor('30 shards in status', async () => {
+      const r = await getResource(ns, 'big')
+      return r.status?.shards?.length === 30 && r.status.shards.every((s) => s.podUid) ? r.status : undefined
+    }, 60_000)
+    const pods = await listPods(admin, ns, 'app.kubernetes.io/instance=big')
+    expect(pods.filter((p) => p.metadata?.labels?.['app.kubernetes.io/component'] === 'opb')).toHaveLength(30)
+    expect(new Set(status.shards?.map((s) => s.podUid)).size).toBe(30)
+    expect(status.recoveries).toBe(0)
+    expect(partial, 'the leader was killed before it had created every pod').toBeLessThan(30)
+  })
+})
