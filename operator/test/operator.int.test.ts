@@ -28,7 +28,7 @@ function pipeline(name: string, ns: string, spec: Record<string, unknown> = {}):
     kind: 'StatefulOperator',
     metadata: { name, namespace: ns },
     spec: {
-      kafka: { bootstrapServers: [inject('kafkaBrokers')], replicationFactor: 1 },
+      kafka: { bootstrapServers: [inject('kafkaBrokers')] },
       topics: { orders: `${t}.orders`, enriched: `${t}.enriched`, output: `${t}.output`, late: `${t}.late`, dlq: `${t}.dlq`, changelog: `${t}.changelog`, snapshots: `${t}.snapshots`, ordersPartitions: 3 },
       ...spec,
     },
@@ -156,6 +156,63 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(reasons).toEqual(expect.arrayContaining(['ShardFailed', 'PodRecreated', 'ShardRecovered']))
   })
 
+  it('rolls a spec change through the OpB pods one at a time, each waiting until ready', async () => {
+    const selector = 'app.kubernetes.io/instance=rides,app.kubernetes.io/component=opb'
+    const hashes = new Set((await listPods(admin, ns, selector)).map((p) => p.metadata?.annotations?.['ridepulse.io/spec-hash']))
+    expect(hashes.size).toBe(1)
+    await admin.mergePatch(resourcePath(ns, 'rides'), { spec: { commitIntervalMs: 50 } })
+    const order: string[] = []
+    let mostDown = 0
+    // The kubelet's part: each pod that shows up not ready becomes ready.
+    await waitFor('every pod on the new spec and ready', async () => {
+      const pods = await listPods(admin, ns, selector)
+      const down = 3 - pods.filter((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')).length
+      mostDown = Math.max(mostDown, down)
+      for (const p of pods) {
+        if (!p.status?.conditions?.some((c) => c.type === 'Ready')) {
+          order.push(p.metadata!.name!)
+          await markPodReady(admin, ns, p.metadata!.name!)
+        }
+      }
+      return pods.length === 3 && pods.every((p) => !hashes.has(p.metadata?.annotations?.['ridepulse.io/spec-hash'])) && down === 0
+    }, 30_000, 50)
+    expect(order).toEqual(['rides-opb-0', 'rides-opb-1', 'rides-opb-2'])
+    expect(mostDown).toBe(1)
+    const r = await waitFor('the pipeline settled', async () => {
+      const x = await getResource(ns, 'rides')
+      return x.status?.phase === 'Running' && x.status.observedGeneration === x.metadata?.generation ? x : undefined
+    })
+    expect(r.status?.recoveries).toBe(1) // a roll is not a recovery
+    const env = (await listPods(admin, ns, selector))[0]?.spec?.containers[0]?.env?.find((e) => e.name === 'COMMIT_INTERVAL_MS')
+    expect(env?.value).toBe('50')
+  })
+
+  it('recreates a shard whose node stays NotReady past the timeout', async () => {
+    const res = pipeline('nodes', ns, { opb: { shards: 1 }, recovery: { nodeLostTimeoutSeconds: 5 } })
+    await applyYaml(admin, JSON.stringify(res), ns)
+    const first = await waitFor('the pod of nodes', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=nodes'))[0])
+    const node = `node-${run}`
+    await admin.request('POST', objectPath('v1', 'nodes', undefined), { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node } } })
+    await admin.request('POST', `${objectPath('v1', 'pods', ns, 'nodes-opb-0')}/binding`, {
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'nodes-opb-0' }, target: { apiVersion: 'v1', kind: 'Node', name: node } },
+    })
+    await markPodReady(admin, ns, 'nodes-opb-0')
+    await waitFor('nodes Running', async () => (await getResource(ns, 'nodes')).status?.phase === 'Running' || (await getResource(ns, 'nodes')).status?.readyShards === 1)
+    // The node stops reporting: its Ready condition has been Unknown for a minute.
+    const since = new Date(Date.now() - 60_000).toISOString().replace(/\.\d{3}Z$/, 'Z')
+    await admin.mergePatch(`${objectPath('v1', 'nodes', undefined, node)}/status`, {
+      status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', lastTransitionTime: since, lastHeartbeatTime: since }] },
+    })
+    const replacement = await waitFor('a replacement pod', async () => {
+      const p = (await listPods(admin, ns, 'app.kubernetes.io/instance=nodes'))[0]
+      return p && p.metadata?.uid !== first.metadata?.uid ? p : undefined
+    }, 20_000)
+    expect(replacement.spec?.nodeName).toBeUndefined()
+    expect(replacement.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName).toBe('data-nodes-opb-0')
+    const r = await getResource(ns, 'nodes')
+    expect(r.status?.shards?.[0]?.pendingRecovery?.reason).toBe('NodeLost')
+  })
+
   it('releases the claims on delete unless deleteClaim is set', async () => {
     const keep = pipeline('keep', ns)
     const drop = pipeline('drop', ns, { opb: { shards: 1, storage: { deleteClaim: true } } })
@@ -236,6 +293,32 @@ describe('the resource schema: the CRD on the API server and the operator\'s zod
     await applyYaml(admin, JSON.stringify(pipeline('fixed', ns, { opb: { shards: 2 } })), ns)
     const err = await admin.mergePatch(resourcePath(ns, 'fixed'), { spec: { opb: { shards: 4 } } }).then(() => undefined, (e: unknown) => e)
     expect((err as ApiError).message).toContain('spec.opb.shards')
+  })
+})
+
+describe('the global recovery strategy (the baseline)', () => {
+  const ns = `global-${run}`
+
+  it('restarts every OpA and OpB pod when one shard fails', async () => {
+    await ensureNamespace(admin, ns)
+    await applyYaml(admin, JSON.stringify(pipeline('whole', ns, { recovery: { strategy: 'global' } })), ns)
+    await waitFor('3 pods', async () => (await listPods(admin, ns, 'app.kubernetes.io/component=opb')).length === 3)
+    for (const i of [0, 1, 2]) await markPodReady(admin, ns, `whole-opb-${i}`)
+    await waitFor('3 shards ready', async () => (await getResource(ns, 'whole')).status?.readyShards === 3)
+    // The StatefulSet controller's part: one OpA pod with the StatefulSet's labels.
+    const sts = await admin.get<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', ns, 'whole-opa'))
+    await admin.request('POST', objectPath('v1', 'pods', ns), {
+      body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'whole-opa-0', labels: sts.spec?.template.metadata?.labels }, spec: sts.spec?.template.spec },
+    })
+    const before = new Map((await listPods(admin, ns, 'app.kubernetes.io/instance=whole')).map((p) => [p.metadata!.name!, p.metadata!.uid!]))
+    expect(before.size).toBe(4)
+    await admin.delete(objectPath('v1', 'pods', ns, 'whole-opb-0'), { gracePeriodSeconds: 0 })
+    await waitFor('every OpB pod replaced and OpA deleted', async () => {
+      const pods = await listPods(admin, ns, 'app.kubernetes.io/instance=whole')
+      const opb = pods.filter((p) => p.metadata?.name?.includes('-opb-'))
+      return opb.length === 3 && opb.every((p) => p.metadata?.uid !== before.get(p.metadata!.name!)) && !pods.some((p) => p.metadata?.name === 'whole-opa-0')
+    }, 20_000)
+    expect((await eventsOf(ns)).map((e) => e.reason)).toContain('PipelineRestart')
   })
 })
 

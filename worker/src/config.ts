@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { KafkaSettings } from './kafka/client.js'
 
 const int = (min: number) => z.coerce.number().int().min(min)
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'each broker must be host:port')).min(1))
@@ -15,6 +16,12 @@ const common = {
   TOPIC_SNAPSHOTS: z.string().min(1).default('opb-snapshots'),
   ORDERS_PARTITIONS: int(1).default(3),
   SHARDS: int(1).default(3),
+  /** Replication factor of the topics a worker creates when they are missing; -1 takes the broker's default. */
+  TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).max(32).refine((n) => n !== 0, 'must be -1 or at least 1').default(-1),
+  /** SASL: all three or none. */
+  KAFKA_SASL_MECHANISM: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   HTTP_PORT: int(0).default(8080),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   COMMIT_INTERVAL_MS: int(5).default(100),
@@ -55,9 +62,13 @@ export const opbSchema = z.object({
   RETENTION_MS: int(0).default(600_000),
 })
 
+const saslComplete = (c: { KAFKA_SASL_MECHANISM?: string; KAFKA_SASL_USERNAME?: string; KAFKA_SASL_PASSWORD?: string }) =>
+  [c.KAFKA_SASL_MECHANISM, c.KAFKA_SASL_USERNAME, c.KAFKA_SASL_PASSWORD].filter((x) => x !== undefined).length % 3 === 0
+const saslRule = { path: ['KAFKA_SASL_MECHANISM'], message: 'set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD together, or none of them' }
+
 export const configSchema = z.discriminatedUnion('ROLE', [
-  opaSchema,
-  opbSchema.refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.SNAPSHOT_INTERVAL_MS <= 10_000, {
+  opaSchema.refine(saslComplete, saslRule),
+  opbSchema.refine(saslComplete, saslRule).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.SNAPSHOT_INTERVAL_MS <= 10_000, {
     path: ['SNAPSHOT_INTERVAL_MS'],
     message: 'in checkpoint mode a transaction spans the snapshot interval, which must stay within 10000 ms (the transaction timeout is 15000 ms)',
   }),
@@ -65,6 +76,14 @@ export const configSchema = z.discriminatedUnion('ROLE', [
 export type OpaConfig = z.infer<typeof opaSchema>
 export type OpbConfig = z.infer<typeof opbSchema>
 export type WorkerConfig = z.infer<typeof configSchema>
+
+/** How a worker's clients reach the brokers. */
+export function kafkaSettings(cfg: WorkerConfig, clientId: string): KafkaSettings {
+  const sasl = cfg.KAFKA_SASL_MECHANISM && cfg.KAFKA_SASL_USERNAME && cfg.KAFKA_SASL_PASSWORD
+    ? { mechanism: cfg.KAFKA_SASL_MECHANISM, username: cfg.KAFKA_SASL_USERNAME, password: cfg.KAFKA_SASL_PASSWORD }
+    : undefined
+  return { brokers: cfg.KAFKA_BROKERS, clientId, replicationFactor: cfg.TOPIC_REPLICATION_FACTOR, ...(sasl ? { sasl } : {}) }
+}
 
 export class ConfigError extends Error {
   constructor(readonly issues: string[]) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { pino } from 'pino'
-import { ConfigError, loadConfig, type WorkerConfig } from './config.js'
+import { ConfigError, kafkaSettings, loadConfig, type WorkerConfig } from './config.js'
 import { startHttp } from './http.js'
 import { ensureTopics } from './kafka/client.js'
 import { createMetrics } from './metrics.js'
@@ -40,7 +40,7 @@ process.on('SIGINT', () => shutdown('SIGINT'))
 
 let code = 0
 try {
-  const topicsReady = ensureTopics({ brokers: cfg.KAFKA_BROKERS, clientId: `${cfg.PIPELINE}-${cfg.ROLE}` }, pipelineTopics(cfg))
+  const topicsReady = ensureTopics(kafkaSettings(cfg, `${cfg.PIPELINE}-${cfg.ROLE}`), pipelineTopics(cfg))
   if (worker instanceof OpbShard) {
     await Promise.all([worker.recover(startedAt, topicsReady), topicsReady])
   } else {

@@ -36,6 +36,8 @@ const MERGE = 'application/merge-patch+json'
 export class Rest {
   readonly kc: KubeConfig
   readonly #server: URL
+  /** Connections are kept and reused: a TLS handshake per request would dominate a pass. */
+  readonly #agent = new https.Agent({ keepAlive: true, maxSockets: 16 })
 
   /** From a kubeconfig file, or else the in-cluster service account or $KUBECONFIG. */
   static load(kubeconfigPath?: string): Rest {
@@ -75,6 +77,7 @@ export class Rest {
       timeout: o.timeoutMs ?? 30_000,
     }
     await this.kc.applyToHTTPSOptions(opts)
+    if (url.protocol === 'https:') opts.agent = this.#agent
     const mod = url.protocol === 'http:' ? http : https
     return await new Promise<T>((resolve, reject) => {
       const req = mod.request(opts, (res) => {

@@ -165,12 +165,17 @@ export class Reconciler {
     const topicCheck = this.#topics(res, spec, `${m.namespace}/${m.name}`, log)
     if (topicCheck?.failure) failures.push(topicCheck.failure)
     const topics = topicCheck?.status
-    await step('opa', async () => {
-      await this.#apply(objectPath('v1', 'services', m.namespace, names.opa(m.name)), buildOpaService(owner))
-      await this.#apply(objectPath('apps/v1', 'statefulsets', m.namespace, names.opa(m.name)), buildOpaStatefulSet(owner, spec))
-    })
-    const opaSts = await step('opa-status', () => this.d.rest.get<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', m.namespace, names.opa(m.name))))
-    const shards = await step('opb', () => this.#shards(res, owner, spec, log))
+    // OpA and OpB are independent: neither step waits on the other.
+    const [opaSts, shards] = await Promise.all([
+      step('opa', async () => {
+        const [, sts] = await Promise.all([
+          this.#apply(objectPath('v1', 'services', m.namespace, names.opa(m.name)), buildOpaService(owner)),
+          this.d.rest.apply<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', m.namespace, names.opa(m.name)), buildOpaStatefulSet(owner, spec), FIELD_MANAGER),
+        ])
+        return sts
+      }),
+      step('opb', () => this.#shards(res, owner, spec, log)),
+    ])
 
     const status = computeStatus({
       generation,
@@ -246,10 +251,15 @@ export class Reconciler {
   async #shards(res: PipelineResource, owner: Owner, spec: PipelineSpec, log: Logger): Promise<{ statuses: ShardStatus[]; requeueAfterMs?: number }> {
     const m = res.metadata
     const selector = (component: string) => `${LABEL_INSTANCE}=${m.name},${LABEL_COMPONENT}=${component}`
-    await this.#apply(objectPath('v1', 'services', m.namespace, names.opbService(m.name)), buildOpbService(owner))
-    const [pods, claims] = await Promise.all([
-      this.d.rest.get<{ items: V1Pod[] }>(podsPath(m.namespace), { labelSelector: selector('opb') }),
-      this.d.rest.get<{ items: V1PersistentVolumeClaim[] }>(claimsPath(m.namespace), { labelSelector: selector('opb') }),
+    // resourceVersion 0: served from the API server's watch cache. A quorum
+    // list waits on etcd's progress notification (tens of ms on every
+    // pass); a slightly old view is safe here, since creates tolerate
+    // AlreadyExists, deletes carry the pod's uid, and every change of a pod
+    // or claim triggers another pass.
+    const [, pods, claims] = await Promise.all([
+      this.#apply(objectPath('v1', 'services', m.namespace, names.opbService(m.name)), buildOpbService(owner)),
+      this.d.rest.get<{ items: V1Pod[] }>(podsPath(m.namespace), { labelSelector: selector('opb'), resourceVersion: '0' }),
+      this.d.rest.get<{ items: V1PersistentVolumeClaim[] }>(claimsPath(m.namespace), { labelSelector: selector('opb'), resourceVersion: '0' }),
     ])
     const podByShard = new Map(pods.items.map((p) => [Number(p.metadata?.labels?.[LABEL_SHARD]), p]))
     const claimNames = new Set(claims.items.map((c) => c.metadata?.name))
@@ -292,21 +302,24 @@ export class Reconciler {
     )
 
     const globalRestart = spec.recovery.strategy === 'global' && plans.some((p) => p.failed)
-    for (const [shard, plan] of plans.entries()) {
+    // Shards are independent: their steps run side by side, a few at a time.
+    await eachLimited([...plans.entries()], 8, async ([shard, plan]) => {
       for (const a of plan.actions) {
         if (a.kind === 'apply-claim') await this.#apply(claimsPath(m.namespace, names.opbClaim(m.name, shard)), buildOpbClaim(owner, spec, shard))
         else if (a.kind === 'create-pod') await this.#createPod(buildOpbPod(owner, spec, shard))
         else await this.#deletePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.graceSeconds)
       }
-      for (const e of plan.events) await this.#event(res, e.type, e.reason, e.message)
-      for (const e of plan.events) log.info({ shard, reason: e.reason }, e.message)
+      for (const e of plan.events) {
+        log.info({ shard, reason: e.reason }, e.message)
+        await this.#event(res, e.type, e.reason, e.message)
+      }
       if (plan.recovered) {
         const pod = observed[shard]
         plan.status.lastRecovery = await this.#withWorkerReport(plan.recovered, pod?.ip)
         this.d.metrics.recoveries.inc({ reason: plan.recovered.reason })
         if (plan.recovered.timeToRecoverMs !== undefined) this.d.metrics.timeToRecover.observe(plan.recovered.timeToRecoverMs / 1000)
       }
-    }
+    })
     if (globalRestart) {
       // The baseline: the whole pipeline restarts from its state, as a restart of every task would.
       const failed = plans.findIndex((p) => p.failed)
@@ -424,6 +437,20 @@ export class Reconciler {
       },
     })
   }
+}
+
+/** Runs `fn` over `items`, at most `limit` at once; the first failure is thrown once all have settled. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const errors: unknown[] = []
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T
+      await fn(item).catch((err: unknown) => errors.push(err))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+  if (errors.length > 0) throw errors[0]
 }
 
 /** A pass in which some steps failed: the work queue retries it with backoff. */

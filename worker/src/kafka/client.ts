@@ -10,7 +10,13 @@ import { committedBatches } from './read-committed.js'
 export interface KafkaSettings {
   brokers: string[]
   clientId: string
+  sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string }
+  /** Replication factor of the topics this process creates; -1 takes the broker's default. */
+  replicationFactor?: number
 }
+
+/** Where and as whom every client of this module connects. */
+const connection = (s: KafkaSettings) => ({ bootstrapBrokers: s.brokers, ...(s.sasl ? { sasl: s.sasl } : {}) })
 
 export interface ConsumedRecord {
   offset: number
@@ -80,7 +86,7 @@ export class PartitionReader {
     // The group id is never joined; the client requires one.
     this.#consumer = new Consumer({
       clientId: settings.clientId,
-      bootstrapBrokers: settings.brokers,
+      ...connection(settings),
       groupId: `${settings.clientId}-direct`,
       retries: 3,
       retryDelay: 200,
@@ -156,7 +162,7 @@ export class PartitionReader {
 
 /** Reads the positions a group committed (through transactions), and where its coordinator is. */
 export async function committedOffsets(settings: KafkaSettings, groupId: string, topic: string, partitions: number[]): Promise<{ offsets: Map<number, number>; coordinatorId: number }> {
-  const consumer = new Consumer({ clientId: `${settings.clientId}-offsets`, bootstrapBrokers: settings.brokers, groupId, retries: 10, retryDelay: 300 })
+  const consumer = new Consumer({ clientId: `${settings.clientId}-offsets`, ...connection(settings), groupId, retries: 10, retryDelay: 300 })
   try {
     const coordinatorId = await consumer.findGroupCoordinator()
     const res = await consumer.listCommittedOffsets({ topics: [{ topic, partitions }] })
@@ -210,7 +216,7 @@ export class TxnProducer {
   ) {
     this.#producer = new Producer({
       clientId: settings.clientId,
-      bootstrapBrokers: settings.brokers,
+      ...connection(settings),
       transactionalId,
       // InitProducerId must say "no previous producer" (-1/-1) to take over
       // the transactional id; the client's default (0/0) is refused as
@@ -313,7 +319,7 @@ export class PlainProducer {
   readonly #producer: Producer
 
   constructor(settings: KafkaSettings) {
-    this.#producer = new Producer({ clientId: settings.clientId, bootstrapBrokers: settings.brokers, idempotent: true, acks: -1, retries: 10, retryDelay: 200 })
+    this.#producer = new Producer({ clientId: settings.clientId, ...connection(settings), idempotent: true, acks: -1, retries: 10, retryDelay: 200 })
   }
 
   async send(records: OutgoingRecord[]): Promise<void> {
@@ -337,7 +343,7 @@ export interface TopicSpec {
 
 /** Creates missing topics; an existing topic with a different partition count is an error naming it. */
 export async function ensureTopics(settings: KafkaSettings, specs: TopicSpec[]): Promise<void> {
-  const admin = new Admin({ clientId: `${settings.clientId}-admin`, bootstrapBrokers: settings.brokers, retries: 10, retryDelay: 300 })
+  const admin = new Admin({ clientId: `${settings.clientId}-admin`, ...connection(settings), retries: 10, retryDelay: 300 })
   try {
     const existing = new Set(await admin.listTopics())
     const missing = specs.filter((s) => !existing.has(s.name))
@@ -347,7 +353,7 @@ export async function ensureTopics(settings: KafkaSettings, specs: TopicSpec[]):
         ...s.config,
       }).map(([name, value]) => ({ name, value }))
       try {
-        await admin.createTopics({ topics: [s.name], partitions: s.partitions, replicas: 1, configs })
+        await admin.createTopics({ topics: [s.name], partitions: s.partitions, replicas: settings.replicationFactor ?? -1, configs })
       } catch (err) {
         if (!/already exists/i.test(errorText(err))) throw err
       }

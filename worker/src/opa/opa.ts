@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import { encodeEvent, parseRawEvent } from '../core/event.js'
 import { encodeJson, type DeadLetter } from '../core/records.js'
 import { ownedPartitions, zonePartition } from '../core/partition.js'
-import type { OpaConfig } from '../config.js'
+import { kafkaSettings, type OpaConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
 import { committedOffsets, describeError, PartitionReader, TxnProducer, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
@@ -31,7 +31,7 @@ export class OpaInstance {
     readonly metrics: Metrics,
     readonly nowMs: () => number = Date.now,
   ) {
-    this.#settings = { brokers: cfg.KAFKA_BROKERS, clientId: `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}` }
+    this.#settings = kafkaSettings(cfg, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`)
     this.#producer = new TxnProducer(this.#settings, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`)
     this.#group = `${cfg.PIPELINE}-opa`
     this.#readers = new Map(ownedPartitions(cfg.ORDERS_PARTITIONS, cfg.OPA_INDEX, cfg.OPA_INSTANCES).map((p) => [p, new PartitionReader(this.#settings, cfg.TOPIC_ORDERS, p)]))

@@ -4,7 +4,7 @@ import type { WindowAgg } from '../core/aggregate.js'
 import { decodeEvent, type RideEvent } from '../core/event.js'
 import { decodeMeta, decodeWindowValue, encodeJson, encodeMeta, encodeOutput, encodeWindowValue, initialMeta, META_KEY, type ShardMeta } from '../core/records.js'
 import { processBatch, type BatchResult, type WindowConfig } from '../core/shard.js'
-import type { OpbConfig } from '../config.js'
+import { kafkaSettings, type OpbConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
 import { PartitionReader, TxnProducer, describeError, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
@@ -81,7 +81,7 @@ export class OpbShard {
     readonly nowMs: () => number = Date.now,
   ) {
     this.#pipeline = cfg.PIPELINE
-    this.#settings = { brokers: cfg.KAFKA_BROKERS, clientId: `${cfg.PIPELINE}-opb-${cfg.SHARD}` }
+    this.#settings = kafkaSettings(cfg, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
     this.#producer = new TxnProducer(this.#settings, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
     this.#input = new PartitionReader(this.#settings, cfg.TOPIC_ENRICHED, cfg.SHARD)
     this.#changelog = new PartitionReader(this.#settings, cfg.TOPIC_CHANGELOG, cfg.SHARD)
