@@ -51,6 +51,8 @@ const server = await startHttp(cfg.HTTP_PORT, metrics.registry, {
   ready: () => !leading || synced,
   status: () => ({ replica: cfg.POD_NAME, leading, synced, queued: queue.length }),
 })
+const address = server.address()
+log.info({ port: typeof address === 'object' ? address?.port : cfg.HTTP_PORT }, 'serving /healthz, /readyz, /status and /metrics')
 
 const elector = cfg.LEADER_ELECTION
   ? new LeaderElector(rest, { namespace: cfg.LEASE_NAMESPACE, name: cfg.LEASE_NAME, identity: cfg.POD_NAME, leaseDurationMs: cfg.LEASE_DURATION_MS, renewDeadlineMs: cfg.LEASE_RENEW_DEADLINE_MS, retryPeriodMs: cfg.LEASE_RETRY_PERIOD_MS }, log)

@@ -1,9 +1,11 @@
-import { readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin, ConfigResourceTypes } from '@platformatic/kafka'
 import { type KubernetesObject, type V1PersistentVolumeClaim, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node'
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
+import { WORKER_PORT } from '../src/core/builders.js'
 import { parseResource } from '../src/core/spec.js'
 import { sameJson, type PipelineStatus } from '../src/core/status.js'
 import { ApiError, objectPath, type Rest } from '../src/kube/rest.js'
@@ -12,6 +14,8 @@ import {
 } from '../src/testing/harness.js'
 
 const OP_NS = 'ridepulse-system'
+/** A loopback address of its own, so the worker's fixed port cannot clash with anything on 0.0.0.0. */
+const WORKER_IP = '127.0.0.77'
 const SA = 'ridepulse-ridepulse-operator'
 let admin: Rest
 let saKubeconfig: string
@@ -124,6 +128,23 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     const before = await snapshot()
     const victim = (await admin.get<V1Pod>(objectPath('v1', 'pods', ns, 'rides-opb-1'))).metadata?.uid
 
+    // The replacement's worker: a real OpB process for shard 1 on the real broker, reached at the pod IP the test writes.
+    const t = `${run}-rides`
+    const dataDir = mkdtempSync(join(tmpdir(), 'ridepulse-op-worker-'))
+    const worker = spawn(process.execPath, [join(repoRoot, 'worker', 'dist', 'worker.mjs')], {
+      env: {
+        PATH: process.env.PATH, ROLE: 'opb', SHARD: '1', SHARDS: '3', ORDERS_PARTITIONS: '3', PIPELINE: 'rides', DATA_DIR: dataDir, KAFKA_BROKERS: inject('kafkaBrokers'),
+        TOPIC_ORDERS: `${t}.orders`, TOPIC_ENRICHED: `${t}.enriched`, TOPIC_OUTPUT: `${t}.output`, TOPIC_LATE: `${t}.late`, TOPIC_DLQ: `${t}.dlq`, TOPIC_CHANGELOG: `${t}.changelog`, TOPIC_SNAPSHOTS: `${t}.snapshots`,
+        HTTP_HOST: WORKER_IP, HTTP_PORT: String(WORKER_PORT), LOG_LEVEL: 'warn',
+      },
+      stdio: 'ignore',
+    })
+    onTestFinished(() => {
+      worker.kill('SIGKILL')
+      rmSync(dataDir, { recursive: true, force: true })
+    })
+    await waitFor('the worker ready', async () => (await fetch(`http://${WORKER_IP}:${WORKER_PORT}/readyz`)).ok, 30_000)
+
     // What a Chaos Mesh pod-kill does.
     await admin.delete(objectPath('v1', 'pods', ns, 'rides-opb-1'), { gracePeriodSeconds: 0 })
     const replacement = await waitFor('a new rides-opb-1', async () => {
@@ -136,14 +157,17 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
       return r.status?.phase === 'Recovering' ? r.status : undefined
     })
     expect(recovering.conditions.find((c) => c.type === 'Recovering')).toMatchObject({ status: 'True' })
-    await markPodReady(admin, ns, 'rides-opb-1')
+    await markPodReady(admin, ns, 'rides-opb-1', WORKER_IP)
     const done = await waitFor('the recovery recorded', async () => {
       const r = await getResource(ns, 'rides')
       return r.status?.phase === 'Running' && r.status.recoveries === 1 ? r.status : undefined
     })
     const shard = done.shards?.find((s) => s.shard === 1)
     expect(shard).toMatchObject({ recoveries: 1, ready: true, podUid: replacement.metadata?.uid })
-    expect(shard?.lastRecovery).toMatchObject({ reason: 'PodDeleted' })
+    expect(shard?.lastRecovery).toMatchObject({ reason: 'PodDeleted', snapshotKind: 'none', replayedRecords: 0 })
+    // Read from the worker's own /status: its recovery (an empty shard: no snapshot yet, nothing to replay).
+    expect(shard?.lastRecovery?.workerTimeToRecoverMs).toBeGreaterThan(0)
+    expect(shard?.lastRecovery?.statusError).toBeUndefined()
     expect(shard?.lastRecovery?.timeToRecoverMs).toBeGreaterThanOrEqual(0)
     expect(Date.parse(shard?.lastRecovery?.podRecreatedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(shard?.lastRecovery?.detectedAt ?? ''))
     expect(done.lastTimeToRecover).toMatch(/^\d+(ms|\.\ds)$/)
@@ -185,6 +209,31 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(r.status?.recoveries).toBe(1) // a roll is not a recovery
     const env = (await listPods(admin, ns, selector))[0]?.spec?.containers[0]?.env?.find((e) => e.name === 'COMMIT_INTERVAL_MS')
     expect(env?.value).toBe('50')
+  })
+
+  it('stops every OpA instance before it changes their count, so no orders partition has two owners', async () => {
+    const stsPath = objectPath('apps/v1', 'statefulsets', ns, 'rides-opa')
+    const sts = await admin.get<V1StatefulSet>(stsPath)
+    // The StatefulSet controller's part: its running pod.
+    await admin.request('POST', objectPath('v1', 'pods', ns), {
+      body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'rides-opa-0', labels: sts.spec?.template.metadata?.labels }, spec: sts.spec?.template.spec },
+    })
+    await admin.mergePatch(resourcePath(ns, 'rides'), { spec: { opa: { replicas: 2 } } })
+    const held = await waitFor('OpA held at zero', async () => {
+      const x = await admin.get<V1StatefulSet>(stsPath)
+      return x.spec?.replicas === 0 ? x : undefined
+    })
+    expect(held.metadata?.annotations?.['ridepulse.io/paused-for-instances']).toBe('2')
+    await new Promise((r) => setTimeout(r, 1500))
+    expect((await admin.get<V1StatefulSet>(stsPath)).spec?.replicas, 'still held while the old instance runs').toBe(0)
+    await admin.delete(objectPath('v1', 'pods', ns, 'rides-opa-0'), { gracePeriodSeconds: 0 })
+    const resumed = await waitFor('OpA at two instances', async () => {
+      const x = await admin.get<V1StatefulSet>(stsPath)
+      return x.spec?.replicas === 2 ? x : undefined
+    })
+    expect(resumed.metadata?.annotations?.['ridepulse.io/paused-for-instances']).toBeUndefined()
+    expect(resumed.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'OPA_INSTANCES')?.value).toBe('2')
+    expect((await eventsOf(ns)).map((e) => e.reason)).toContain('OpaPaused')
   })
 
   it('recreates a shard whose node stays NotReady past the timeout', async () => {
@@ -346,6 +395,10 @@ describe('leadership and restarts', () => {
     const standby = startOperator({ KUBECONFIG: saKubeconfig, LEASE_NAMESPACE: OP_NS, LEASE_NAME: SA, POD_NAME: 'operator-b', HTTP_PORT: '0' })
     operators.push(standby)
     await waitFor('operator-b waiting', async () => standby.logs().includes('waiting for leadership'))
+    const metricsOf = async (o: OperatorProcess) => (await fetch(`http://127.0.0.1:${o.port()}/metrics`)).text()
+    expect(await metricsOf(standby)).toMatch(/^ridepulse_operator_leader 0$/m)
+    expect((await fetch(`http://127.0.0.1:${standby.port()}/readyz`)).status).toBe(200)
+    expect(await metricsOf(operators[0]!)).toMatch(/^ridepulse_operator_leader 1$/m)
 
     await applyYaml(admin, JSON.stringify(pipeline('big', ns, { opb: { shards: 30 } })), ns)
     // Kill the leader as soon as its first pod exists: the pass is half done.
@@ -362,5 +415,8 @@ describe('leadership and restarts', () => {
     expect(new Set(status.shards?.map((s) => s.podUid)).size).toBe(30)
     expect(status.recoveries).toBe(0)
     expect(partial, 'the leader was killed before it had created every pod').toBeLessThan(30)
+    const m = await metricsOf(standby)
+    expect(m).toMatch(/^ridepulse_operator_leader 1$/m)
+    expect(Number(/^ridepulse_operator_reconcile_seconds_count (\d+)$/m.exec(m)?.[1])).toBeGreaterThan(0)
   })
 })

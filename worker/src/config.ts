@@ -23,6 +23,8 @@ const common = {
   KAFKA_SASL_USERNAME: z.string().min(1).optional(),
   KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   HTTP_PORT: int(0).default(8080),
+  /** Address the HTTP endpoints listen on. */
+  HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   COMMIT_INTERVAL_MS: int(5).default(100),
   COMMIT_MAX_RECORDS: int(1).default(5000),

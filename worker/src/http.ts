@@ -7,7 +7,7 @@ export interface Probe {
 }
 
 /** /healthz, /readyz (ready only after recovery), /status (JSON), /metrics. */
-export function startHttp(port: number, registry: Registry, probe: Probe): Promise<Server> {
+export function startHttp(port: number, registry: Registry, probe: Probe, host = '0.0.0.0'): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (code: number, body: string, type = 'text/plain') => {
       res.writeHead(code, { 'content-type': type })
@@ -32,6 +32,6 @@ export function startHttp(port: number, registry: Registry, probe: Probe): Promi
   })
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, '0.0.0.0', () => resolve(server))
+    server.listen(port, host, () => resolve(server))
   })
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { buildOpaStatefulSet, buildOpbClaim, buildOpbPod, opbTemplateHash, type Owner } from './builders.js'
+import { ANNOTATION_OPA_PAUSED, buildOpaStatefulSet, buildOpbClaim, buildOpbPod, opbTemplateHash, planOpa, type Owner } from './builders.js'
 import { parseResource, type PipelineSpecInput } from './spec.js'
 
 const owner: Owner = { name: 'rides', namespace: 'city', uid: 'uid-1' }
@@ -40,6 +40,25 @@ describe('builders', () => {
     const c = buildOpbClaim(owner, specOf({ opb: { storage: { size: '5Gi', storageClassName: 'local-path' } } }), 1)
     expect(c.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } }, storageClassName: 'local-path' })
     expect(c.metadata?.ownerReferences?.[0]?.controller).toBe(false)
+  })
+
+  it.each([
+    ['no StatefulSet yet', undefined, undefined, 3, false],
+    ['the same instance count', 1, undefined, 3, false],
+    ['a new instance count while old instances run', 2, undefined, 1, true],
+    ['a new instance count with no instance left', 2, undefined, 0, false],
+    ['held, old instances still stopping', 2, '1', 1, true],
+    ['held, every old instance gone', 2, '1', 0, false],
+  ])('OpA with %s: hold at zero = %s', (_what, desired, paused, pods, hold) => {
+    const current = desired === undefined ? undefined : buildOpaStatefulSet(owner, specOf({ opa: { replicas: 1 } }))
+    if (current && paused) current.metadata!.annotations = { [ANNOTATION_OPA_PAUSED]: paused }
+    expect(planOpa(current, specOf({ opa: { replicas: desired ?? 1 } }), pods as number)).toEqual({ hold })
+  })
+
+  it('holds OpA at zero replicas under an annotation naming the coming count', () => {
+    const sts = buildOpaStatefulSet(owner, specOf({ opa: { replicas: 3 } }), true)
+    expect(sts.spec?.replicas).toBe(0)
+    expect(sts.metadata?.annotations).toEqual({ [ANNOTATION_OPA_PAUSED]: '3' })
   })
 
   it('gives OpA its ordinal and the instance count', () => {

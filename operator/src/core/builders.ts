@@ -15,6 +15,8 @@ export const LABEL_COMPONENT = 'app.kubernetes.io/component'
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by'
 export const LABEL_SHARD = 'ridepulse.io/shard'
 export const ANNOTATION_SPEC_HASH = 'ridepulse.io/spec-hash'
+/** On the OpA StatefulSet while it is held at zero replicas before its instance count changes. */
+export const ANNOTATION_OPA_PAUSED = 'ridepulse.io/paused-for-instances'
 export const FINALIZER = 'ridepulse.io/claims'
 export const WORKER_PORT = 8080
 export const DATA_DIR = '/data'
@@ -106,8 +108,22 @@ const probes = {
 const toResources = (r: PipelineSpec['opb']['resources']): V1ResourceRequirements | undefined =>
   r ? ({ ...(r.requests ? { requests: r.requests } : {}), ...(r.limits ? { limits: r.limits } : {}) } as V1ResourceRequirements) : undefined
 
+/**
+ * Whether OpA must be held at zero replicas first. OpA instance i owns the
+ * orders partitions p with p % instances == i, so old and new instances of
+ * a different count would own some partitions twice; a count change
+ * therefore stops every old instance before any new one starts.
+ */
+export function planOpa(current: V1StatefulSet | undefined, spec: PipelineSpec, opaPods: number): { hold: boolean } {
+  if (!current) return { hold: false }
+  if (current.metadata?.annotations?.[ANNOTATION_OPA_PAUSED] !== undefined) return { hold: opaPods > 0 }
+  const env = current.spec?.template.spec?.containers[0]?.env ?? []
+  const running = env.find((e) => e.name === 'OPA_INSTANCES')?.value
+  return { hold: running !== undefined && running !== String(spec.opa.replicas) && opaPods > 0 }
+}
+
 /** OpA: stateless, but its transactional ids follow its ordinal, so a StatefulSet gives it stable identities. */
-export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec): V1StatefulSet {
+export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec, hold = false): V1StatefulSet {
   const env: V1EnvVar[] = [
     { name: 'ROLE', value: 'opa' },
     { name: 'OPA_INSTANCES', value: String(spec.opa.replicas) },
@@ -118,10 +134,16 @@ export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec): V1StatefulSet
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
-    metadata: { name: names.opa(o.name), namespace: o.namespace, labels: labels(o.name, 'opa'), ownerReferences: [ownerReference(o)] },
+    metadata: {
+      name: names.opa(o.name),
+      namespace: o.namespace,
+      labels: labels(o.name, 'opa'),
+      ...(hold ? { annotations: { [ANNOTATION_OPA_PAUSED]: String(spec.opa.replicas) } } : {}),
+      ownerReferences: [ownerReference(o)],
+    },
     spec: {
       serviceName: names.opa(o.name),
-      replicas: spec.opa.replicas,
+      replicas: hold ? 0 : spec.opa.replicas,
       podManagementPolicy: 'Parallel',
       selector: { matchLabels: selectorLabels(o.name, 'opa') },
       template: {

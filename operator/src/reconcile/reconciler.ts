@@ -1,6 +1,7 @@
 import type { V1PersistentVolumeClaim, V1Pod, V1StatefulSet, V1Node, V1Secret } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import {
+  ANNOTATION_OPA_PAUSED,
   ANNOTATION_SPEC_HASH,
   buildOpaService,
   buildOpaStatefulSet,
@@ -14,6 +15,7 @@ import {
   LABEL_SHARD,
   names,
   opbTemplateHash,
+  planOpa,
   WORKER_PORT,
   type Owner,
 } from '../core/builders.js'
@@ -168,11 +170,22 @@ export class Reconciler {
     // OpA and OpB are independent: neither step waits on the other.
     const [opaSts, shards] = await Promise.all([
       step('opa', async () => {
-        const [, sts] = await Promise.all([
+        const stsPath = objectPath('apps/v1', 'statefulsets', m.namespace, names.opa(m.name))
+        const [, current, pods] = await Promise.all([
           this.#apply(objectPath('v1', 'services', m.namespace, names.opa(m.name)), buildOpaService(owner)),
-          this.d.rest.apply<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', m.namespace, names.opa(m.name)), buildOpaStatefulSet(owner, spec), FIELD_MANAGER),
+          this.d.rest.get<V1StatefulSet>(stsPath).catch((err: unknown) => {
+            if (isNotFound(err)) return undefined
+            throw err
+          }),
+          this.d.rest.get<{ items: V1Pod[] }>(podsPath(m.namespace), { labelSelector: `${LABEL_INSTANCE}=${m.name},${LABEL_COMPONENT}=opa`, resourceVersion: '0' }),
         ])
-        return sts
+        const { hold } = planOpa(current, spec, pods.items.length)
+        if (hold && current?.metadata?.annotations?.[ANNOTATION_OPA_PAUSED] === undefined) {
+          log.info({ from: current?.spec?.replicas, to: spec.opa.replicas }, 'OpA instance count changes: stopping every instance first')
+          await this.#event(res, 'Normal', 'OpaPaused', `OpA goes from ${current?.spec?.replicas} to ${spec.opa.replicas} instances: every old instance stops before a new one starts`)
+        }
+        const sts = await this.d.rest.apply<V1StatefulSet>(stsPath, buildOpaStatefulSet(owner, spec, hold), FIELD_MANAGER)
+        return { sts, hold }
       }),
       step('opb', () => this.#shards(res, owner, spec, log)),
     ])
@@ -182,14 +195,14 @@ export class Reconciler {
       nowMs: this.#now(),
       prev: res.status,
       shards: shards?.statuses ?? res.status?.shards ?? [],
-      opa: { replicas: spec.opa.replicas, readyReplicas: opaSts?.status?.readyReplicas ?? 0 },
+      opa: { replicas: spec.opa.replicas, readyReplicas: opaSts?.hold ? 0 : (opaSts?.sts.status?.readyReplicas ?? 0) },
       topics,
       failures,
     })
     if (!sameJson(status, res.status)) await this.#writeStatus(res, status)
     this.d.metrics.shardsReady.set({ resource: `${m.namespace}/${m.name}` }, status.readyShards)
     if (failures.length > 0) throw new ReconcileStepsFailed(failures)
-    return { requeueAfterMs: shards?.requeueAfterMs ?? 60_000 }
+    return { requeueAfterMs: opaSts?.hold ? 500 : (shards?.requeueAfterMs ?? 60_000) }
   }
 
   #topics(res: PipelineResource, spec: PipelineSpec, key: string, log: Logger): TopicCheck | undefined {

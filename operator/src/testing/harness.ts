@@ -100,6 +100,8 @@ export async function listPods(rest: Rest, ns: string, selector: string): Promis
 export interface OperatorProcess {
   child: ChildProcess
   logs: () => string
+  /** The port of its /healthz, /readyz, /status and /metrics, once it serves. */
+  port: () => number | undefined
   kill: (signal?: NodeJS.Signals) => Promise<void>
 }
 
@@ -115,6 +117,10 @@ export function startOperator(env: Record<string, string>): OperatorProcess {
   return {
     child,
     logs: () => out,
+    port: () => {
+      const m = /"port":(\d+),"msg":"serving/.exec(out)
+      return m ? Number(m[1]) : undefined
+    },
     kill: async (signal = 'SIGKILL') => {
       if (child.exitCode !== null || child.signalCode !== null) return
       const gone = new Promise((r) => child.once('exit', r))
