@@ -39,6 +39,11 @@ export default tseslint.config(
     },
   },
   {
+    // The board's page: plain browser modules, no build step.
+    files: ['board/public/**/*.js'],
+    languageOptions: { globals: { document: 'readonly', localStorage: 'readonly', requestAnimationFrame: 'readonly', EventSource: 'readonly', setInterval: 'readonly' } },
+  },
+  {
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },

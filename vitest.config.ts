@@ -6,14 +6,14 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['worker/src/**/*.test.ts', 'operator/src/**/*.test.ts'],
+          include: ['worker/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'board/src/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
         },
       },
       {
         test: {
           name: 'integration',
-          include: ['worker/src/**/*.int.test.ts', 'worker/test/**/*.int.test.ts', 'operator/test/**/*.int.test.ts'],
+          include: ['worker/src/**/*.int.test.ts', 'worker/test/**/*.int.test.ts', 'operator/test/**/*.int.test.ts', 'board/test/**/*.int.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**'],
           globalSetup: ['worker/test/kafka-global-setup.ts', 'operator/test/kube-global-setup.ts'],
           testTimeout: 180_000,

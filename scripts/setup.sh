@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs everything the project needs, idempotently: npm packages and the
-# Kafka broker jars (cached outside the repository, keyed by version).
+# Installs everything the project needs, idempotently: npm packages, the
+# Kafka broker jars (cached outside the repository, keyed by version) and
+# Chromium for the board's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 for tool in node npm java mvn; do
@@ -13,3 +14,11 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm install --no-audit --no-fund
 fi
 bash scripts/kafka/kafka.sh install
+# The board's browser tests drive Debian's Chromium; nothing downloads a browser of its own.
+if [ "${RIDEPULSE_SKIP_BROWSER:-}" != 1 ] && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "setup: the board's tests need Chromium at /usr/bin/chromium (Debian package chromium)" >&2
+  fi
+fi

@@ -65,7 +65,13 @@ const replaceFinal = (zone: string, start: number, patch: Partial<OutputRecord>)
 describe('verifyOutput', () => {
   it('accepts the exact output and counts the input', () => {
     const r = verifyOutput({ raw: input, lateEventIds: [], output: exact, windowSizeMs: W })
-    expect(r).toEqual({ ...clean, windows: 3, validEvents: 8, invalidEvents: 2, lateEvents: 0, ok: true, problems: [] })
+    const { truth, ...rest } = r
+    expect(rest).toEqual({ ...clean, windows: 3, validEvents: 8, invalidEvents: 2, lateEvents: 0, ok: true, problems: [] })
+    // The truth it checked against, per zone and window: what the board's test compares the page with.
+    expect(truth.size).toBe(3)
+    for (const o of exact.filter((x) => x.final)) {
+      expect(truth.get(`${o.zone}|${o.windowStart}`)).toEqual({ requested: o.requested, matched: o.matched, completed: o.completed, cancelled: o.cancelled })
+    }
   })
 
   it.each<[string, (o: OutputRecord[]) => OutputRecord[], Partial<VerifyReport>, RegExp]>([

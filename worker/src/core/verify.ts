@@ -41,6 +41,8 @@ export interface VerifyReport {
   invalidEvents: number
   /** Valid events left out of the truth because the pipeline declared them late. */
   lateEvents: number
+  /** The counts computed from the raw input, per `zone|windowStart` (what a final must equal). */
+  truth: Map<string, Counts>
   ok: boolean
   /** The first mismatches, human-readable. */
   problems: string[]
@@ -78,6 +80,7 @@ export function verifyOutput(input: VerifyInput): VerifyReport {
     validEvents: 0,
     invalidEvents: 0,
     lateEvents: 0,
+    truth: new Map(),
     ok: false,
     problems: [],
   }
@@ -105,6 +108,7 @@ export function verifyOutput(input: VerifyInput): VerifyReport {
   const truth = new Map<string, Counts>()
   for (const [key, events] of truthEvents) truth.set(key, countEvents(events))
   r.windows = truth.size
+  r.truth = truth
 
   const outputs = new Map<string, OutputRecord[]>()
   for (const o of input.output) {

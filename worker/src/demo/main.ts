@@ -5,8 +5,11 @@
  * brought back, recovering from its own snapshot while OpA keeps flowing;
  * then the verifier's verdict against the raw input.
  *
- *   npm run demo [-- --seconds 45 --rate 400 --zones 24 --window-ms 10000 --port 29092]
+ *   npm run demo [-- --seconds 45 --rate 400 --zones 24 --window-ms 10000 --port 29092 --board-port 8090 --linger]
+ *
+ * The dispatch board (board/) runs beside it: its address is printed first.
  */
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { OutputFollower, renderBoard } from './board.js'
@@ -22,6 +25,9 @@ const { values: args } = parseArgs({
     zones: { type: 'string', default: '24' },
     'window-ms': { type: 'string', default: '10000' },
     port: { type: 'string', default: '29092' },
+    'board-port': { type: 'string', default: '8090' },
+    /** Keep the pipeline and the board up after the verdict, until Ctrl-C. */
+    linger: { type: 'boolean', default: false },
   },
 })
 const seconds = Number(args.seconds)
@@ -46,9 +52,28 @@ const { kafka, pipeline: p, settings } = startLocalRun('demo', {
 })
 const pipeline = p.opts.pipeline
 let exitCode = 1
+let stopBoard = () => undefined as unknown
+let boardUrl = ''
 try {
   say(`pipeline ${pipeline}: OpA ×1, OpB ×${shards}; worker logs in ${join(p.opts.dataDir, 'logs')}`)
   await p.startAll()
+  // The dispatch board (board/): the live web page of the same pipeline.
+  const boardMain = join(import.meta.dirname, '..', '..', '..', 'board', 'dist', 'main.js')
+  const web = spawn(process.execPath, [boardMain], {
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: settings.brokers.join(','),
+      TOPIC_OUTPUT: p.topics.TOPIC_OUTPUT,
+      SHARDS: String(shards),
+      WORKER_STATUS_URLS: Array.from({ length: shards }, (_, s) => `${s}=http://127.0.0.1:${p.opts.httpBase + 100 + s}`).join(','),
+      HTTP_PORT: args['board-port'],
+      LOG_LEVEL: 'warn',
+    },
+    stdio: 'ignore',
+  })
+  stopBoard = () => web.kill('SIGTERM')
+  boardUrl = `http://127.0.0.1:${args['board-port']}/`
+  say(`dispatch board: ${boardUrl} (open it in a browser)`)
   const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: shards, ratePerSec: Number(args.rate), zones: Number(args.zones), seed: 42, malformedFraction: 0.01, maxDisorderMs: 500 })
   const board = new OutputFollower(settings, p.topics.TOPIC_OUTPUT, shards)
   const opa = p.opa.get(0)!
@@ -73,7 +98,7 @@ try {
         `phases ${Object.entries(r.phasesMs).map(([k, v]) => `${k} ${v} ms`).join(', ')}; OpA still the same process: ${opa.child.exitCode === null}`
     }
     const left = Math.max(0, Math.round((endAt - Date.now()) / 1000))
-    const screen = `${renderBoard(board.latest, { windows: 2, zones: 8 })}\n\n${recovery}\nevents sent ${load.stats.sent} (malformed ${load.stats.malformed}); ${left}s of traffic left`
+    const screen = `${renderBoard(board.latest, { windows: 2, zones: 8 })}\n\n${recovery}\nboard ${boardUrl} · events sent ${load.stats.sent} (malformed ${load.stats.malformed}); ${left}s of traffic left`
     if (tty) process.stdout.write(`\x1b[2J\x1b[H${screen}\n`)
     else if (Math.round((endAt - Date.now()) / 1000) % 10 === 0) say(screen)
   }
@@ -90,7 +115,12 @@ try {
   for (const problem of report.problems) say(`  ${problem}`)
   await board.close()
   exitCode = report.ok ? 0 : 1
+  if (args.linger) {
+    say(`\nthe pipeline and the board stay up at ${boardUrl}; Ctrl-C to stop`)
+    await new Promise((resolve) => process.once('SIGINT', resolve))
+  }
 } finally {
+  stopBoard()
   await p.stopAll()
   kafka.stop()
 }

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest'
+import { BoardState, shardHealth, type Cell } from './state.js'
+// The page's own module, plain JavaScript, tested as the page runs it.
+import { heat, rankZones } from '../../public/hot.js'
+
+const MIN = 60_000
+const cell = (zone: string, w: number, o: Partial<Cell> = {}): Cell => ({ zone, windowStart: w * MIN, windowEnd: (w + 1) * MIN, requested: 10, matched: 8, completed: 5, cancelled: 1, rev: 1, final: false, emittedAt: 0, ...o })
+
+describe('BoardState', () => {
+  it('keeps the newest revision and never goes back, nor past a final', () => {
+    const s = new BoardState(10)
+    expect(s.apply(cell('a', 1, { rev: 2, requested: 12 }))).toBe(true)
+    expect(s.apply(cell('a', 1, { rev: 1, requested: 99 }))).toBe(false)
+    expect(s.apply(cell('a', 1, { rev: 2, requested: 99 }))).toBe(false)
+    expect(s.apply(cell('a', 1, { rev: 3, requested: 14, final: true }))).toBe(true)
+    expect(s.apply(cell('a', 1, { rev: 4, requested: 15 }))).toBe(false)
+    expect(s.cells()).toEqual([cell('a', 1, { rev: 3, requested: 14, final: true })])
+  })
+
+  it('hands out each change once', () => {
+    const s = new BoardState(10)
+    s.apply(cell('a', 1))
+    s.apply(cell('b', 1))
+    s.apply(cell('a', 1, { rev: 2 }))
+    expect(s.takeChanges().map((c) => [c.zone, c.rev])).toEqual([['a', 2], ['b', 1]])
+    expect(s.takeChanges()).toEqual([])
+  })
+
+  it('forgets windows older than its history, and refuses to bring them back', () => {
+    const s = new BoardState(3)
+    for (let w = 0; w < 6; w++) s.apply(cell('a', w))
+    expect(s.cells().map((c) => c.windowStart / MIN)).toEqual([2, 3, 4, 5])
+    expect(s.apply(cell('a', 1, { rev: 5 }))).toBe(false)
+  })
+})
+
+describe('shardHealth', () => {
+  it.each([
+    [{ phase: 'running' }, undefined, 'running', undefined],
+    [{ phase: 'fencing' }, undefined, 'recovering', 0.25],
+    [{ phase: 'replaying' }, undefined, 'recovering', 0.75],
+    [{ phase: 'failed' }, undefined, 'down', 0],
+  ])('reads %j as %s', (status, error, state, progress) => {
+    const h = shardHealth(1, status, error, 1000)
+    expect(h.state).toBe(state)
+    expect(h.progress).toBe(progress)
+  })
+
+  it('calls a running shard that stops answering down, and keeps its last recovery', () => {
+    const running = shardHealth(0, { phase: 'running', lastRecovery: { readyAt: 500, timeToRecoverMs: 700, snapshot: { snapshotId: 's-1' }, replayedRecords: 42 } }, undefined, 1000)
+    expect(running.lastRecovery).toEqual({ readyAt: 500, timeToRecoverMs: 700, snapshot: 's-1', replayedRecords: 42 })
+    const down = shardHealth(0, undefined, 'ECONNREFUSED', 2000, running)
+    expect(down).toMatchObject({ state: 'down', since: 2000, error: 'ECONNREFUSED', lastRecovery: running.lastRecovery })
+    expect(shardHealth(0, undefined, 'ECONNREFUSED', 3000, down).since).toBe(2000)
+    expect(shardHealth(0, undefined, 'ECONNREFUSED', 1000).state).toBe('unknown')
+  })
+})
+
+describe('heat and ranking (the page\'s module)', () => {
+  it.each([
+    [{ requested: 20, matched: 20 }, { demand: 20, unmet: 0.4 }, true, false],
+    [{ requested: 19, matched: 5 }, { demand: 20, unmet: 0.4 }, false, true],
+    [{ requested: 10, matched: 7 }, { demand: 20, unmet: 0.4 }, false, false],
+    [{ requested: 2, matched: 0 }, { demand: 20, unmet: 0.4 }, false, false],
+  ])('%j with %j: demand hot %s, unmet hot %s', (c, t, demandHot, unmetHot) => {
+    expect(heat(c, t)).toMatchObject({ demandHot, unmetHot })
+  })
+
+  it('ranks zones by the newest minute\'s demand, then unmet demand', () => {
+    const cells = [cell('a', 2, { requested: 5 }), cell('b', 2, { requested: 9 }), cell('c', 2, { requested: 9, matched: 1 }), cell('a', 1, { requested: 100 })]
+    expect(rankZones(cells)).toEqual(['c', 'b', 'a'])
+  })
+})

@@ -1,0 +1,93 @@
+/**
+ * What the board knows: the newest revision of every zone and minute read
+ * from `orders.output`, and the health of each OpB shard. Pure: records and
+ * the clock come in, views go out.
+ */
+import type { OutputRecord } from '@ridepulse/worker/core/records'
+
+export type Cell = Pick<OutputRecord, 'zone' | 'windowStart' | 'windowEnd' | 'requested' | 'matched' | 'completed' | 'cancelled' | 'rev' | 'final' | 'emittedAt'>
+
+export class BoardState {
+  readonly #cells = new Map<string, Cell>()
+  readonly #changed = new Set<string>()
+  #newestStart = 0
+
+  /** `historyWindows` windows back from the newest are kept. */
+  constructor(private readonly historyWindows: number) {}
+
+  /** Takes a record if it is newer than what the board has; a lower or equal rev changes nothing. */
+  apply(o: Cell): boolean {
+    const key = `${o.zone}|${o.windowStart}`
+    const have = this.#cells.get(key)
+    if (have && (have.rev >= o.rev || have.final)) return false
+    const size = o.windowEnd - o.windowStart
+    if (o.windowStart < this.#newestStart - this.historyWindows * size) return false
+    this.#cells.set(key, { zone: o.zone, windowStart: o.windowStart, windowEnd: o.windowEnd, requested: o.requested, matched: o.matched, completed: o.completed, cancelled: o.cancelled, rev: o.rev, final: o.final, emittedAt: o.emittedAt })
+    this.#changed.add(key)
+    if (o.windowStart > this.#newestStart) {
+      this.#newestStart = o.windowStart
+      this.#prune(size)
+    }
+    return true
+  }
+
+  #prune(size: number): void {
+    const oldest = this.#newestStart - this.historyWindows * size
+    for (const [k, c] of this.#cells) if (c.windowStart < oldest) this.#cells.delete(k)
+  }
+
+  get size(): number {
+    return this.#cells.size
+  }
+
+  cells(): Cell[] {
+    return [...this.#cells.values()]
+  }
+
+  /** The cells changed since the last call (those still kept). */
+  takeChanges(): Cell[] {
+    const out: Cell[] = []
+    for (const k of this.#changed) {
+      const c = this.#cells.get(k)
+      if (c) out.push(c)
+    }
+    this.#changed.clear()
+    return out
+  }
+}
+
+/** A shard as the board shows it. */
+export interface ShardHealth {
+  shard: number
+  state: 'running' | 'recovering' | 'down' | 'unknown'
+  /** Recovery step, while recovering: fencing, loading-snapshot, replaying. */
+  phase?: string
+  /** 0..1 through the recovery steps. */
+  progress?: number
+  since: number
+  lastRecovery?: { readyAt: number; timeToRecoverMs: number; snapshot: string | null; replayedRecords: number }
+  error?: string
+}
+
+const STEPS = ['starting', 'fencing', 'loading-snapshot', 'replaying', 'running']
+
+/** What a worker's /status (or its absence) says about a shard; `prev` keeps `since` while the state holds. */
+export function shardHealth(shard: number, status: unknown, error: string | undefined, nowMs: number, prev?: ShardHealth): ShardHealth {
+  let next: Omit<ShardHealth, 'since'>
+  if (error !== undefined || !status || typeof status !== 'object') {
+    // No answer: the process is gone (a kill) or not listening yet.
+    next = { shard, state: prev && prev.state !== 'unknown' ? (prev.state === 'running' ? 'down' : prev.state) : 'unknown', phase: 'no answer', progress: 0, ...(error ? { error } : {}), ...(prev?.lastRecovery ? { lastRecovery: prev.lastRecovery } : {}) }
+  } else {
+    const s = status as { phase?: string; lastRecovery?: { readyAt?: number; timeToRecoverMs?: number; snapshot?: { snapshotId?: string } | null; replayedRecords?: number } | null }
+    const phase = s.phase ?? 'unknown'
+    const r = s.lastRecovery
+    const lastRecovery = r?.readyAt !== undefined ? { readyAt: r.readyAt, timeToRecoverMs: r.timeToRecoverMs ?? 0, snapshot: r.snapshot?.snapshotId ?? null, replayedRecords: r.replayedRecords ?? 0 } : undefined
+    const step = STEPS.indexOf(phase)
+    next = phase === 'running'
+      ? { shard, state: 'running', ...(lastRecovery ? { lastRecovery } : {}) }
+      : { shard, state: step >= 0 ? 'recovering' : 'down', phase, progress: step >= 0 ? step / (STEPS.length - 1) : 0, ...(lastRecovery ? { lastRecovery } : {}) }
+  }
+  // A shard that was down and answers again, but is not running yet, is recovering.
+  if (next.state === 'down' && prev?.state === 'recovering' && error === undefined) next = { ...next, state: 'recovering' }
+  return { ...next, since: prev && prev.state === next.state ? prev.since : nowMs }
+}
