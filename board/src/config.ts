@@ -17,6 +17,12 @@ export const configSchema = z.object({
     .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean))
     .pipe(z.array(z.string().regex(/^\d+=https?:\/\/\S+$/, 'each entry must be <shard>=<http url>')))
     .transform((xs) => new Map(xs.map((x) => [Number(x.slice(0, x.indexOf('='))), x.slice(x.indexOf('=') + 1).replace(/\/$/, '')]))),
+  /** Where shard health comes from: each worker's /status, or the StatefulOperator's status on Kubernetes. */
+  STATUS_SOURCE: z.enum(['workers', 'kubernetes']).default('workers'),
+  /** With STATUS_SOURCE=kubernetes: the pipeline's resource, `<namespace>/<name>`. */
+  KUBE_RESOURCE: z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, 'must be <namespace>/<name>').optional(),
+  /** With STATUS_SOURCE=kubernetes: a kubeconfig path; empty uses the in-cluster service account. */
+  KUBECONFIG: z.string().default(''),
   STATUS_POLL_MS: int(100).default(500),
   /** How many minutes (windows) back the board keeps and shows. */
   HISTORY_WINDOWS: int(1).default(15),
@@ -25,7 +31,7 @@ export const configSchema = z.object({
   HTTP_PORT: int(0).default(8090),
   HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
-})
+}).refine((c) => c.STATUS_SOURCE !== 'kubernetes' || c.KUBE_RESOURCE, { path: ['KUBE_RESOURCE'], message: 'is required when STATUS_SOURCE=kubernetes' })
 export type BoardConfig = z.infer<typeof configSchema>
 
 export class ConfigError extends Error {

@@ -1,15 +1,44 @@
-import { shardHealth, type ShardHealth } from './core/state.js'
+import type { Rest } from '@ridepulse/operator/kube/rest'
+import { healthFromResource, shardHealth, type ResourceShard, type ShardHealth } from './core/state.js'
 
-/** Asks every shard's worker for its /status at an interval; the page gets their health from here. */
+/** Reads every shard's health once; `prev` holds the last answer of each shard. */
+export type HealthSource = (nowMs: number, prev: Map<number, ShardHealth>) => Promise<ShardHealth[]>
+
+/** Each worker's own /status (local runs, or a board beside the pods). */
+export function workersSource(urls: Map<number, string>, timeoutMs: number): HealthSource {
+  return async (now, prev) =>
+    await Promise.all(
+      [...urls].map(async ([shard, url]) => {
+        try {
+          const res = await fetch(`${url}/status`, { signal: AbortSignal.timeout(timeoutMs) })
+          return shardHealth(shard, res.ok ? await res.json() : undefined, res.ok ? undefined : `HTTP ${res.status}`, now, prev.get(shard))
+        } catch (err) {
+          return shardHealth(shard, undefined, err instanceof Error ? err.message : String(err), now, prev.get(shard))
+        }
+      }),
+    )
+}
+
+/** The StatefulOperator's status, as the operator records it (on Kubernetes). */
+export function kubernetesSource(rest: Rest, path: string): HealthSource {
+  return async (now, prev) => {
+    const res = await rest.get<{ status?: { shards?: ResourceShard[] } }>(path)
+    return healthFromResource(res.status?.shards ?? [], now, prev)
+  }
+}
+
+/** Asks the source at an interval; the page hears about changes only. */
 export class HealthPoller {
   readonly health = new Map<number, ShardHealth>()
   #timer: NodeJS.Timeout | undefined
   #busy = false
+  lastError: string | undefined
 
   constructor(
-    private readonly urls: Map<number, string>,
+    private readonly source: HealthSource,
     private readonly everyMs: number,
     private readonly onChange: (h: ShardHealth[]) => void,
+    private readonly onError: (message: string) => void = () => undefined,
   ) {}
 
   start(): void {
@@ -21,25 +50,20 @@ export class HealthPoller {
     if (this.#busy) return
     this.#busy = true
     try {
-      const now = Date.now()
-      const results = await Promise.all(
-        [...this.urls].map(async ([shard, url]) => {
-          try {
-            const res = await fetch(`${url}/status`, { signal: AbortSignal.timeout(Math.max(200, this.everyMs - 50)) })
-            return [shard, res.ok ? await res.json() : undefined, res.ok ? undefined : `HTTP ${res.status}`] as const
-          } catch (err) {
-            return [shard, undefined, err instanceof Error ? err.message : String(err)] as const
-          }
-        }),
-      )
-      let changed = false
-      for (const [shard, status, error] of results) {
-        const prev = this.health.get(shard)
-        const next = shardHealth(shard, status, error, now, prev)
-        if (JSON.stringify({ ...next, since: 0 }) !== JSON.stringify({ ...prev, since: 0 })) changed = true
-        this.health.set(shard, next)
+      const next = await this.source(Date.now(), this.health)
+      this.lastError = undefined
+      let changed = next.length !== this.health.size
+      for (const h of next) {
+        const prev = this.health.get(h.shard)
+        if (JSON.stringify({ ...h, since: 0 }) !== JSON.stringify({ ...prev, since: 0 })) changed = true
+        this.health.set(h.shard, h)
       }
       if (changed) this.onChange(this.list())
+    } catch (err) {
+      // The source itself failed (the API server unreachable): keep the last view and say so once.
+      const message = err instanceof Error ? err.message : String(err)
+      if (message !== this.lastError) this.onError(message)
+      this.lastError = message
     } finally {
       this.#busy = false
     }

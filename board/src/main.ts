@@ -4,7 +4,9 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { ConfigError, loadConfig, type BoardConfig } from './config.js'
 import { BoardState } from './core/state.js'
 import { OutputFollower } from './follow.js'
-import { HealthPoller } from './health.js'
+import { API_VERSION, PLURAL } from '@ridepulse/operator/core/spec'
+import { objectPath, Rest } from '@ridepulse/operator/kube/rest'
+import { HealthPoller, kubernetesSource, workersSource } from './health.js'
 import { BoardServer } from './server.js'
 
 let cfg: BoardConfig
@@ -28,7 +30,10 @@ const cells = new Gauge({ name: 'ridepulse_board_cells', help: 'Zone-minutes hel
 const state = new BoardState(cfg.HISTORY_WINDOWS)
 // The state is a cache of orders.output: rebuilt from the topic on every start.
 const follower = new OutputFollower({ brokers: cfg.KAFKA_BROKERS, clientId: 'ridepulse-board' }, cfg.TOPIC_OUTPUT, cfg.SHARDS, state, log, () => skipped.inc())
-const poller: HealthPoller = new HealthPoller(cfg.WORKER_STATUS_URLS, cfg.STATUS_POLL_MS, (h) => server.shardsChanged(h))
+const source = cfg.STATUS_SOURCE === 'kubernetes'
+  ? kubernetesSource(Rest.load(cfg.KUBECONFIG || undefined), objectPath(API_VERSION, PLURAL, ...(cfg.KUBE_RESOURCE!.split('/') as [string, string])))
+  : workersSource(cfg.WORKER_STATUS_URLS, Math.max(200, cfg.STATUS_POLL_MS - 50))
+const poller: HealthPoller = new HealthPoller(source, cfg.STATUS_POLL_MS, (h) => server.shardsChanged(h), (message) => log.warn({ source: cfg.STATUS_SOURCE, message }, 'shard health unavailable'))
 const server: BoardServer = new BoardServer({ state, shards: () => poller.list(), ready: () => follower.caughtUp >= cfg.SHARDS, registry, onClients: (n) => clients.set(n) })
 const http = await server.listen(cfg.HTTP_PORT, cfg.HTTP_HOST, cfg.PUSH_EVERY_MS)
 setInterval(() => cells.set(state.size), 1000).unref()

@@ -2,20 +2,25 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { applyYaml, ensureNamespace, installCrd, resourcePath, restFor } from '../../operator/src/testing/harness.js'
 import { zonePartition } from '../../worker/src/core/partition.js'
+import { PlainProducer } from '../../worker/src/kafka/client.js'
 import { topicsFor, waitReady } from '../../worker/src/demo/pipeline.js'
 import { testPipeline } from '../../worker/test/harness.js'
+import { rankZones } from '../public/hot.js'
 
 const root = join(import.meta.dirname, '..', '..')
 const SHARDS = 3
 const t = testPipeline('board', { shards: SHARDS, ordersPartitions: SHARDS })
 let board: ChildProcess
 let boardLogs = ''
+let startBoard: (port: string) => Promise<string>
 let url = ''
 let browser: Browser
 let page: Page
 let load: { stop: () => Promise<unknown> } | undefined
+const requested: string[] = []
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
@@ -41,15 +46,20 @@ beforeAll(async () => {
   await t.p.startAll()
   load = t.load({ ratePerSec: 300 })
   const workers = Array.from({ length: SHARDS }, (_, s) => `${s}=http://127.0.0.1:${t.p.opts.httpBase + 100 + s}`).join(',')
-  board = spawn(process.execPath, [join(root, 'board', 'dist', 'main.js')], {
-    env: { PATH: process.env.PATH, KAFKA_BROKERS: t.settings.brokers.join(','), TOPIC_OUTPUT: topicsFor(t.p.opts.pipeline).TOPIC_OUTPUT, SHARDS: String(SHARDS), WORKER_STATUS_URLS: workers, STATUS_POLL_MS: '200', HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', HISTORY_WINDOWS: '60' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  board.stdout?.on('data', (b: Buffer) => (boardLogs += b.toString()))
-  board.stderr?.on('data', (b: Buffer) => (boardLogs += b.toString()))
-  url = await until('the board listening', async () => /board on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(boardLogs)?.[1])
+  startBoard = async (port: string) => {
+    boardLogs = ''
+    board = spawn(process.execPath, [join(root, 'board', 'dist', 'main.js')], {
+      env: { PATH: process.env.PATH, KAFKA_BROKERS: t.settings.brokers.join(','), TOPIC_OUTPUT: topicsFor(t.p.opts.pipeline).TOPIC_OUTPUT, SHARDS: String(SHARDS), WORKER_STATUS_URLS: workers, STATUS_POLL_MS: '200', HTTP_PORT: port, HTTP_HOST: '127.0.0.1', HISTORY_WINDOWS: '60' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    board.stdout?.on('data', (b: Buffer) => (boardLogs += b.toString()))
+    board.stderr?.on('data', (b: Buffer) => (boardLogs += b.toString()))
+    return await until('the board listening', async () => /board on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(boardLogs)?.[1])
+  }
+  url = await startBoard('0')
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] })
   page = await browser.newPage({ viewport: { width: 1400, height: 860 } })
+  page.on('request', (r) => requested.push(r.url()))
   await page.goto(url)
 })
 
@@ -63,10 +73,21 @@ afterAll(async () => {
 describe('the dispatch board in a real browser, fed by the real pipeline', () => {
   it('shows counts per zone and minute and keeps them updating', async () => {
     await expect(page.title()).resolves.toContain('dispatch board')
+    expect(requested.length).toBeGreaterThan(0)
+    expect(requested.filter((u) => !u.startsWith(url)), 'nothing fetched from elsewhere').toEqual([])
     await until('cells on the page', async () => (await page.$$('td[data-zone]')).length >= 6)
     expect(await page.getByTestId('connection').textContent()).toBe('live')
     const first = JSON.stringify(await pageCells())
     await until('the numbers to change', async () => JSON.stringify(await pageCells()) !== first, 10_000)
+    // Readable on a laptop and on a wall: the type grows with the screen, the grid stays on it.
+    const rootFont = () => page.evaluate(() => Number.parseFloat(getComputedStyle(document.documentElement).fontSize))
+    await page.setViewportSize({ width: 1280, height: 720 })
+    const laptop = await rootFont()
+    await page.setViewportSize({ width: 3840, height: 2160 })
+    const wall = await rootFont()
+    expect(wall).toBeGreaterThan(laptop * 1.5)
+    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true)
+    await page.setViewportSize({ width: 1400, height: 860 })
     // Every shard reports running.
     await until('three running shards', async () => (await page.$$('[data-state="running"]')).length === SHARDS)
   })
@@ -85,9 +106,14 @@ describe('the dispatch board in a real browser, fed by the real pipeline', () =>
     // Hotness follows the threshold: below it, nothing is hot.
     expect(after.filter((c) => c.hot).every((c) => c.requested >= hottest.requested)).toBe(true)
     expect(after.some((c) => !c.hot && c.requested < hottest.requested)).toBe(true)
-    // The hottest zone is listed first.
-    const firstRow = await page.$eval('tbody tr th', (th) => th.textContent)
-    expect(firstRow).toBe(hottest.zone)
+    // Hottest first: the rows follow the newest minute's demand (read together, as the minute may turn over).
+    await until('rows in order of demand', async () => {
+      const { rows, cells } = await page.evaluate(() => ({
+        rows: [...document.querySelectorAll('tbody tr th')].map((th) => th.textContent),
+        cells: [...document.querySelectorAll('td[data-zone]')].map((td) => ({ zone: td.getAttribute('data-zone')!, windowStart: Number(td.getAttribute('data-window')), requested: Number(td.getAttribute('data-requested')), matched: Number.parseInt(td.querySelector('.s')?.textContent ?? '0', 10) })),
+      }))
+      return rows.length > 1 && JSON.stringify(rows) === JSON.stringify(rankZones(cells))
+    }, 5000)
     await page.getByTestId('threshold-demand').fill('1000')
   })
 
@@ -135,5 +161,57 @@ describe('the dispatch board in a real browser, fed by the real pipeline', () =>
     const truthFinals = state.cells.filter((c) => c.final && report.truth.has(`${c.zone}|${c.windowStart}`))
     expect(truthFinals.length).toBe(report.truth.size)
     for (const c of truthFinals) expect(c.requested).toBe(report.truth.get(`${c.zone}|${c.windowStart}`)!.requested)
+  })
+
+  it('then survives a bad record on the output topic (the verdict is in), and a restart of the service: the page reconnects and catches up', async () => {
+    const producer = new PlainProducer({ brokers: t.settings.brokers, clientId: 'board-test-garbage' })
+    await producer.send([{ topic: topicsFor(t.p.opts.pipeline).TOPIC_OUTPUT, partition: 0, key: 'x', value: Buffer.from('{"not":"an output record"') }])
+    await producer.close()
+    const metric = async () => Number(/^ridepulse_board_skipped_records_total (\d+)$/m.exec(await (await fetch(`${url}metrics`)).text())?.[1] ?? 0)
+    await until('the bad record counted', async () => (await metric()) >= 1, 10_000)
+    expect((await fetch(`${url}healthz`)).ok).toBe(true)
+
+    const before = (await pageCells()).length
+    const gone = new Promise((r) => board.once('exit', r))
+    board.kill('SIGTERM')
+    await gone
+    await until('the page noticing', async () => (await page.getByTestId('connection').textContent()) === 'reconnecting…', 10_000)
+    await startBoard(new URL(url).port)
+    // Its state is rebuilt from the topic; the page gets a fresh snapshot on reconnecting.
+    await until('the page live again', async () => (await page.getByTestId('connection').textContent()) === 'live', 15_000)
+    await until('the cells back', async () => (await pageCells()).length >= before, 15_000)
+    await until('the board ready (caught up)', async () => (await fetch(`${url}readyz`)).ok, 15_000)
+  })
+})
+
+describe('the board on Kubernetes', () => {
+  it('takes shard health from the StatefulOperator\'s status', async () => {
+    const rest = restFor(inject('kubeconfig'))
+    await installCrd(rest)
+    await ensureNamespace(rest, 'board-k8s')
+    await applyYaml(rest, JSON.stringify({ apiVersion: 'ridepulse.io/v1alpha1', kind: 'StatefulOperator', metadata: { name: 'rides', namespace: 'board-k8s' }, spec: { kafka: { bootstrapServers: ['kafka:9092'] }, opb: { shards: 2 } } }), 'board-k8s')
+    const res = await rest.get<Record<string, unknown>>(resourcePath('board-k8s', 'rides'))
+    const status = { shards: [
+      { shard: 0, pod: 'rides-opb-0', claim: 'data-rides-opb-0', phase: 'Running', ready: true, restarts: 0, recoveries: 0 },
+      { shard: 1, pod: 'rides-opb-1', claim: 'data-rides-opb-1', phase: 'Recovering', ready: false, restarts: 0, recoveries: 0, pendingRecovery: { reason: 'PodDeleted', detectedAt: new Date().toISOString() } },
+    ] }
+    await rest.request('PUT', `${resourcePath('board-k8s', 'rides')}/status`, { body: { ...res, status } })
+    let logs = ''
+    const k8sBoard = spawn(process.execPath, [join(root, 'board', 'dist', 'main.js')], {
+      env: { PATH: process.env.PATH, KAFKA_BROKERS: t.settings.brokers.join(','), TOPIC_OUTPUT: topicsFor(t.p.opts.pipeline).TOPIC_OUTPUT, SHARDS: String(SHARDS), STATUS_SOURCE: 'kubernetes', KUBE_RESOURCE: 'board-k8s/rides', KUBECONFIG: inject('kubeconfig'), STATUS_POLL_MS: '200', HTTP_PORT: '0', HTTP_HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    k8sBoard.stdout?.on('data', (b: Buffer) => (logs += b.toString()))
+    try {
+      const u = await until('the second board', async () => /board on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(logs)?.[1])
+      const shards = await until('shards from the resource', async () => {
+        const s = (await (await fetch(`${u}api/state`)).json()) as { shards: { shard: number; state: string; phase?: string }[] }
+        return s.shards.length === 2 ? s.shards : undefined
+      })
+      expect(shards.map((s) => [s.shard, s.state])).toEqual([[0, 'running'], [1, 'recovering']])
+      expect(shards[1]?.phase).toBe('PodDeleted, detected')
+    } finally {
+      k8sBoard.kill('SIGTERM')
+    }
   })
 })

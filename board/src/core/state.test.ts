@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BoardState, shardHealth, type Cell } from './state.js'
+import { BoardState, healthFromResource, shardHealth, type Cell } from './state.js'
 // The page's own module, plain JavaScript, tested as the page runs it.
 import { heat, rankZones } from '../../public/hot.js'
 
@@ -53,6 +53,21 @@ describe('shardHealth', () => {
     expect(down).toMatchObject({ state: 'down', since: 2000, error: 'ECONNREFUSED', lastRecovery: running.lastRecovery })
     expect(shardHealth(0, undefined, 'ECONNREFUSED', 3000, down).since).toBe(2000)
     expect(shardHealth(0, undefined, 'ECONNREFUSED', 1000).state).toBe('unknown')
+  })
+})
+
+describe('healthFromResource', () => {
+  it('reads the operator\'s view of each shard', () => {
+    const h = healthFromResource([
+      { shard: 0, phase: 'Running', ready: true, lastRecovery: { readyAt: '2026-01-01T00:00:01.000Z', timeToRecoverMs: 820, snapshotId: 's-9', replayedRecords: 12 } },
+      { shard: 1, phase: 'Recovering', ready: false, pendingRecovery: { reason: 'PodDeleted', detectedAt: '2026-01-01T00:00:00Z', podRecreatedAt: '2026-01-01T00:00:00.05Z' } },
+      { shard: 2, phase: 'Terminating', ready: false },
+    ], 5000, new Map())
+    expect(h).toEqual([
+      { shard: 0, state: 'running', since: 5000, lastRecovery: { readyAt: Date.parse('2026-01-01T00:00:01.000Z'), timeToRecoverMs: 820, snapshot: 's-9', replayedRecords: 12 } },
+      { shard: 1, state: 'recovering', phase: 'PodDeleted, pod recreated', progress: 0.5, since: 5000 },
+      { shard: 2, state: 'down', phase: 'terminating', progress: 0.5, since: 5000 },
+    ])
   })
 })
 

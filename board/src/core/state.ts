@@ -91,3 +91,31 @@ export function shardHealth(shard: number, status: unknown, error: string | unde
   if (next.state === 'down' && prev?.state === 'recovering' && error === undefined) next = { ...next, state: 'recovering' }
   return { ...next, since: prev && prev.state === next.state ? prev.since : nowMs }
 }
+
+/** A shard as the operator records it in the StatefulOperator's status. */
+export interface ResourceShard {
+  shard: number
+  phase: string
+  ready: boolean
+  pendingRecovery?: { reason: string; detectedAt: string; podRecreatedAt?: string }
+  lastRecovery?: { readyAt?: string; timeToRecoverMs?: number; snapshotId?: string; replayedRecords?: number }
+}
+
+/** The health of every shard from the resource's status (on Kubernetes, where the operator watches the pods). */
+export function healthFromResource(shards: ResourceShard[], nowMs: number, prev: Map<number, ShardHealth>): ShardHealth[] {
+  return shards.map((s) => {
+    const r = s.lastRecovery
+    const lastRecovery = r?.readyAt ? { readyAt: Date.parse(r.readyAt), timeToRecoverMs: r.timeToRecoverMs ?? 0, snapshot: r.snapshotId ?? null, replayedRecords: r.replayedRecords ?? 0 } : undefined
+    let h: Omit<ShardHealth, 'since'>
+    if (s.pendingRecovery) {
+      const recreated = s.pendingRecovery.podRecreatedAt !== undefined
+      h = { shard: s.shard, state: 'recovering', phase: `${s.pendingRecovery.reason}, ${recreated ? 'pod recreated' : 'detected'}`, progress: recreated ? 0.5 : 0.1 }
+    } else if (s.ready) {
+      h = { shard: s.shard, state: 'running' }
+    } else {
+      h = { shard: s.shard, state: s.phase === 'Terminating' ? 'down' : 'recovering', phase: s.phase.toLowerCase(), progress: 0.5 }
+    }
+    const p = prev.get(s.shard)
+    return { ...h, ...(lastRecovery ? { lastRecovery } : {}), since: p && p.state === h.state ? p.since : nowMs }
+  })
+}
