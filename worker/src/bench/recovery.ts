@@ -11,7 +11,7 @@
  * and reads each recovery's phases from /status. Finally it deletes the
  * snapshots once and measures a replay of the whole changelog.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -30,6 +30,8 @@ const { values: args } = parseArgs({
     trials: { type: 'string', default: '10' },
     tail: { type: 'string', default: '5000' },
     port: { type: 'string', default: '29292' },
+    /** Also write every sample as JSON to this file (for `npm run bench`). */
+    json: { type: 'string' },
   },
 })
 const sizes = args.keys.split(',').map(Number)
@@ -73,6 +75,7 @@ async function writeChangelog(settings: KafkaSettings, topic: string, txId: stri
   return last
 }
 
+const samples: { keys: number; snapshotBytes: number; ttrMs: number[]; fenceMs: number[]; snapshotLoadMs: number[]; replayMs: number[]; tailRecords: number; fullReplay: { records: number; ms: number } }[] = []
 const kafka = startLocalKafka(Number(args.port))
 const settings = { brokers: [kafka.brokers], clientId: 'bench-recovery' }
 try {
@@ -145,8 +148,10 @@ try {
     out(
       `| ${n} | ${(snap.sizeBytes / 1e6).toFixed(1)} | ${pct(ttr, 0.5)} | ${pct(ttr, 0.95)} | ${Math.max(...ttr)} | ${pct(phases.fence, 0.5)} | ${pct(phases.snapshotLoad, 0.5)} | ${pct(phases.replay, 0.5)} | ${replayed} | ${full.phasesMs.replay} | ${rate} |`,
     )
+    samples.push({ keys: n, snapshotBytes: snap.sizeBytes, ttrMs: ttr, fenceMs: phases.fence, snapshotLoadMs: phases.snapshotLoad, replayMs: phases.replay, tailRecords: replayed, fullReplay: { records: full.replayedRecords, ms: full.phasesMs.replay } })
     rmSync(dataDir, { recursive: true, force: true })
   }
+  if (args.json) writeFileSync(args.json, JSON.stringify({ trials, tail, samples }))
   out('\nttr: replacement process spawned → /readyz 200 (Node start, fence, snapshot load, changelog tail replay, resume).')
 } finally {
   kafka.stop()

@@ -1,4 +1,4 @@
-import { createTraffic } from '../core/generator.js'
+import { createTraffic, type GeneratedRecord } from '../core/generator.js'
 import { hash32 } from '../core/partition.js'
 import { PlainProducer, type KafkaSettings } from '../kafka/client.js'
 
@@ -12,6 +12,8 @@ export interface LoadOptions {
   malformedFraction: number
   maxDisorderMs: number
   tickMs?: number
+  /** Told of every batch once the broker has it, with the time it was handed to the producer. */
+  onSent?: (batch: GeneratedRecord[], producedAtMs: number) => void
 }
 
 export interface LoadStats {
@@ -53,6 +55,7 @@ export function startLoad(opts: LoadOptions): { stop(): Promise<LoadStats>; stat
           await new Promise((r) => setTimeout(r, 200))
         }
       }
+      opts.onSent?.(batch, t0)
       stats.sent += batch.length
       for (const r of batch) {
         if (r.valid) stats.valid++

@@ -1,0 +1,41 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Experiment, Figure } from '../results.js'
+import { summarize } from '../stats.js'
+
+interface RecoverySamples {
+  trials: number
+  tail: number
+  samples: { keys: number; snapshotBytes: number; ttrMs: number[]; fenceMs: number[]; snapshotLoadMs: number[]; replayMs: number[]; tailRecords: number; fullReplay: { records: number; ms: number } }[]
+}
+
+/** Design test 1, on one shard: the worker's recovery benchmark at each state size, its samples summarized here. */
+export function localRecovery(o: { root: string; keys: number[]; trials: number; tail: number; port: number }): Experiment {
+  const dir = mkdtempSync(join(tmpdir(), 'ridepulse-bench-recovery-'))
+  const file = join(dir, 'samples.json')
+  try {
+    execFileSync(process.execPath, [join(o.root, 'worker', 'dist', 'bench', 'recovery.js'), '--keys', o.keys.join(','), '--trials', String(o.trials), '--tail', String(o.tail), '--port', String(o.port), '--json', file], { stdio: ['ignore', 'inherit', 'inherit'] })
+    const r = JSON.parse(readFileSync(file, 'utf8')) as RecoverySamples
+    const figures: Figure[] = []
+    for (const s of r.samples) {
+      const params = { keys: s.keys, snapshotMB: Math.round(s.snapshotBytes / 1e5) / 10, tailRecords: s.tailRecords }
+      figures.push({ key: `recovery.ttr.${s.keys}`, label: `time to recover, ${s.keys.toLocaleString('en')} keys`, unit: 'ms', summary: summarize(s.ttrMs), params })
+      figures.push({ key: `recovery.fence.${s.keys}`, label: `fence, ${s.keys.toLocaleString('en')} keys`, unit: 'ms', summary: summarize(s.fenceMs), params })
+      figures.push({ key: `recovery.load.${s.keys}`, label: `snapshot load, ${s.keys.toLocaleString('en')} keys`, unit: 'ms', summary: summarize(s.snapshotLoadMs), params })
+      figures.push({ key: `recovery.replay.${s.keys}`, label: `changelog tail replay, ${s.keys.toLocaleString('en')} keys`, unit: 'ms', summary: summarize(s.replayMs), params })
+      figures.push({ key: `recovery.fullReplayRate.${s.keys}`, label: `full changelog replay, ${s.keys.toLocaleString('en')} records`, unit: 'records/s', value: Math.round(s.fullReplay.records / (s.fullReplay.ms / 1000)), params: { records: s.fullReplay.records, ms: s.fullReplay.ms } })
+    }
+    return {
+      title: 'Local recovery of one OpB shard',
+      method:
+        `For each state size a shard's history is built (a changelog of that many window keys written transactionally, a store holding them, a full snapshot, then ${r.tail.toLocaleString('en')} more changelog records), ` +
+        `then the real OpB process is killed with SIGKILL and restarted ${r.trials} times. Time to recover: replacement process spawned → ready (Node start-up, fence, snapshot verified and loaded, changelog tail replayed, input resumed); phases from the worker's /status. ` +
+        'Last, the snapshots are deleted once and the whole changelog replayed.',
+      figures,
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,169 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createTraffic, type GeneratedRecord } from '@ridepulse/worker/core/generator'
+import { hash32 } from '@ridepulse/worker/core/partition'
+import { decodeOutput } from '@ridepulse/worker/core/records'
+import { windowStart } from '@ridepulse/worker/core/windows'
+import { startLoad } from '@ridepulse/worker/demo/load'
+import { LocalPipeline, sleep, topicsFor } from '@ridepulse/worker/demo/pipeline'
+import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
+import { ensureTopics, PartitionReader, PlainProducer, type KafkaSettings } from '@ridepulse/worker/kafka/client'
+import { pipelineTopics } from '@ridepulse/worker/topics'
+import type { Experiment, Figure } from '../results.js'
+import { summarize } from '../stats.js'
+
+const WINDOW = 60_000
+const ENV = { WINDOW_SIZE_MS: String(WINDOW), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' }
+
+export interface SteadyOptions {
+  kafka: { brokers: string }
+  shards: number
+  /** Events in the backlog that measures the maximum rate. */
+  backlog: number
+  /** Seconds of load at each level. */
+  seconds: number
+  levels: number[]
+  httpBase: number
+}
+
+/**
+ * Follows orders.output read_committed and turns every count that grows into
+ * latencies: the events of a zone and window are taken to show up in the
+ * order they were produced, so a window whose total grows by k retires its k
+ * oldest produced-at times.
+ */
+class LatencyProbe {
+  readonly #pending = new Map<string, number[]>()
+  readonly #totals = new Map<string, number>()
+  readonly samples: number[] = []
+  counted = 0
+  #stopped = false
+  #loops: Promise<void>[] = []
+  readonly #readers: PartitionReader[]
+
+  constructor(settings: KafkaSettings, topic: string, partitions: number) {
+    this.#readers = Array.from({ length: partitions }, (_, p) => new PartitionReader(settings, topic, p))
+  }
+
+  produced(batch: GeneratedRecord[], atMs: number): void {
+    for (const r of batch) {
+      if (!r.valid) continue
+      const key = `${r.event.zone}|${windowStart(r.event.ts, WINDOW)}`
+      const q = this.#pending.get(key)
+      if (q) q.push(atMs)
+      else this.#pending.set(key, [atMs])
+    }
+  }
+
+  start(): void {
+    this.#loops = this.#readers.map(async (reader) => {
+      let offset = 0
+      while (!this.#stopped) {
+        const res = await reader.fetch(offset, { maxWaitMs: 20, maxBytes: 8 << 20 })
+        const now = Date.now()
+        for (const rec of res.records) {
+          if (!rec.value) continue
+          const o = decodeOutput(rec.value)
+          const key = `${o.zone}|${o.windowStart}`
+          const total = o.requested + o.matched + o.completed + o.cancelled
+          const grew = total - (this.#totals.get(key) ?? 0)
+          if (grew <= 0) continue
+          this.#totals.set(key, total)
+          const q = this.#pending.get(key) ?? []
+          for (const producedAt of q.splice(0, grew)) this.samples.push(now - producedAt)
+          this.counted += grew
+        }
+        offset = res.nextOffset
+      }
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true
+    await Promise.all(this.#loops)
+    await Promise.all(this.#readers.map((r) => r.close()))
+  }
+}
+
+let pipelines = 0
+function freshPipeline(o: SteadyOptions, name: string): LocalPipeline {
+  return new LocalPipeline({
+    brokers: o.kafka.brokers,
+    pipeline: `${name}-${Date.now().toString(36)}`,
+    shards: o.shards,
+    ordersPartitions: o.shards,
+    opaInstances: 1,
+    dataDir: mkdtempSync(join(tmpdir(), 'ridepulse-steady-')),
+    httpBase: o.httpBase + 20 * pipelines++,
+    env: ENV,
+  })
+}
+
+async function statusOf(port: number): Promise<{ inputOffset: number }> {
+  return (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { inputOffset: number }
+}
+
+/** Design test 5: the maximum rate, then end-to-end latency at fractions of it. */
+export async function steadyState(o: SteadyOptions): Promise<Experiment> {
+  const settings = { brokers: [o.kafka.brokers], clientId: 'bench-steady' }
+  const figures: Figure[] = []
+
+  // The maximum: a backlog drained through OpA and OpB, exactly-once, verified.
+  const drain = freshPipeline(o, 'drain')
+  const t = topicsFor(drain.opts.pipeline)
+  await ensureTopics(settings, pipelineTopics({ ...t, ORDERS_PARTITIONS: o.shards, SHARDS: o.shards }))
+  const now = Date.now()
+  const backlog = createTraffic({ seed: 3, zones: 50, ratePerSec: o.backlog / 120, malformedFraction: 0.005, maxDisorderMs: 500, startMs: now - 120_000 }).next(now)
+  const producer = new PlainProducer(settings)
+  for (let i = 0; i < backlog.length; i += 5000) {
+    await producer.send(backlog.slice(i, i + 5000).map((r) => ({ topic: t.TOPIC_ORDERS, partition: hash32(r.key) % o.shards, key: r.key, value: Buffer.from(r.value) })))
+  }
+  await producer.close()
+  const valid = backlog.filter((r) => r.valid).length
+  await drain.startAll()
+  // Timed from every worker serving to the last valid event counted.
+  const t0 = Date.now()
+  for (;;) {
+    const st = await Promise.all([...drain.opb.values()].map((w) => statusOf(w.port)))
+    if (st.reduce((s, x) => s + x.inputOffset, 0) >= valid) break
+    await sleep(50)
+  }
+  const maxRate = Math.round(backlog.length / ((Date.now() - t0) / 1000))
+  const drained = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, WINDOW, 120_000)
+  await drain.stopAll()
+  rmSync(drain.opts.dataDir, { recursive: true, force: true })
+  figures.push({ key: 'steady.max', label: 'maximum sustained rate (backlog drained, exactly-once)', unit: 'events/s', value: maxRate, params: { events: backlog.length, exact: drained.ok, lost: drained.lost, duplicated: drained.duplicated } })
+
+  for (const level of o.levels) {
+    const rate = Math.max(50, Math.round(maxRate * level))
+    const p = freshPipeline(o, `steady${Math.round(level * 100)}`)
+    await p.startAll()
+    const probe = new LatencyProbe(settings, p.topics.TOPIC_OUTPUT, o.shards)
+    probe.start()
+    const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 5, malformedFraction: 0.005, maxDisorderMs: 500, onSent: (b, at) => probe.produced(b, at) })
+    const began = Date.now()
+    await sleep(o.seconds * 1000)
+    const sent = await load.stop()
+    const elapsed = (Date.now() - began) / 1000
+    await sleep(2000) // the last commits
+    await probe.stop()
+    const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: o.shards, shards: o.shards }, WINDOW, 120_000)
+    await p.stopAll()
+    rmSync(p.opts.dataDir, { recursive: true, force: true })
+    figures.push({
+      key: `steady.latency.${Math.round(level * 100)}`,
+      label: `end-to-end latency at ${Math.round(level * 100)}% (${rate} events/s offered)`,
+      unit: 'ms',
+      summary: summarize(probe.samples),
+      params: { level, offered: rate, sent: sent.sent, achieved: Math.round(probe.counted / elapsed), exact: verdict.ok, lost: verdict.lost, duplicated: verdict.duplicated },
+    })
+  }
+  return {
+    title: 'Steady state: throughput and end-to-end latency',
+    method:
+      `OpA ×1 and OpB ×${o.shards}, commit interval 100 ms, exactly-once. The maximum is a backlog of ${o.backlog.toLocaleString('en')} events drained from the moment every worker serves. ` +
+      `Then, on fresh pipelines, ${o.seconds} s of generated traffic at each fraction of it; latency runs from the event handed to the producer to its count being visible to a read_committed reader of orders.output (every event, from an HDR histogram). Each run ends with the verifier.`,
+    figures,
+  }
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+/**
+ * Every benchmark on the local broker, one JSON file per run under
+ * bench/results/, and docs/benchmarks.md regenerated from them:
+ *
+ *   npm run bench -- --quick      # minutes; CI runs it
+ *   npm run bench -- --full       # the figures the doc reports
+ *   npm run bench -- --only steady,ceiling --report-only
+ */
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { startLocalKafka } from '@ridepulse/worker/demo/local-kafka'
+import { brokerCeiling } from './experiments/ceiling.js'
+import { localRecovery } from './experiments/recovery.js'
+import { steadyState } from './experiments/steady.js'
+import { describeMachine } from './machine.js'
+import { latestRun, saveRun, type BenchRun, type Experiment } from './results.js'
+import { writeReport } from './report.js'
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'report-only': { type: 'boolean', default: false },
+    port: { type: 'string', default: '29492' },
+  },
+})
+const root = join(import.meta.dirname, '..', '..')
+const mode: 'quick' | 'full' = args.full ? 'full' : 'quick'
+const only = args.only ? new Set(args.only.split(',')) : undefined
+const say = (s: string) => process.stdout.write(`${s}\n`)
+const KAFKA_VERSION = '3.9.1'
+
+if (!args['report-only']) {
+  const plan: Record<string, (brokers: string) => Promise<Experiment> | Experiment> = {
+    ceiling: (brokers) => brokerCeiling({ kafkaScript: join(root, 'scripts', 'kafka', 'kafka.sh'), brokers, records: mode === 'full' ? 1_000_000 : 200_000, recordSize: 150 }),
+    recovery: () => localRecovery({ root, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], trials: mode === 'full' ? 20 : 5, tail: 5000, port: Number(args.port) + 100 }),
+    steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000 }),
+  }
+  const kafka = startLocalKafka(Number(args.port))
+  const run: BenchRun = { id: new Date().toISOString().replace(/[:.]/g, '-'), mode, startedAt: new Date().toISOString(), finishedAt: '', machine: describeMachine(KAFKA_VERSION), experiments: {} }
+  try {
+    for (const [name, fn] of Object.entries(plan)) {
+      if (only && !only.has(name)) continue
+      say(`bench: ${name} (${mode}) …`)
+      const t0 = Date.now()
+      try {
+        run.experiments[name] = await fn(kafka.brokers)
+      } catch (err) {
+        // A failed experiment is reported as failed; the others still run.
+        run.experiments[name] = { title: name, method: '', figures: [], error: err instanceof Error ? err.message : String(err) }
+        say(`bench: ${name} failed: ${String(err)}`)
+      }
+      say(`bench: ${name} done in ${Math.round((Date.now() - t0) / 1000)} s`)
+    }
+  } finally {
+    kafka.stop()
+  }
+  run.finishedAt = new Date().toISOString()
+  say(`bench: results in ${saveRun(root, run)}`)
+  const failed = Object.entries(run.experiments).filter(([, e]) => e.error)
+  if (failed.length) process.exitCode = 1
+}
+
+const file = await writeReport(root, { full: latestRun(root, 'full'), quick: latestRun(root, 'quick') }, '')
+say(`bench: ${file} regenerated`)
