@@ -5,7 +5,7 @@ import * as vl from 'vega-lite'
 import type { BenchRun, Figure } from './results.js'
 
 const details = (f: Figure) => Object.entries(f.params ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en') : v}`).join(', ')
-const fmt = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en') : x >= 10 ? x.toFixed(1) : x.toFixed(2))
+const fmt = (x: number) => (Number.isInteger(x) ? x.toLocaleString('en') : x >= 100 ? Math.round(x).toLocaleString('en') : x >= 10 ? x.toFixed(1) : x.toFixed(2))
 
 async function svg(spec: vl.TopLevelSpec): Promise<string> {
   const compiled = vl.compile(spec).spec
@@ -38,6 +38,22 @@ const GOALS: Goal[] = [
       return r ? { met: (r.value ?? 0) >= 200_000, value: `${fmt(r.value ?? 0)} records/s (${r.params?.records} records)` } : undefined
     },
     whyMissed: 'small replays are dominated by fixed costs (the first fetches); the rate is taken on the largest size measured.',
+  },
+  {
+    text: 'zero lost and zero duplicated through the kills',
+    check: (f) => {
+      const e = f('underload.exact')
+      return e ? { met: e.value === 0, value: `${e.params?.lost} lost, ${e.params?.duplicated} duplicated over ${e.params?.kills} kills` } : undefined
+    },
+    whyMissed: 'see the verifier\'s problems in the run\'s output.',
+  },
+  {
+    text: 'OpA throughput during an OpB recovery ≥ 95% of steady state',
+    check: (f) => {
+      const r = f('underload.opaRatio')
+      return r?.summary ? { met: r.summary.p50 >= 950, value: `median ${(r.summary.p50 / 10).toFixed(0)}% (n=${r.summary.n})` } : undefined
+    },
+    whyMissed: 'the recovering shard and OpA share two cores: while the shard loads and replays, OpA gets less of the machine.',
   },
   {
     text: 'p99 end-to-end latency ≤ 300 ms at 50% load',
@@ -82,7 +98,8 @@ export async function writeReport(root: string, runs: { full?: BenchRun; quick?:
       lines.push('| figure | n | p50 | p95 | p99 | max | unit | details |', '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |')
       for (const f of dist) lines.push(`| ${f.label} | ${f.summary!.n} | ${fmt(f.summary!.p50)} | ${fmt(f.summary!.p95)} | ${fmt(f.summary!.p99)} | ${fmt(f.summary!.max)} | ${f.unit} | ${details(f)} |`)
       lines.push('')
-      const data = dist.map((f) => [{ figure: f.label, q: 'p50', v: f.summary!.p50 }, { figure: f.label, q: 'p95', v: f.summary!.p95 }, { figure: f.label, q: 'p99', v: f.summary!.p99 }]).flat()
+      // One chart per experiment, of the figures in its first unit.
+      const data = dist.filter((f) => f.unit === dist[0]!.unit).map((f) => [{ figure: f.label, q: 'p50', v: f.summary!.p50 }, { figure: f.label, q: 'p95', v: f.summary!.p95 }, { figure: f.label, q: 'p99', v: f.summary!.p99 }]).flat()
       const chart = await svg({
         $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
         width: 520,
