@@ -40,6 +40,15 @@ const GOALS: Goal[] = [
     whyMissed: 'small replays are dominated by fixed costs (the first fetches); the rate is taken on the largest size measured.',
   },
   {
+    text: 'local recovery ≤ half of global',
+    check: (f) => {
+      const l = f('strategy.ttr.local')?.summary
+      const g = f('strategy.ttr.global')?.summary
+      return l && g ? { met: l.p50 <= g.p50 / 2, value: `p50 ${fmt(l.p50)} ms against ${fmt(g.p50)} ms (${(l.p50 / g.p50).toFixed(2)}×)` } : undefined
+    },
+    whyMissed: 'a whole-pipeline restart of a few local processes costs little more than one: every process starts in parallel on the same machine, and each recovers locally too.',
+  },
+  {
     text: 'zero lost and zero duplicated through the kills',
     check: (f) => {
       const e = f('underload.exact')

@@ -13,6 +13,7 @@ import { startLocalKafka } from '@ridepulse/worker/demo/local-kafka'
 import { brokerCeiling } from './experiments/ceiling.js'
 import { localRecovery } from './experiments/recovery.js'
 import { steadyState } from './experiments/steady.js'
+import { localVsGlobal, snapshotModes } from './experiments/strategies.js'
 import { recoveryUnderLoad } from './experiments/underload.js'
 import { describeMachine } from './machine.js'
 import { latestRun, saveRun, type BenchRun, type Experiment } from './results.js'
@@ -38,6 +39,8 @@ if (!args['report-only']) {
     ceiling: (brokers) => brokerCeiling({ kafkaScript: join(root, 'scripts', 'kafka', 'kafka.sh'), brokers, records: mode === 'full' ? 1_000_000 : 200_000, recordSize: 150 }),
     recovery: () => localRecovery({ root, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], trials: mode === 'full' ? 20 : 5, tail: 5000, port: Number(args.port) + 100 }),
     underload: (brokers) => recoveryUnderLoad({ brokers, kills: mode === 'full' ? 20 : 5, rate: mode === 'full' ? 2000 : 500, httpBase: 24_000 }),
+    modes: (brokers) => snapshotModes({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 30 : 6, kills: mode === 'full' ? 20 : 3, httpBase: 23_000 }),
+    strategies: (brokers) => localVsGlobal({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 20 : 5, kills: mode === 'full' ? 20 : 3, httpBase: 23_000 }),
     steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000 }),
   }
   const kafka = startLocalKafka(Number(args.port))

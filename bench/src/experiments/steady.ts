@@ -33,7 +33,7 @@ export interface SteadyOptions {
  * order they were produced, so a window whose total grows by k retires its k
  * oldest produced-at times.
  */
-class LatencyProbe {
+export class LatencyProbe {
   readonly #pending = new Map<string, number[]>()
   readonly #totals = new Map<string, number>()
   readonly samples: number[] = []
