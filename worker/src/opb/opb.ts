@@ -247,6 +247,7 @@ export class OpbShard {
     // reads while the store writes.
     let pending = off < end ? fetchFrom(off) : undefined
     const snapshotMeta = store.meta()
+    const replay = store.beginReplay()
     let lastMeta: StoreMeta | undefined
     while (pending) {
       const r = await pending
@@ -269,7 +270,7 @@ export class OpbShard {
       // In log order the metadata's seq only grows: the newest record wins,
       // unless the snapshot already holds a newer one.
       if (meta && (snapshotMeta === undefined || meta.seq > snapshotMeta.seq)) lastMeta = meta
-      store.replay(latest, undefined)
+      replay.apply(latest)
       if (next <= off) break
       off = next
       if (this.nowMs() - lastLog > 1000) {
@@ -278,7 +279,7 @@ export class OpbShard {
       }
     }
     await pending
-    if (lastMeta) store.replay([], lastMeta)
+    replay.finish(lastMeta)
     return { records, bytes }
   }
 

@@ -13,6 +13,14 @@ export interface StoreMeta extends ShardMeta {
 
 type IndexKey = [number, string]
 
+/** A changelog replay in progress (see `StateStore.beginReplay`). */
+export interface Replay {
+  /** One batch, newest record per key, in one write transaction. */
+  apply(records: Iterable<[string, WindowAgg | null]>): void
+  /** Writes the metadata the replay ends at; returns how many records changed the state. */
+  finish(meta: StoreMeta | undefined): number
+}
+
 /**
  * One shard's state in LMDB: windows by key, plus two indexes by window start
  * (open and final windows) so closing and expiring windows never scans the
@@ -55,8 +63,9 @@ export class StateStore implements StateView {
     return this.#meta.get('shard')
   }
 
+  /** From LMDB's own statistics: no scan, whatever the size of the state. */
   windowCount(): number {
-    return this.#windows.getCount()
+    return (this.#windows.getStats() as { entryCount: number }).entryCount
   }
 
   *entries(): Iterable<[string, WindowAgg]> {
@@ -72,24 +81,41 @@ export class StateStore implements StateView {
   }
 
   /**
+   * Starts replaying a changelog into this store. On an empty store a key
+   * the replay has not written yet is known to be absent and is not looked
+   * up: in a full replay most records are such first sightings.
+   */
+  beginReplay(): Replay {
+    const written = this.windowCount() === 0 ? new Set<string>() : undefined
+    let applied = 0
+    return {
+      apply: (records) => {
+        applied += this.#replay(records, undefined, written)
+      },
+      finish: (meta) => {
+        if (meta) this.#replay([], meta, written)
+        return applied
+      },
+    }
+  }
+
+  /**
    * Applies changelog records in one write transaction: a record not newer
    * (by `seq`) than what the store holds is skipped, so replaying from before
    * the snapshot is harmless. Returns how many records changed the state.
    */
   replay(records: Iterable<[string, WindowAgg | null]>, meta: StoreMeta | undefined): number {
+    return this.#replay(records, meta, undefined)
+  }
+
+  #replay(records: Iterable<[string, WindowAgg | null]>, meta: StoreMeta | undefined, written: Set<string> | undefined): number {
     let applied = 0
     this.#env.transactionSync(() => {
       for (const [key, value] of records) {
-        const have = this.#windows.get(key)
-        if (value === null) {
-          if (have) {
-            this.#put(key, null, have)
-            applied++
-          }
-          continue
-        }
-        if (have && have.seq >= value.seq) continue
+        const have = written && !written.has(key) ? undefined : this.#windows.get(key)
+        if (value === null ? !have : have && have.seq >= value.seq) continue
         this.#put(key, value, have)
+        written?.add(key)
         applied++
       }
       if (meta) this.#meta.putSync('shard', meta)
