@@ -65,6 +65,18 @@ describe('snapshots on the volume', () => {
     expect(plan.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/size/), expect.stringMatching(/size/)])
   })
 
+  it('passes over a snapshot of the earlier store layout, whose values it cannot read', async () => {
+    const { snaps, full, partial } = await scenario()
+    const manifest = join(dir, 'snapshots', full.snapshotId, 'manifest.json')
+    await writeFile(manifest, JSON.stringify({ ...full, schemaVersion: 1 }))
+    const plan = await snaps.plan()
+    expect(plan.chain).toEqual([])
+    expect(plan.rejected).toEqual([
+      { snapshotId: partial.snapshotId, reason: expect.stringMatching(/schema version 1, this worker reads 2/) },
+      { snapshotId: full.snapshotId, reason: expect.stringMatching(/schema version 1, this worker reads 2/) },
+    ])
+  })
+
   it('reports a deleted snapshot directory and keeps the rest usable', async () => {
     const { snaps, full, partial } = await scenario()
     await rm(join(dir, 'snapshots', partial.snapshotId), { recursive: true })

@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads'
 import { z } from 'zod'
 import type { WindowAgg } from '../core/aggregate.js'
 import { STATE_VERSION } from '../core/aggregate.js'
-import { StateStore, type StoreMeta } from './state-store.js'
+import { StateStore, STORE_VERSION, type StoreMeta } from './state-store.js'
 
 /**
  * Snapshots on the shard's own volume:
@@ -228,9 +228,9 @@ export class SnapshotStore {
       throw new SnapshotCorruptedError(m.snapshotId, `${fileOf(m)} is missing`)
     }
     if (st.size !== m.sizeBytes) throw new SnapshotCorruptedError(m.snapshotId, `size ${st.size} bytes, manifest says ${m.sizeBytes}`)
+    if (m.schemaVersion !== STORE_VERSION) throw new SnapshotCorruptedError(m.snapshotId, `schema version ${m.schemaVersion}, this worker reads ${STORE_VERSION}`)
     const sha = await sha256File(file)
     if (sha !== m.sha256) throw new SnapshotCorruptedError(m.snapshotId, 'checksum mismatch')
-    if (m.schemaVersion !== STATE_VERSION) throw new SnapshotCorruptedError(m.snapshotId, `schema version ${m.schemaVersion}, this worker reads ${STATE_VERSION}`)
   }
 
   /**
