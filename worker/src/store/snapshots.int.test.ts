@@ -77,6 +77,29 @@ describe('snapshots on the volume', () => {
     ])
   })
 
+  it('checksums and copies ahead of the plan, and still refuses a base damaged before it was staged', async () => {
+    const { snaps, full, partial } = await scenario()
+    const live = join(dir, 'live-restored')
+    const staged = snaps.stage(live)
+    expect(staged.baseId).toBe(full.snapshotId)
+    const plan = await snaps.plan()
+    expect(plan.chain.map((m) => m.snapshotId)).toEqual([full.snapshotId, partial.snapshotId])
+    const { store } = await snaps.restore(plan.chain, live, staged)
+    expect(store.get(windowKey('harbor', 0))).toMatchObject({ requested: 3, final: true })
+    await store.close()
+
+    const bytes = await readFile(file(full))
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01
+    await writeFile(file(full), bytes)
+    const again = snaps.stage(live)
+    const second = await snaps.plan()
+    expect(second.chain).toEqual([])
+    expect(second.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/checksum mismatch/), expect.stringMatching(/checksum mismatch/)])
+    const { store: empty } = await snaps.restore(second.chain, live, again)
+    expect(empty.windowCount()).toBe(0)
+    await empty.close()
+  })
+
   it('reports a deleted snapshot directory and keeps the rest usable', async () => {
     const { snaps, full, partial } = await scenario()
     await rm(join(dir, 'snapshots', partial.snapshotId), { recursive: true })
