@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { earlyRestore } from './early.js'
 import { pino } from 'pino'
 import { ConfigError, kafkaSettings, loadConfig, type WorkerConfig } from './config.js'
 import { startHttp } from './http.js'
@@ -25,7 +26,7 @@ try {
 const log = pino({ level: cfg.LOG_LEVEL, base: { pipeline: cfg.PIPELINE, role: cfg.ROLE } })
 const unit = cfg.ROLE === 'opb' ? { shard: cfg.SHARD } : { index: cfg.OPA_INDEX }
 const metrics = createMetrics({ pipeline: cfg.PIPELINE, role: cfg.ROLE, ...Object.fromEntries(Object.entries(unit).map(([k, v]) => [k, String(v)])) })
-const worker = cfg.ROLE === 'opb' ? new OpbShard(cfg, log.child(unit), metrics) : new OpaInstance(cfg, log.child(unit), metrics)
+const worker = cfg.ROLE === 'opb' ? new OpbShard(cfg, log.child(unit), metrics, Date.now, earlyRestore) : new OpaInstance(cfg, log.child(unit), metrics)
 const server = await startHttp(cfg.HTTP_PORT, metrics.registry, worker, cfg.HTTP_HOST)
 
 let stopping = false

@@ -1,5 +1,6 @@
-import { Admin, Consumer, Producer } from '@platformatic/kafka'
+import { Admin, compressionsAlgorithmsByBitmask, Consumer, createAPI, fetchV17, Producer, ResponseError, type Broker, type Reader } from '@platformatic/kafka'
 import { committedBatches } from './read-committed.js'
+import { decodeRecordBatches, type Decompress } from './record-batches.js'
 
 /**
  * The only module (with its siblings) that talks to Kafka. Reads are by
@@ -73,10 +74,68 @@ const isStaleMetadata = (err: unknown): boolean =>
 
 export const describeError = errorText
 
+interface RawFetchPartition {
+  partitionIndex: number
+  errorCode: number
+  highWatermark: bigint
+  lastStableOffset: bigint
+  abortedTransactions: { producerId: bigint; firstOffset: bigint }[]
+  /** The partition's record batches, undecoded. */
+  records: Buffer | undefined
+}
+
+/**
+ * Fetch v17's response, read like the client reads it except for the
+ * records: they stay bytes, decoded by `decodeRecordBatches`.
+ */
+function parseRawFetch(_correlationId: number, apiKey: number, apiVersion: number, reader: Reader): RawFetchPartition[] {
+  const errors: [string, [number, null]][] = []
+  reader.readInt32() // throttle_time_ms
+  const errorCode = reader.readInt16()
+  if (errorCode !== 0) errors.push(['', [errorCode, null]])
+  reader.readInt32() // session_id
+  const partitions: RawFetchPartition[] = []
+  reader.readArray((r, i) => {
+    r.readUUID()
+    r.readArray((r, j) => {
+      const p: RawFetchPartition = {
+        partitionIndex: r.readInt32(),
+        errorCode: r.readInt16(),
+        highWatermark: r.readInt64(),
+        lastStableOffset: r.readInt64(),
+        abortedTransactions: [],
+        records: undefined,
+      }
+      r.readInt64() // log_start_offset
+      p.abortedTransactions = r.readArray((r) => ({ producerId: r.readInt64(), firstOffset: r.readInt64() }))
+      r.readInt32() // preferred_read_replica
+      if (p.errorCode !== 0) errors.push([`/responses/${i}/partitions/${j}`, [p.errorCode, null]])
+      const size = r.readUnsignedVarInt() - 1 // COMPACT_RECORDS: length + 1, 0 for null
+      if (size > 0) {
+        p.records = r.buffer.slice(r.position, r.position + size)
+        r.skip(size)
+      }
+      partitions.push(p)
+    })
+  })
+  if (errors.length) throw new ResponseError(apiKey, apiVersion, Object.fromEntries(errors), partitions)
+  return partitions
+}
+
+// The records of a fetch are decoded here, not by the client (see
+// record-batches.ts); the request itself is the client's Fetch v17 (Kafka 3.8+).
+const rawFetch = createAPI<Parameters<typeof fetchV17.createRequest>, RawFetchPartition[]>(1, 17, fetchV17.createRequest, parseRawFetch)
+
+const decompress: Decompress = (codec, data) => {
+  const algorithm = compressionsAlgorithmsByBitmask[codec]
+  if (!algorithm) throw new Error(`record batch compressed with unknown codec ${codec}`)
+  return algorithm.decompressSync(data)
+}
+
 /** Reads one partition from a given offset, read_committed, without joining a group. */
 export class PartitionReader {
   readonly #consumer: Consumer
-  #leader: { node: number; topicId: string; epoch: number } | undefined
+  #leader: { broker: Broker; topicId: string; epoch: number } | undefined
 
   constructor(
     settings: KafkaSettings,
@@ -94,13 +153,14 @@ export class PartitionReader {
     })
   }
 
-  async #route(force = false): Promise<{ node: number; topicId: string; epoch: number }> {
+  async #route(force = false): Promise<{ broker: Broker; topicId: string; epoch: number }> {
     if (this.#leader && !force) return this.#leader
     const md = await this.#consumer.metadata({ topics: [this.topic], forceUpdate: true })
     const t = md.topics.get(this.topic)
     const p = t?.partitions[this.partition]
-    if (!t || !p) throw new TopicMissingError(`${this.topic}[${this.partition}]`)
-    this.#leader = { node: p.leader, topicId: t.id, epoch: p.leaderEpoch }
+    const broker = p ? md.brokers.get(p.leader) : undefined
+    if (!t || !p || !broker) throw new TopicMissingError(`${this.topic}[${this.partition}]`)
+    this.#leader = { broker, topicId: t.id, epoch: p.leaderEpoch }
     return this.#leader
   }
 
@@ -108,31 +168,19 @@ export class PartitionReader {
     for (let attempt = 0; ; attempt++) {
       try {
         const route = await this.#route(attempt > 0)
-        const res = await this.#consumer.fetch({
-          node: route.node,
-          isolationLevel: READ_COMMITTED,
-          maxWaitTime: opts.maxWaitMs,
-          minBytes: 1,
-          maxBytes: opts.maxBytes,
-          topics: [
-            {
-              topicId: route.topicId,
-              partitions: [
-                { partition: this.partition, currentLeaderEpoch: route.epoch, fetchOffset: BigInt(offset), lastFetchedEpoch: -1, partitionMaxBytes: opts.maxBytes },
-              ],
-            },
-          ],
-        })
-        const part = res.responses[0]?.partitions[0]
+        const connection = await this.#consumer.connections.get(route.broker)
+        const partitions = await rawFetch.async(connection, opts.maxWaitMs, 1, opts.maxBytes, READ_COMMITTED, 0, 0, [
+          {
+            topicId: route.topicId,
+            partitions: [{ partition: this.partition, currentLeaderEpoch: route.epoch, fetchOffset: BigInt(offset), lastFetchedEpoch: -1, partitionMaxBytes: opts.maxBytes }],
+          },
+        ], [], '')
+        const part = partitions[0]
         if (!part) return { records: [], nextOffset: offset, lastStableOffset: offset, highWatermark: offset }
-        const batches = part.records ?? []
+        const batches = part.records ? decodeRecordBatches(part.records, decompress) : []
         const records: ConsumedRecord[] = []
         for (const b of committedBatches(batches, part.abortedTransactions)) {
-          for (const r of b.records) {
-            const o = Number(b.firstOffset) + r.offsetDelta
-            if (o < offset) continue // a batch may start before the offset asked for
-            records.push({ offset: o, key: r.key, value: r.value, timestamp: Number(b.firstTimestamp + r.timestampDelta) })
-          }
+          for (const r of b.records) if (r.offset >= offset) records.push(r) // a batch may start before the offset asked for
         }
         const last = batches[batches.length - 1]
         const nextOffset = last ? Math.max(offset, Number(last.firstOffset) + last.lastOffsetDelta + 1) : offset

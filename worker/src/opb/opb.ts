@@ -8,7 +8,8 @@ import { kafkaSettings, type OpbConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
 import { PartitionReader, TxnProducer, describeError, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
-import { SnapshotStore, SnapshotUnavailableError, manifestSchema, type SnapshotManifest } from '../store/snapshots.js'
+import { SnapshotStore, SnapshotUnavailableError, manifestSchema, type SnapshotManifest, type Staged } from '../store/snapshots.js'
+import type { EarlyRestore } from './early-restore.js'
 import { newStoreMeta, StateStore, type StoreMeta } from '../store/state-store.js'
 
 export type Phase = 'starting' | 'fencing' | 'loading-snapshot' | 'replaying' | 'running' | 'stopping' | 'stopped' | 'failed'
@@ -68,6 +69,8 @@ export class OpbShard {
   readonly #input: PartitionReader
   readonly #changelog: PartitionReader
   readonly #snapshots: SnapshotStore
+  /** The copy of the newest base begun at start-up, for the first recovery only. */
+  #earlyStaged: Staged | undefined
   readonly #windows: WindowConfig
   readonly #fault: ReturnType<typeof faultInjector>
   readonly #pipeline: string
@@ -79,13 +82,17 @@ export class OpbShard {
     readonly log: Logger,
     readonly metrics: Metrics,
     readonly nowMs: () => number = Date.now,
+    early?: EarlyRestore,
   ) {
     this.#pipeline = cfg.PIPELINE
     this.#settings = kafkaSettings(cfg, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
     this.#producer = new TxnProducer(this.#settings, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
     this.#input = new PartitionReader(this.#settings, cfg.TOPIC_ENRICHED, cfg.SHARD)
     this.#changelog = new PartitionReader(this.#settings, cfg.TOPIC_CHANGELOG, cfg.SHARD)
-    this.#snapshots = new SnapshotStore(cfg.DATA_DIR, cfg.SHARD)
+    this.#checkpointOnly = cfg.SNAPSHOT_MODE === 'checkpoint'
+    const useEarly = early !== undefined && early.dataDir === cfg.DATA_DIR && early.shard === cfg.SHARD && !this.#checkpointOnly
+    this.#snapshots = useEarly ? early.snapshots : new SnapshotStore(cfg.DATA_DIR, cfg.SHARD)
+    this.#earlyStaged = useEarly ? early.staged : undefined
     this.#windows = {
       sizeMs: cfg.WINDOW_SIZE_MS,
       allowedLatenessMs: cfg.ALLOWED_LATENESS_MS,
@@ -94,7 +101,6 @@ export class OpbShard {
       retentionMs: cfg.RETENTION_MS,
     }
     this.#fault = faultInjector(cfg.FAULT)
-    this.#checkpointOnly = cfg.SNAPSHOT_MODE === 'checkpoint'
   }
 
   get phase(): Phase {
@@ -140,7 +146,8 @@ export class OpbShard {
     const live = join(this.cfg.DATA_DIR, 'live')
     await this.#store?.close()
     this.#store = undefined
-    const staged = this.#checkpointOnly ? undefined : await this.#snapshots.stage(live)
+    const staged = this.#checkpointOnly ? undefined : (this.#earlyStaged ?? this.#snapshots.stage(live))
+    this.#earlyStaged = undefined
     const planned = this.#snapshots.plan()
     planned.catch(() => undefined) // awaited below; a failed fence must not leave it unhandled
     const [, changelogEnd, published] = await Promise.all([
@@ -247,6 +254,7 @@ export class OpbShard {
     // reads while the store writes.
     let pending = off < end ? fetchFrom(off) : undefined
     const snapshotMeta = store.meta()
+    const replay = store.beginReplay()
     let lastMeta: StoreMeta | undefined
     while (pending) {
       const r = await pending
@@ -269,7 +277,7 @@ export class OpbShard {
       // In log order the metadata's seq only grows: the newest record wins,
       // unless the snapshot already holds a newer one.
       if (meta && (snapshotMeta === undefined || meta.seq > snapshotMeta.seq)) lastMeta = meta
-      store.replay(latest, undefined)
+      replay.apply(latest)
       if (next <= off) break
       off = next
       if (this.nowMs() - lastLog > 1000) {
@@ -278,7 +286,7 @@ export class OpbShard {
       }
     }
     await pending
-    if (lastMeta) store.replay([], lastMeta)
+    replay.finish(lastMeta)
     return { records, bytes }
   }
 

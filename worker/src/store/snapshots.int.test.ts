@@ -65,6 +65,41 @@ describe('snapshots on the volume', () => {
     expect(plan.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/size/), expect.stringMatching(/size/)])
   })
 
+  it('passes over a snapshot of the earlier store layout, whose values it cannot read', async () => {
+    const { snaps, full, partial } = await scenario()
+    const manifest = join(dir, 'snapshots', full.snapshotId, 'manifest.json')
+    await writeFile(manifest, JSON.stringify({ ...full, schemaVersion: 1 }))
+    const plan = await snaps.plan()
+    expect(plan.chain).toEqual([])
+    expect(plan.rejected).toEqual([
+      { snapshotId: partial.snapshotId, reason: expect.stringMatching(/schema version 1, this worker reads 2/) },
+      { snapshotId: full.snapshotId, reason: expect.stringMatching(/schema version 1, this worker reads 2/) },
+    ])
+  })
+
+  it('checksums and copies ahead of the plan, and still refuses a base damaged before it was staged', async () => {
+    const { snaps, full, partial } = await scenario()
+    const live = join(dir, 'live-restored')
+    const staged = snaps.stage(live)
+    expect(staged.baseId).toBe(full.snapshotId)
+    const plan = await snaps.plan()
+    expect(plan.chain.map((m) => m.snapshotId)).toEqual([full.snapshotId, partial.snapshotId])
+    const { store } = await snaps.restore(plan.chain, live, staged)
+    expect(store.get(windowKey('harbor', 0))).toMatchObject({ requested: 3, final: true })
+    await store.close()
+
+    const bytes = await readFile(file(full))
+    bytes[bytes.length - 1] = bytes[bytes.length - 1]! ^ 0x01
+    await writeFile(file(full), bytes)
+    const again = snaps.stage(live)
+    const second = await snaps.plan()
+    expect(second.chain).toEqual([])
+    expect(second.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/checksum mismatch/), expect.stringMatching(/checksum mismatch/)])
+    const { store: empty } = await snaps.restore(second.chain, live, again)
+    expect(empty.windowCount()).toBe(0)
+    await empty.close()
+  })
+
   it('reports a deleted snapshot directory and keeps the rest usable', async () => {
     const { snaps, full, partial } = await scenario()
     await rm(join(dir, 'snapshots', partial.snapshotId), { recursive: true })

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
+import { createReadStream, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { copyFile, constants, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import { z } from 'zod'
 import type { WindowAgg } from '../core/aggregate.js'
 import { STATE_VERSION } from '../core/aggregate.js'
-import { StateStore, type StoreMeta } from './state-store.js'
+import { StateStore, STORE_VERSION, type StoreMeta } from './state-store.js'
 
 /**
  * Snapshots on the shard's own volume:
@@ -88,16 +88,23 @@ try {
 `
 
 export async function sha256File(path: string): Promise<string> {
-  if ((await stat(path)).size >= HASH_IN_THREAD_FROM_BYTES) {
+  return hashFile(path, (await stat(path)).size)
+}
+
+/** Large files go to a worker thread, started before this returns. */
+function hashFile(path: string, size: number): Promise<string> {
+  if (size >= HASH_IN_THREAD_FROM_BYTES) {
     return new Promise((resolve, reject) => {
       const worker = new Worker(HASH_WORKER, { eval: true, workerData: path })
       worker.once('message', (m: string | { error: string }) => (typeof m === 'string' ? resolve(m) : reject(new Error(m.error))))
       worker.once('error', reject)
     })
   }
-  const hash = createHash('sha256')
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
-  return hash.digest('hex')
+  return (async () => {
+    const hash = createHash('sha256')
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer)
+    return hash.digest('hex')
+  })()
 }
 
 /** Writes a small file the safe way: temp file, fsync, rename, fsync the directory. */
@@ -106,6 +113,14 @@ export async function writeFileAtomic(path: string, data: string | Buffer): Prom
   await writeFile(tmp, data)
   await fsyncPath(tmp)
   await rename(tmp, path)
+}
+
+const existsDir = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory()
+  } catch {
+    return false
+  }
 }
 
 const fileOf = (m: Pick<SnapshotManifest, 'kind'>) => (m.kind === 'full' ? 'data.mdb' : 'delta.json')
@@ -133,6 +148,8 @@ export interface RestorePlan {
 
 export class SnapshotStore {
   readonly root: string
+  /** Checksums started by `stage`, by file, with the size the file had then. */
+  readonly #checksums = new Map<string, { size: number; sha: Promise<string> }>()
 
   constructor(
     readonly dataDir: string,
@@ -208,15 +225,38 @@ export class SnapshotStore {
     const unreadable: { snapshotId: string; reason: string }[] = []
     for (const name of names) {
       try {
-        const m = manifestSchema.parse(JSON.parse(await readFile(join(this.root, name, 'manifest.json'), 'utf8')))
-        if (m.snapshotId !== name) throw new Error(`manifest names ${m.snapshotId}`)
-        if (m.shard !== this.shard) throw new Error(`snapshot of shard ${m.shard}`)
-        manifests.push(m)
+        manifests.push(this.#parseManifest(name, await readFile(join(this.root, name, 'manifest.json'), 'utf8')))
       } catch (err) {
         unreadable.push({ snapshotId: name, reason: `manifest: ${(err as Error).message}` })
       }
     }
     return { manifests, unreadable }
+  }
+
+  #parseManifest(name: string, text: string): SnapshotManifest {
+    const m = manifestSchema.parse(JSON.parse(text))
+    if (m.snapshotId !== name) throw new Error(`manifest names ${m.snapshotId}`)
+    if (m.shard !== this.shard) throw new Error(`snapshot of shard ${m.shard}`)
+    return m
+  }
+
+  /** The newest readable manifest's chain, head first, as far as it is on the volume; read synchronously. */
+  #newestChainSync(): SnapshotManifest[] {
+    const names = existsDir(this.root) ? readdirSync(this.root).filter((n) => !n.startsWith('.')).sort().reverse() : []
+    const byId = new Map<string, SnapshotManifest>()
+    let head: SnapshotManifest | undefined
+    for (const name of names) {
+      try {
+        const m = this.#parseManifest(name, readFileSync(join(this.root, name, 'manifest.json'), 'utf8'))
+        byId.set(name, m)
+        head ??= m
+      } catch {
+        // `plan` reads it again and reports why it is unusable
+      }
+    }
+    const chain: SnapshotManifest[] = []
+    for (let m = head; m; m = m.kind === 'full' || !m.parent ? undefined : byId.get(m.parent)) chain.push(m)
+    return chain
   }
 
   async verify(m: SnapshotManifest): Promise<void> {
@@ -228,9 +268,11 @@ export class SnapshotStore {
       throw new SnapshotCorruptedError(m.snapshotId, `${fileOf(m)} is missing`)
     }
     if (st.size !== m.sizeBytes) throw new SnapshotCorruptedError(m.snapshotId, `size ${st.size} bytes, manifest says ${m.sizeBytes}`)
-    const sha = await sha256File(file)
+    if (m.schemaVersion !== STORE_VERSION) throw new SnapshotCorruptedError(m.snapshotId, `schema version ${m.schemaVersion}, this worker reads ${STORE_VERSION}`)
+    const started = this.#checksums.get(file)
+    this.#checksums.delete(file) // used once: a later check reads the file again
+    const sha = await (started && started.size === st.size ? started.sha : sha256File(file))
     if (sha !== m.sha256) throw new SnapshotCorruptedError(m.snapshotId, 'checksum mismatch')
-    if (m.schemaVersion !== STATE_VERSION) throw new SnapshotCorruptedError(m.snapshotId, `schema version ${m.schemaVersion}, this worker reads ${STATE_VERSION}`)
   }
 
   /**
@@ -289,36 +331,63 @@ export class SnapshotStore {
   }
 
   /**
-   * Builds a fresh live store at `liveDir` from a verified chain: a copy of
-   * the full base (never the snapshot itself: LMDB writes in place), then each
-   * partial applied in order.
+   * Starts what recovery does first with the local snapshots, synchronously
+   * up to where the work runs on its own: the checksums of the newest
+   * snapshot's chain (worker threads; `verify` takes them up) and a copy of
+   * the chain's full base into `liveDir` (the thread pool). So both run
+   * beside the fence, or even while the worker is still loading. `restore`
+   * uses the copy only if verification picks that base.
    */
-  /**
-   * Starts copying the full base that the newest snapshot builds on into
-   * `liveDir`, before anything is verified: the copy then runs beside the
-   * checksums. `restore` uses it only if verification picks that base.
-   */
-  async stage(liveDir: string): Promise<Staged> {
-    const { manifests } = await this.list()
-    const byId = new Map(manifests.map((m) => [m.snapshotId, m]))
-    let m: SnapshotManifest | undefined = manifests[0]
-    while (m && m.kind !== 'full') m = m.parent ? byId.get(m.parent) : undefined
-    if (!m) return { baseId: null, copied: Promise.resolve(false) }
-    const base = m
-    const copied = this.#copyBase(base, liveDir).then(
+  stage(liveDir: string): Staged {
+    let chain: SnapshotManifest[]
+    try {
+      chain = this.#newestChainSync()
+    } catch {
+      return { baseId: null, copied: Promise.resolve(false) } // `plan` lists the volume again and reports
+    }
+    for (const m of chain) {
+      const file = join(this.root, m.snapshotId, fileOf(m))
+      try {
+        const size = statSync(file).size
+        const sha = hashFile(file, size)
+        sha.catch(() => undefined) // awaited by `verify`, if it gets that far
+        this.#checksums.set(file, { size, sha })
+      } catch {
+        // missing: `verify` says so
+      }
+    }
+    const base = chain.at(-1)
+    if (base?.kind !== 'full') return { baseId: null, copied: Promise.resolve(false) }
+    const copied = this.#copyBaseStarted(base, liveDir).then(
       () => true,
       () => false, // a damaged or vanished base: verification says why, and restore copies another
     )
     return { baseId: base.snapshotId, copied }
   }
 
+  /** Empties `liveDir` and starts the copy before returning. */
+  #copyBaseStarted(base: SnapshotManifest, liveDir: string): Promise<void> {
+    try {
+      rmSync(liveDir, { recursive: true, force: true })
+      mkdirSync(liveDir, { recursive: true })
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+    // A reflink where the file system has them, a plain copy elsewhere.
+    return copyFile(join(this.root, base.snapshotId, 'data.mdb'), join(liveDir, 'data.mdb'), constants.COPYFILE_FICLONE)
+  }
+
   async #copyBase(base: SnapshotManifest, liveDir: string): Promise<void> {
     await rm(liveDir, { recursive: true, force: true })
     await mkdir(liveDir, { recursive: true })
-    // A reflink where the file system has them, a plain copy elsewhere.
     await copyFile(join(this.root, base.snapshotId, 'data.mdb'), join(liveDir, 'data.mdb'), constants.COPYFILE_FICLONE)
   }
 
+  /**
+   * Builds a fresh live store at `liveDir` from a verified chain: a copy of
+   * the full base (never the snapshot itself: LMDB writes in place), then each
+   * partial applied in order.
+   */
   async restore(chain: SnapshotManifest[], liveDir: string, staged?: Staged): Promise<{ store: StateStore; bytes: number }> {
     let bytes = 0
     const [base, ...partials] = chain

@@ -42,6 +42,31 @@ describe('state store indexes', () => {
     expect(indexes()).toEqual({ open: [windowKey('airport', 0)], final: [k] })
   })
 
+  it('a replay into an empty store follows a key across batches: seq order, final, tombstone, and the metadata last', () => {
+    const other = windowKey('airport', 0)
+    const replay = store.beginReplay()
+    replay.apply(new Map([[k, agg(1, 1)], [other, agg(1, 1)]]))
+    replay.apply(new Map([[k, agg(4, 4, true)], [other, null]]))
+    replay.apply(new Map([[k, agg(2, 2)], [windowKey('docks', 0), null]])) // older than what the replay wrote: skipped
+    expect(replay.finish(newStoreMeta({ ...initialMeta(), seq: 9 }, 41))).toBe(4)
+    expect(store.get(k)).toEqual(agg(4, 4, true))
+    expect(store.get(other)).toBeUndefined()
+    expect(indexes()).toEqual({ open: [], final: [k] })
+    expect(store.meta()).toMatchObject({ seq: 9, lastChangelogOffset: 41 })
+    expect(store.windowCount()).toBe(1)
+  })
+
+  it('a replay onto a restored store compares every key with what it holds', () => {
+    store.apply(new Map([[k, agg(5, 5)]]), meta)
+    const replay = store.beginReplay()
+    replay.apply(new Map([[k, agg(3, 3)]]))
+    expect(store.get(k)?.requested).toBe(5)
+    replay.apply(new Map([[k, agg(6, 6)]]))
+    expect(replay.finish(undefined)).toBe(1)
+    expect(store.get(k)?.requested).toBe(6)
+    expect(store.meta()).toEqual(meta)
+  })
+
   it('finds open windows by start, below a bound only', () => {
     store.apply(new Map([[windowKey('a', 0), agg(1, 1)], [windowKey('b', 60_000), agg(1, 1)], [windowKey('c', 120_000), agg(1, 1)]]), meta)
     expect([...store.openWindowsBefore(120_000)]).toEqual([windowKey('a', 0), windowKey('b', 60_000)])

@@ -1,8 +1,19 @@
 import { open, type Database, type RootDatabase } from 'lmdb'
 import type { WindowAgg } from '../core/aggregate.js'
-import { parseWindowKey, STATE_VERSION, windowKey } from '../core/aggregate.js'
+import { parseWindowKey, windowKey } from '../core/aggregate.js'
 import type { ShardMeta } from '../core/records.js'
 import type { StateView } from '../core/shard.js'
+import { decodeStoredWindow, encodeStoredWindow } from '../core/stored-window.js'
+
+/**
+ * Layout of the store, and so of full snapshots. 1 kept windows in LMDB's
+ * default object encoding; 2 in the compact layout of `stored-window.ts`.
+ * The changelog's own record version (`v`) is separate and unchanged.
+ */
+export const STORE_VERSION = 2
+
+// LMDB takes a value encoder per database, though its typings leave the option out.
+const windowsOptions = { name: 'windows', encoder: { encode: encodeStoredWindow, decode: decodeStoredWindow } }
 
 /** Where the state stands, kept in the same write transaction as the state. */
 export interface StoreMeta extends ShardMeta {
@@ -12,6 +23,14 @@ export interface StoreMeta extends ShardMeta {
 }
 
 type IndexKey = [number, string]
+
+/** A changelog replay in progress (see `StateStore.beginReplay`). */
+export interface Replay {
+  /** One batch, newest record per key, in one write transaction. */
+  apply(records: Iterable<[string, WindowAgg | null]>): void
+  /** Writes the metadata the replay ends at; returns how many records changed the state. */
+  finish(meta: StoreMeta | undefined): number
+}
 
 /**
  * One shard's state in LMDB: windows by key, plus two indexes by window start
@@ -29,7 +48,7 @@ export class StateStore implements StateView {
     // The live store need not be durable: recovery never trusts it and
     // rebuilds from a snapshot copy plus the changelog.
     this.#env = open({ path, maxDbs: 8, noSync: true, noMemInit: true })
-    this.#windows = this.#env.openDB({ name: 'windows' })
+    this.#windows = this.#env.openDB(windowsOptions)
     this.#open = this.#env.openDB({ name: 'open' })
     this.#final = this.#env.openDB({ name: 'final' })
     this.#meta = this.#env.openDB({ name: 'meta' })
@@ -55,8 +74,9 @@ export class StateStore implements StateView {
     return this.#meta.get('shard')
   }
 
+  /** From LMDB's own statistics: no scan, whatever the size of the state. */
   windowCount(): number {
-    return this.#windows.getCount()
+    return (this.#windows.getStats() as { entryCount: number }).entryCount
   }
 
   *entries(): Iterable<[string, WindowAgg]> {
@@ -72,29 +92,61 @@ export class StateStore implements StateView {
   }
 
   /**
+   * Starts replaying a changelog into this store. Into an empty store most
+   * records of a full replay are keys seen for the first time: each is
+   * inserted only if absent (one B-tree descent, no lookup first), and only a
+   * key already written falls back to the comparison by `seq`.
+   */
+  beginReplay(): Replay {
+    const insertFirst = this.windowCount() === 0
+    let applied = 0
+    return {
+      apply: (records) => {
+        applied += this.#replay(records, undefined, insertFirst)
+      },
+      finish: (meta) => {
+        if (meta) this.#replay([], meta, insertFirst)
+        return applied
+      },
+    }
+  }
+
+  /**
    * Applies changelog records in one write transaction: a record not newer
    * (by `seq`) than what the store holds is skipped, so replaying from before
    * the snapshot is harmless. Returns how many records changed the state.
    */
   replay(records: Iterable<[string, WindowAgg | null]>, meta: StoreMeta | undefined): number {
+    return this.#replay(records, meta, false)
+  }
+
+  #replay(records: Iterable<[string, WindowAgg | null]>, meta: StoreMeta | undefined, insertFirst: boolean): number {
     let applied = 0
     this.#env.transactionSync(() => {
       for (const [key, value] of records) {
-        const have = this.#windows.get(key)
-        if (value === null) {
-          if (have) {
-            this.#put(key, null, have)
+        if (insertFirst && value !== null) {
+          const w = parseWindowKey(key)
+          if (!w) continue // not a window: nothing to store, as in #put
+          if (this.#insertIfAbsent(key, value)) {
+            if (value.final) this.#final.putSync([w.windowStart, w.zone], true)
+            else this.#open.putSync([w.windowStart, w.zone], true)
             applied++
+            continue
           }
-          continue
         }
-        if (have && have.seq >= value.seq) continue
+        const have = this.#windows.get(key)
+        if (value === null ? !have : have && have.seq >= value.seq) continue
         this.#put(key, value, have)
         applied++
       }
       if (meta) this.#meta.putSync('shard', meta)
     })
     return applied
+  }
+
+  /** Inside a write transaction, LMDB's put answers whether it wrote (its typings say void). */
+  #insertIfAbsent(key: string, agg: WindowAgg): boolean {
+    return (this.#windows.putSync(key, agg, { noOverwrite: true }) as unknown) === true
   }
 
   /**
@@ -132,4 +184,4 @@ export class StateStore implements StateView {
   }
 }
 
-export const newStoreMeta = (m: ShardMeta, lastChangelogOffset: number): StoreMeta => ({ ...m, lastChangelogOffset, schemaVersion: STATE_VERSION })
+export const newStoreMeta = (m: ShardMeta, lastChangelogOffset: number): StoreMeta => ({ ...m, lastChangelogOffset, schemaVersion: STORE_VERSION })
