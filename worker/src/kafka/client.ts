@@ -253,24 +253,35 @@ export interface SendResult {
  * its open transaction aborted.
  */
 export class TxnProducer {
-  readonly #producer: Producer
+  #producer: Producer
   #tx: Transaction | undefined
   /** Something was sent in the open transaction, so the broker knows it. */
   #sent = false
+  /** The producer id and epoch this process was last given, once it has been. */
+  #identity: { producerId: bigint; epoch: number } | undefined
 
   constructor(
-    settings: KafkaSettings,
+    private readonly settings: KafkaSettings,
     readonly transactionalId: string,
   ) {
-    this.#producer = new Producer({
-      clientId: settings.clientId,
-      ...connection(settings),
-      transactionalId,
-      // InitProducerId must say "no previous producer" (-1/-1) to take over
-      // the transactional id; the client's default (0/0) is refused as
-      // fenced whenever the id's producer id is not 0.
-      producerId: -1n,
-      producerEpoch: -1,
+    this.#producer = this.#client(-1n, -1)
+  }
+
+  /**
+   * A client whose first InitProducerId carries `producerId`/`epoch`: -1/-1
+   * takes the transactional id over (fencing any older process); this
+   * process's own id and epoch resume it, which the coordinator refuses with
+   * PRODUCER_FENCED once another process has taken the id.
+   */
+  #client(producerId: bigint, producerEpoch: number): Producer {
+    return new Producer({
+      clientId: this.settings.clientId,
+      ...connection(this.settings),
+      transactionalId: this.transactionalId,
+      // The client's default (0/0) is refused as fenced whenever the id's
+      // producer id is not 0: say what we mean.
+      producerId,
+      producerEpoch,
       idempotent: true,
       acks: -1,
       retries: 12,
@@ -294,14 +305,34 @@ export class TxnProducer {
     }
   }
 
-  /** Registers the producer with its transaction coordinator: fences older instances. */
+  /**
+   * Registers the producer with its transaction coordinator. The first time,
+   * it takes the transactional id over and fences older processes. After a
+   * failure it starts from a fresh client (a transaction that failed half-way
+   * can leave the client's own state stuck) and resumes with this process's
+   * id and epoch: that aborts whatever transaction was open, and fails with
+   * ProducerFencedError only if another process has taken the id since.
+   */
   async fence(): Promise<void> {
+    if (this.#identity) {
+      const old = this.#producer
+      this.#producer = this.#client(this.#identity.producerId, this.#identity.epoch)
+      try {
+        await old.close(true)
+      } catch {
+        // Only its connections go: the broker's side is settled by the InitProducerId below.
+      }
+    }
+    this.#tx = undefined
     await this.#wrap(async () => {
       // InitProducerId runs with the first transaction; one with nothing sent
       // is only dropped locally (the broker refuses to end an empty one).
       const tx = await this.#producer.beginTransaction()
       await tx.cancel()
     })
+    const producerId = this.#producer.producerId
+    const epoch = this.#producer.producerEpoch
+    if (producerId !== undefined && epoch !== undefined) this.#identity = { producerId, epoch }
   }
 
   async begin(): Promise<void> {

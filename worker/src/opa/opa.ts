@@ -73,10 +73,8 @@ export class OpaInstance {
         this.#lastError = describeError(err)
         this.metrics.transactions.inc({ outcome: 'aborted' })
         await this.#producer.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'))
-        if ((err as Error).name === 'ProducerFencedError') {
-          this.#phase = 'failed'
-          throw err
-        }
+        // A fencing error too: start() fences again with this process's
+        // epoch, refused only if another instance took over (then it throws).
         this.log.error({ err }, 'interval failed; continuing from the last committed positions')
         for (let attempt = 0; !this.#stopping; attempt++) {
           await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5000)))

@@ -304,10 +304,9 @@ export class OpbShard {
         this.log.error({ err }, 'commit interval failed; aborting and recovering from the last committed point')
         this.#txOpen = false
         await this.#producer.abort().catch((abortErr: unknown) => this.log.warn({ err: abortErr }, 'abort failed'))
-        if ((err as Error).name === 'ProducerFencedError') {
-          this.#to('failed')
-          throw err
-        }
+        // Even a fencing error goes through recovery: its fence resumes this
+        // process's epoch, which the coordinator refuses only if another
+        // process owns the shard now (then recovery throws and we exit).
         this.#to('failed')
         await this.#recoverWithBackoff()
       }
