@@ -33,15 +33,17 @@ const mode: 'quick' | 'full' = args.full ? 'full' : 'quick'
 const only = args.only ? new Set(args.only.split(',')) : undefined
 const say = (s: string) => process.stdout.write(`${s}\n`)
 const KAFKA_VERSION = '3.9.1'
+/** One-minute windows in the full run, as in production; ten seconds in the quick one, so its verdicts come sooner. */
+const windowMs = mode === 'full' ? 60_000 : 10_000
 
 if (!args['report-only']) {
   const plan: Record<string, (brokers: string) => Promise<Experiment> | Experiment> = {
     ceiling: (brokers) => brokerCeiling({ kafkaScript: join(root, 'scripts', 'kafka', 'kafka.sh'), brokers, records: mode === 'full' ? 1_000_000 : 200_000, recordSize: 150 }),
     recovery: () => localRecovery({ root, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], trials: mode === 'full' ? 20 : 5, tail: 5000, port: Number(args.port) + 100 }),
     underload: (brokers) => recoveryUnderLoad({ brokers, kills: mode === 'full' ? 20 : 5, rate: mode === 'full' ? 2000 : 500, httpBase: 24_000 }),
-    modes: (brokers) => snapshotModes({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 30 : 6, kills: mode === 'full' ? 20 : 3, httpBase: 23_000 }),
-    strategies: (brokers) => localVsGlobal({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 20 : 5, kills: mode === 'full' ? 20 : 3, httpBase: 23_000 }),
-    steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000 }),
+    modes: (brokers) => snapshotModes({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 30 : 6, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
+    strategies: (brokers) => localVsGlobal({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 20 : 5, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
+    steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000, windowMs }),
   }
   const kafka = startLocalKafka(Number(args.port))
   const run: BenchRun = { id: new Date().toISOString().replace(/[:.]/g, '-'), mode, startedAt: new Date().toISOString(), finishedAt: '', machine: describeMachine(KAFKA_VERSION), experiments: {} }

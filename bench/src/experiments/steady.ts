@@ -13,8 +13,7 @@ import { pipelineTopics } from '@ridepulse/worker/topics'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
 
-const WINDOW = 60_000
-const ENV = { WINDOW_SIZE_MS: String(WINDOW), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' }
+const env = (windowMs: number) => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' })
 
 export interface SteadyOptions {
   kafka: { brokers: string }
@@ -25,6 +24,8 @@ export interface SteadyOptions {
   seconds: number
   levels: number[]
   httpBase: number
+  /** Tumbling window size: shorter windows close (and verify) sooner. */
+  windowMs: number
 }
 
 /**
@@ -42,14 +43,14 @@ export class LatencyProbe {
   #loops: Promise<void>[] = []
   readonly #readers: PartitionReader[]
 
-  constructor(settings: KafkaSettings, topic: string, partitions: number) {
+  constructor(settings: KafkaSettings, topic: string, partitions: number, private readonly windowMs: number) {
     this.#readers = Array.from({ length: partitions }, (_, p) => new PartitionReader(settings, topic, p))
   }
 
   produced(batch: GeneratedRecord[], atMs: number): void {
     for (const r of batch) {
       if (!r.valid) continue
-      const key = `${r.event.zone}|${windowStart(r.event.ts, WINDOW)}`
+      const key = `${r.event.zone}|${windowStart(r.event.ts, this.windowMs)}`
       const q = this.#pending.get(key)
       if (q) q.push(atMs)
       else this.#pending.set(key, [atMs])
@@ -96,7 +97,7 @@ function freshPipeline(o: SteadyOptions, name: string): LocalPipeline {
     opaInstances: 1,
     dataDir: mkdtempSync(join(tmpdir(), 'ridepulse-steady-')),
     httpBase: o.httpBase + 20 * pipelines++,
-    env: ENV,
+    env: env(o.windowMs),
   })
 }
 
@@ -130,7 +131,7 @@ export async function steadyState(o: SteadyOptions): Promise<Experiment> {
     await sleep(50)
   }
   const maxRate = Math.round(backlog.length / ((Date.now() - t0) / 1000))
-  const drained = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, WINDOW, 120_000)
+  const drained = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, o.windowMs, 120_000)
   await drain.stopAll()
   rmSync(drain.opts.dataDir, { recursive: true, force: true })
   figures.push({ key: 'steady.max', label: 'maximum sustained rate (backlog drained, exactly-once)', unit: 'events/s', value: maxRate, params: { events: backlog.length, exact: drained.ok, lost: drained.lost, duplicated: drained.duplicated } })
@@ -139,7 +140,7 @@ export async function steadyState(o: SteadyOptions): Promise<Experiment> {
     const rate = Math.max(50, Math.round(maxRate * level))
     const p = freshPipeline(o, `steady${Math.round(level * 100)}`)
     await p.startAll()
-    const probe = new LatencyProbe(settings, p.topics.TOPIC_OUTPUT, o.shards)
+    const probe = new LatencyProbe(settings, p.topics.TOPIC_OUTPUT, o.shards, o.windowMs)
     probe.start()
     const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 5, malformedFraction: 0.005, maxDisorderMs: 500, onSent: (b, at) => probe.produced(b, at) })
     const began = Date.now()
@@ -148,7 +149,7 @@ export async function steadyState(o: SteadyOptions): Promise<Experiment> {
     const elapsed = (Date.now() - began) / 1000
     await sleep(2000) // the last commits
     await probe.stop()
-    const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: o.shards, shards: o.shards }, WINDOW, 120_000)
+    const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: o.shards, shards: o.shards }, o.windowMs, 120_000)
     await p.stopAll()
     rmSync(p.opts.dataDir, { recursive: true, force: true })
     figures.push({

@@ -8,9 +8,8 @@ import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
 import { LatencyProbe } from './steady.js'
 
-const WINDOW = 60_000
 const SHARDS = 3
-const env = (extra: Record<string, string>) => ({ WINDOW_SIZE_MS: String(WINDOW), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '1000', LOG_LEVEL: 'warn', ...extra })
+const env = (windowMs: number, extra: Record<string, string>) => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '1000', LOG_LEVEL: 'warn', ...extra })
 
 interface Common {
   brokers: string
@@ -18,6 +17,7 @@ interface Common {
   warmupSeconds: number
   kills: number
   httpBase: number
+  windowMs: number
 }
 
 function pipeline(o: Common, name: string, extra: Record<string, string>, slot: number): LocalPipeline {
@@ -29,7 +29,7 @@ function pipeline(o: Common, name: string, extra: Record<string, string>, slot: 
     opaInstances: 1,
     dataDir: mkdtempSync(join(tmpdir(), `ridepulse-${name}-`)),
     httpBase: o.httpBase + slot * 200,
-    env: env(extra),
+    env: env(o.windowMs, extra),
   })
 }
 
@@ -57,7 +57,7 @@ export async function snapshotModes(o: Common): Promise<Experiment> {
     const p = pipeline(o, `mode-${mode}`, { SNAPSHOT_MODE: mode }, slot++)
     try {
       await p.startAll()
-      const probe = new LatencyProbe(settings, p.topics.TOPIC_OUTPUT, SHARDS)
+      const probe = new LatencyProbe(settings, p.topics.TOPIC_OUTPUT, SHARDS, o.windowMs)
       probe.start()
       const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: SHARDS, ratePerSec: o.rate, zones: 200, seed: 9, malformedFraction: 0, maxDisorderMs: 500, onSent: (b, at) => probe.produced(b, at) })
       const began = Date.now()
@@ -80,7 +80,7 @@ export async function snapshotModes(o: Common): Promise<Experiment> {
       const elapsed = (Date.now() - began) / 1000
       await sleep(2000)
       await probe.stop()
-      const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, WINDOW, 120_000)
+      const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, o.windowMs, 120_000)
       const sum = (name: string) => [...snapMetrics].filter(([k]) => k.startsWith(name)).reduce((a, [, v]) => a + v, 0)
       const snapCount = sum('ridepulse_snapshot_duration_ms_count')
       const snapMean = snapCount > 0 ? sum('ridepulse_snapshot_duration_ms_sum') / snapCount : 0
@@ -150,7 +150,7 @@ export async function localVsGlobal(o: Common): Promise<Experiment> {
         if (steady > 0) opaRatio.push(((Math.max(0, now - base) / ((upAt - failedAt) / 1000)) / steady) * 1000)
       }
       await load.stop()
-      const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, WINDOW, 120_000)
+      const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, o.windowMs, 120_000)
       const params = { strategy, exact: verdict.ok, lost: verdict.lost, duplicated: verdict.duplicated }
       figures.push(
         { key: `strategy.ttr.${strategy}`, label: `${strategy}: failure → failed shard's first committed output`, unit: 'ms', summary: summarize(ttr), params },
