@@ -7,6 +7,7 @@
  *   npm run bench -- --full       # the figures the doc reports
  *   npm run bench -- --only steady,ceiling --report-only
  */
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startLocalKafka } from '@ridepulse/worker/demo/local-kafka'
@@ -70,5 +71,6 @@ if (!args['report-only']) {
   if (failed.length) process.exitCode = 1
 }
 
-const file = await writeReport(root, { full: latestRun(root, 'full'), quick: latestRun(root, 'quick') }, '')
+const notes = readFileSync(join(root, 'bench', 'NOTES.md'), 'utf8').replace(/^<!--.*?-->\s*/s, '')
+const file = await writeReport(root, { full: latestRun(root, 'full'), quick: latestRun(root, 'quick') }, notes)
 say(`bench: ${file} regenerated`)
