@@ -8,6 +8,8 @@ export default defineConfig({
           name: 'unit',
           include: ['worker/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'board/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
+          // Behaviour, not speed, is asserted: a busy two-core machine must not fail a test.
+          testTimeout: 30_000,
         },
       },
       {

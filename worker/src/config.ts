@@ -28,6 +28,12 @@ const common = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   COMMIT_INTERVAL_MS: int(5).default(100),
   COMMIT_MAX_RECORDS: int(1).default(5000),
+  /**
+   * exactly-once: every batch is one Kafka transaction with its input
+   * positions. at-least-once: no transactions, positions committed after the
+   * batch; a crash repeats output. Only there to measure what exactly-once costs.
+   */
+  DELIVERY: z.enum(['exactly-once', 'at-least-once']).default('exactly-once'),
   /** Deterministic crash for tests: `<point>:<n>`, point before-commit | during-commit | after-commit. */
   FAULT: z
     .string()
@@ -73,6 +79,9 @@ export const configSchema = z.discriminatedUnion('ROLE', [
   opbSchema.refine(saslComplete, saslRule).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.SNAPSHOT_INTERVAL_MS <= 10_000, {
     path: ['SNAPSHOT_INTERVAL_MS'],
     message: 'in checkpoint mode a transaction spans the snapshot interval, which must stay within 10000 ms (the transaction timeout is 15000 ms)',
+  }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.DELIVERY === 'exactly-once', {
+    path: ['DELIVERY'],
+    message: 'checkpoint mode has no changelog and relies on transactions: it needs DELIVERY=exactly-once',
   }),
 ])
 export type OpaConfig = z.infer<typeof opaSchema>

@@ -87,6 +87,25 @@ describe('crashes on a real broker', () => {
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
   })
 
+  it('the same crash with transactions off repeats a batch, and the verifier reports the duplicates', async () => {
+    // The control for the exact runs above: what they check can fail.
+    const t = testPipeline('at-least-once', { env: { ...FAST_WINDOWS, DELIVERY: 'at-least-once' } })
+    cleanup = t.cleanup
+    const opa = t.p.startOpa(0, { FAULT: 'during-commit:8' })
+    t.p.startOpb(0)
+    t.p.startOpb(1)
+    await Promise.all([...t.p.opa.values(), ...t.p.opb.values()].map((w) => waitReady(w)))
+    const load = t.load()
+    expect(await Promise.race([opa.exited, sleep(30_000).then(() => 'alive')])).toBeNull()
+    await waitReady(t.p.startOpa(0))
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal(15_000)
+    expect(report.ok).toBe(false)
+    expect(report.duplicated).toBeGreaterThan(0)
+    expect(report.lost).toBe(0)
+  })
+
   it('checkpoint-only mode (no changelog): kill -9 and a crash during the commit both resume from the committed checkpoint, exact', async () => {
     const t = testPipeline('checkpoint', { env: { ...FAST_WINDOWS, SNAPSHOT_MODE: 'checkpoint', SNAPSHOT_INTERVAL_MS: '1000' } })
     cleanup = t.cleanup

@@ -4,7 +4,7 @@ import { encodeJson, type DeadLetter } from '../core/records.js'
 import { ownedPartitions, zonePartition } from '../core/partition.js'
 import { kafkaSettings, type OpaConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
-import { committedOffsets, describeError, PartitionReader, TxnProducer, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
+import { committedOffsets, describeError, PartitionReader, AtLeastOnceProducer, TxnProducer, type BatchProducer, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
 
 /**
@@ -20,7 +20,7 @@ export class OpaInstance {
   #coordinatorId = 0
   #lastError: string | undefined
   readonly #settings: KafkaSettings
-  readonly #producer: TxnProducer
+  readonly #producer: BatchProducer
   readonly #readers: Map<number, PartitionReader>
   readonly #group: string
   readonly #fault: ReturnType<typeof faultInjector>
@@ -32,7 +32,7 @@ export class OpaInstance {
     readonly nowMs: () => number = Date.now,
   ) {
     this.#settings = kafkaSettings(cfg, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`)
-    this.#producer = new TxnProducer(this.#settings, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`)
+    this.#producer = cfg.DELIVERY === 'exactly-once' ? new TxnProducer(this.#settings, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`) : new AtLeastOnceProducer(this.#settings)
     this.#group = `${cfg.PIPELINE}-opa`
     this.#readers = new Map(ownedPartitions(cfg.ORDERS_PARTITIONS, cfg.OPA_INDEX, cfg.OPA_INSTANCES).map((p) => [p, new PartitionReader(this.#settings, cfg.TOPIC_ORDERS, p)]))
     this.#fault = faultInjector(cfg.FAULT)
@@ -47,6 +47,7 @@ export class OpaInstance {
       role: 'opa',
       pipeline: this.cfg.PIPELINE,
       index: this.cfg.OPA_INDEX,
+      delivery: this.cfg.DELIVERY,
       phase: this.#phase,
       partitions: Object.fromEntries(this.#positions),
       commits: this.#commits,

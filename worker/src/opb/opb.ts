@@ -6,7 +6,7 @@ import { decodeMeta, decodeWindowValue, encodeJson, encodeMeta, encodeOutput, en
 import { processBatch, type BatchResult, type WindowConfig } from '../core/shard.js'
 import { kafkaSettings, type OpbConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
-import { PartitionReader, TxnProducer, describeError, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
+import { PartitionReader, AtLeastOnceProducer, TxnProducer, type BatchProducer, describeError, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
 import { SnapshotStore, SnapshotUnavailableError, manifestSchema, type SnapshotManifest, type Staged } from '../store/snapshots.js'
 import type { EarlyRestore } from './early-restore.js'
@@ -65,7 +65,7 @@ export class OpbShard {
   #lastError: string | undefined
   #lag = 0
   readonly #settings: KafkaSettings
-  readonly #producer: TxnProducer
+  readonly #producer: BatchProducer
   readonly #input: PartitionReader
   readonly #changelog: PartitionReader
   readonly #snapshots: SnapshotStore
@@ -86,7 +86,7 @@ export class OpbShard {
   ) {
     this.#pipeline = cfg.PIPELINE
     this.#settings = kafkaSettings(cfg, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
-    this.#producer = new TxnProducer(this.#settings, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
+    this.#producer = cfg.DELIVERY === 'exactly-once' ? new TxnProducer(this.#settings, `${cfg.PIPELINE}-opb-${cfg.SHARD}`) : new AtLeastOnceProducer(this.#settings)
     this.#input = new PartitionReader(this.#settings, cfg.TOPIC_ENRICHED, cfg.SHARD)
     this.#changelog = new PartitionReader(this.#settings, cfg.TOPIC_CHANGELOG, cfg.SHARD)
     this.#checkpointOnly = cfg.SNAPSHOT_MODE === 'checkpoint'
@@ -116,6 +116,7 @@ export class OpbShard {
       role: 'opb',
       pipeline: this.#pipeline,
       shard: this.cfg.SHARD,
+      delivery: this.cfg.DELIVERY,
       phase: this.#phase,
       inputOffset: this.#meta.inputOffset,
       lag: this.#lag,
