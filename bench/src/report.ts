@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as vega from 'vega'
 import * as vl from 'vega-lite'
-import type { BenchRun, Figure } from './results.js'
+import { isComposed, type BenchRun, type ComposedRun, type Figure } from './results.js'
 
 const details = (f: Figure) => Object.entries(f.params ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en') : v}`).join(', ')
 const fmt = (x: number) => (Number.isInteger(x) ? x.toLocaleString('en') : x >= 100 ? Math.round(x).toLocaleString('en') : x >= 10 ? x.toFixed(1) : x.toFixed(2))
@@ -57,6 +57,18 @@ const GOALS: Goal[] = [
     whyMissed: 'see the verifier\'s problems in the run\'s output.',
   },
   {
+    text: 'zero lost and zero duplicated through crashes before, during and after the commit',
+    check: (f) => {
+      const points = ['before-commit', 'during-commit', 'after-commit'].map((p) => f(`eos.${p}`)).filter((x): x is Figure => !!x)
+      if (points.length === 0) return undefined
+      const crashes = points.reduce((s, x) => s + Number(x.params?.crashes ?? 0), 0)
+      const bad = points.reduce((s, x) => s + (x.value ?? 0), 0)
+      const control = f('eos.control')
+      return { met: bad === 0, value: `${bad} lost or duplicated windows over ${crashes} crashes${control ? ` (without transactions: ${control.params?.duplicated} duplicated, ${control.params?.lost} lost)` : ''}` }
+    },
+    whyMissed: 'see the verifier\'s problems in the run\'s output.',
+  },
+  {
     text: 'OpA throughput during an OpB recovery ≥ 95% of steady state',
     check: (f) => {
       const r = f('underload.opaRatio')
@@ -74,8 +86,15 @@ const GOALS: Goal[] = [
   },
 ]
 
+/** Which run (or runs, when composed) the figures come from. */
+function describeRuns(run: BenchRun | ComposedRun, mode: string): string {
+  const ids = isComposed(run) ? [...new Map(Object.values(run.sources).map((x) => [x.id, x])).values()] : [{ id: run.id, commit: run.machine.commit, startedAt: run.startedAt }]
+  const one = (x: { id: string; commit: string; startedAt: string }) => `\`${x.id}\` (${x.startedAt.slice(0, 10)}, commit ${x.commit})`
+  return ids.length === 1 ? `the ${mode} run ${one(ids[0]!)}` : `the newest ${mode} runs of each experiment, ${ids.map(one).join(', ')}`
+}
+
 /** Regenerates docs/benchmarks.md and its charts from a full run and the newest quick run. */
-export async function writeReport(root: string, runs: { full?: BenchRun; quick?: BenchRun }, extra: string): Promise<string> {
+export async function writeReport(root: string, runs: { full?: BenchRun | ComposedRun; quick?: BenchRun }, extra: string): Promise<string> {
   const docs = join(root, 'docs')
   const charts = join(docs, 'bench')
   mkdirSync(charts, { recursive: true })
@@ -84,7 +103,7 @@ export async function writeReport(root: string, runs: { full?: BenchRun; quick?:
   if (!primary) throw new Error('no benchmark run to report')
   const m = primary.machine
   lines.push(
-    `Figures of the ${runs.full ? 'full' : 'quick'} run \`${primary.id}\` (${primary.startedAt.slice(0, 10)}, commit ${m.commit}): ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, ${m.kernel}, Node ${m.node}, ${m.java}, Kafka ${m.kafka}, one broker on loopback and every process on the same machine. ` +
+    `Figures of ${describeRuns(primary, runs.full ? 'full' : 'quick')}: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, ${m.kernel}, Node ${m.node}, ${m.java}, Kafka ${m.kafka}, one broker on loopback and every process on the same machine. ` +
       'Percentiles come from HDR histograms of every sample, with the sample size beside them. Commands: `npm run bench -- --quick` (in CI) and `npm run bench -- --full`.',
     '',
   )
@@ -99,7 +118,8 @@ export async function writeReport(root: string, runs: { full?: BenchRun; quick?:
   lines.push('', ...missed, '')
 
   for (const [name, e] of Object.entries(primary.experiments)) {
-    lines.push(`## ${e.title}`, '', e.method, '')
+    const from = isComposed(primary) ? primary.sources[name] : undefined
+    lines.push(`## ${e.title}`, '', e.method, ...(from && from.id !== primary.id ? ['', `From the run \`${from.id}\` (commit ${from.commit}).`] : []), '')
     if (e.error) lines.push(`This experiment failed in this run: \`${e.error}\``, '')
     const dist = e.figures.filter((f) => f.summary)
     const single = e.figures.filter((f) => f.value !== undefined)

@@ -40,14 +40,48 @@ export function saveRun(root: string, run: BenchRun): string {
   return file
 }
 
-/** The newest run of a mode, if any. */
-export function latestRun(root: string, mode: 'quick' | 'full'): BenchRun | undefined {
+/** Every run of a mode, oldest first. */
+export function runsOf(root: string, mode: 'quick' | 'full'): BenchRun[] {
   let files: string[] = []
   try {
     files = readdirSync(resultsDir(root)).filter((f) => f.endsWith(`-${mode}.json`)).sort()
   } catch {
-    return undefined
+    return []
   }
-  const last = files.at(-1)
-  return last ? (JSON.parse(readFileSync(join(resultsDir(root), last), 'utf8')) as BenchRun) : undefined
+  return files.map((f) => JSON.parse(readFileSync(join(resultsDir(root), f), 'utf8')) as BenchRun)
 }
+
+/** Where a composed experiment's figures come from. */
+export interface Source {
+  id: string
+  commit: string
+  startedAt: string
+}
+
+export type ComposedRun = BenchRun & { sources: Record<string, Source> }
+
+/**
+ * The newest figures of every experiment over runs of one mode (oldest
+ * first): a run of a few experiments (`--only`) replaces theirs and keeps the
+ * others. An experiment that failed gives way to an older success, and shows
+ * only when it never succeeded. The machine is the newest run's.
+ */
+export function composeRuns(runs: BenchRun[]): ComposedRun | undefined {
+  const newest = runs.at(-1)
+  if (!newest) return undefined
+  const experiments: Record<string, Experiment> = {}
+  const sources: Record<string, Source> = {}
+  for (const run of runs) {
+    for (const [name, e] of Object.entries(run.experiments)) {
+      if (e.error && experiments[name] && !experiments[name].error) continue
+      experiments[name] = e
+      sources[name] = { id: run.id, commit: run.machine.commit, startedAt: run.startedAt }
+    }
+  }
+  return { ...newest, experiments, sources }
+}
+
+/** The newest run of a mode, if any. */
+export const latestRun = (root: string, mode: 'quick' | 'full'): BenchRun | undefined => runsOf(root, mode).at(-1)
+
+export const isComposed = (run: BenchRun | ComposedRun): run is ComposedRun => 'sources' in run

@@ -12,12 +12,13 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { startLocalKafka } from '@ridepulse/worker/demo/local-kafka'
 import { brokerCeiling } from './experiments/ceiling.js'
+import { exactlyOnce } from './experiments/eos.js'
 import { localRecovery } from './experiments/recovery.js'
 import { steadyState } from './experiments/steady.js'
 import { localVsGlobal, snapshotModes } from './experiments/strategies.js'
 import { recoveryUnderLoad } from './experiments/underload.js'
 import { describeMachine } from './machine.js'
-import { latestRun, saveRun, type BenchRun, type Experiment } from './results.js'
+import { composeRuns, latestRun, runsOf, saveRun, type BenchRun, type Experiment } from './results.js'
 import { writeReport } from './report.js'
 
 const { values: args } = parseArgs({
@@ -44,6 +45,7 @@ if (!args['report-only']) {
     underload: (brokers) => recoveryUnderLoad({ brokers, kills: mode === 'full' ? 20 : 5, rate: mode === 'full' ? 2000 : 500, httpBase: 24_000 }),
     modes: (brokers) => snapshotModes({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 30 : 6, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
     strategies: (brokers) => localVsGlobal({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 20 : 5, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
+    eos: (brokers) => exactlyOnce({ brokers, trials: mode === 'full' ? 5 : 1, rate: mode === 'full' ? 1000 : 500, backlog: mode === 'full' ? 200_000 : 30_000, drains: mode === 'full' ? 3 : 1, httpBase: 26_000 }),
     steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000, windowMs }),
   }
   const kafka = startLocalKafka(Number(args.port))
@@ -72,5 +74,5 @@ if (!args['report-only']) {
 }
 
 const notes = readFileSync(join(root, 'bench', 'NOTES.md'), 'utf8').replace(/^<!--.*?-->\s*/s, '')
-const file = await writeReport(root, { full: latestRun(root, 'full'), quick: latestRun(root, 'quick') }, notes)
+const file = await writeReport(root, { full: composeRuns(runsOf(root, 'full')), quick: latestRun(root, 'quick') }, notes)
 say(`bench: ${file} regenerated`)

@@ -88,7 +88,7 @@ export class LatencyProbe {
 }
 
 let pipelines = 0
-function freshPipeline(o: SteadyOptions, name: string): LocalPipeline {
+function freshPipeline(o: SteadyOptions, name: string, extraEnv: Record<string, string> = {}): LocalPipeline {
   return new LocalPipeline({
     brokers: o.kafka.brokers,
     pipeline: `${name}-${Date.now().toString(36)}`,
@@ -97,7 +97,7 @@ function freshPipeline(o: SteadyOptions, name: string): LocalPipeline {
     opaInstances: 1,
     dataDir: mkdtempSync(join(tmpdir(), 'ridepulse-steady-')),
     httpBase: o.httpBase + 20 * pipelines++,
-    env: env(o.windowMs),
+    env: { ...env(o.windowMs), ...extraEnv },
   })
 }
 
@@ -105,13 +105,22 @@ async function statusOf(port: number): Promise<{ inputOffset: number }> {
   return (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { inputOffset: number }
 }
 
-/** Design test 5: the maximum rate, then end-to-end latency at fractions of it. */
-export async function steadyState(o: SteadyOptions): Promise<Experiment> {
-  const settings = { brokers: [o.kafka.brokers], clientId: 'bench-steady' }
-  const figures: Figure[] = []
+export interface DrainResult {
+  rate: number
+  events: number
+  exact: boolean
+  lost: number
+  duplicated: number
+}
 
-  // The maximum: a backlog drained through OpA and OpB, exactly-once, verified.
-  const drain = freshPipeline(o, 'drain')
+/**
+ * The maximum rate: a backlog of generated traffic (the same for a given
+ * size) drained through OpA and OpB, timed from every worker serving to the
+ * last valid event counted, then verified.
+ */
+export async function drainRate(o: SteadyOptions, name: string, extraEnv: Record<string, string> = {}): Promise<DrainResult> {
+  const settings = { brokers: [o.kafka.brokers], clientId: `bench-${name}` }
+  const drain = freshPipeline(o, name, extraEnv)
   const t = topicsFor(drain.opts.pipeline)
   await ensureTopics(settings, pipelineTopics({ ...t, ORDERS_PARTITIONS: o.shards, SHARDS: o.shards }))
   const now = Date.now()
@@ -122,19 +131,31 @@ export async function steadyState(o: SteadyOptions): Promise<Experiment> {
   }
   await producer.close()
   const valid = backlog.filter((r) => r.valid).length
-  await drain.startAll()
-  // Timed from every worker serving to the last valid event counted.
-  const t0 = Date.now()
-  for (;;) {
-    const st = await Promise.all([...drain.opb.values()].map((w) => statusOf(w.port)))
-    if (st.reduce((s, x) => s + x.inputOffset, 0) >= valid) break
-    await sleep(50)
+  try {
+    await drain.startAll()
+    const t0 = Date.now()
+    for (;;) {
+      const st = await Promise.all([...drain.opb.values()].map((w) => statusOf(w.port)))
+      if (st.reduce((s, x) => s + x.inputOffset, 0) >= valid) break
+      await sleep(50)
+    }
+    const rate = Math.round(backlog.length / ((Date.now() - t0) / 1000))
+    const v = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, o.windowMs, 120_000)
+    return { rate, events: backlog.length, exact: v.ok, lost: v.lost, duplicated: v.duplicated }
+  } finally {
+    await drain.stopAll()
+    rmSync(drain.opts.dataDir, { recursive: true, force: true })
   }
-  const maxRate = Math.round(backlog.length / ((Date.now() - t0) / 1000))
-  const drained = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, o.windowMs, 120_000)
-  await drain.stopAll()
-  rmSync(drain.opts.dataDir, { recursive: true, force: true })
-  figures.push({ key: 'steady.max', label: 'maximum sustained rate (backlog drained, exactly-once)', unit: 'events/s', value: maxRate, params: { events: backlog.length, exact: drained.ok, lost: drained.lost, duplicated: drained.duplicated } })
+}
+
+/** Design test 5: the maximum rate, then end-to-end latency at fractions of it. */
+export async function steadyState(o: SteadyOptions): Promise<Experiment> {
+  const settings = { brokers: [o.kafka.brokers], clientId: 'bench-steady' }
+  const figures: Figure[] = []
+
+  const drained = await drainRate(o, 'drain')
+  const maxRate = drained.rate
+  figures.push({ key: 'steady.max', label: 'maximum sustained rate (backlog drained, exactly-once)', unit: 'events/s', value: maxRate, params: { events: drained.events, exact: drained.exact, lost: drained.lost, duplicated: drained.duplicated } })
 
   for (const level of o.levels) {
     const rate = Math.max(50, Math.round(maxRate * level))
