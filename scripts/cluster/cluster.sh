@@ -99,20 +99,29 @@ wait_for() {
   fail_with_log "$name not ready after $seconds s" "$name"
 }
 
+# A process that exited but is not yet reaped by init answers kill -0.
+alive() {
+  local stat
+  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }
+  [ "${stat%% *}" != Z ]
+}
+
 stop_one() {
   local name=$1 binary=$2 pid i
   pid=$(running_pid "$name" "$binary") || { rm -f "$dir/$name.pid"; return 0; }
-  log "stopping $name (pid $pid)"
+  local t; t=$(date +%s%N)
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < 200; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
+    alive "$pid" || break
     sleep 0.1
   done
-  if kill -0 "$pid" 2>/dev/null; then
+  if alive "$pid"; then
     log "$name did not stop after 20 s, killing it"
     kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
   fi
+  log "stopped $name (pid $pid) in $(ms_since "$t") ms"
   rm -f "$dir/$name.pid"
 }
 

@@ -98,7 +98,7 @@ build_busybox() {
   local busybox
   busybox=$(command -v busybox || true)
   # The dynamically linked busybox would need a libc in the image.
-  if [ -z "$busybox" ] || file -L "$busybox" 2>/dev/null | grep -q 'dynamically linked'; then
+  if [ -z "$busybox" ] || file -L "$busybox" 2>/dev/null | grep 'dynamically linked' >/dev/null; then
     log "Debian's busybox-static is required (apt-get install busybox-static)"; exit 1
   fi
   local key; key=$( (cat "$busybox" "$0") | sha256sum | cut -c1-16)
