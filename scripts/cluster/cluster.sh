@@ -57,36 +57,12 @@ sysctls=(net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables vm.overcommit_me
 state_file="$dir/host-sysctls"
 
 log() { echo "cluster.sh: $*" >&2; }
+# shellcheck source=../kube/local.sh
+. "$here/../kube/local.sh"
 die() { log "$*"; exit 1; }
 ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 # --- processes ------------------------------------------------------------------
-
-# pid of a component we started, if it is still that process.
-running_pid() {
-  local name=$1 pidfile="$dir/$1.pid" pid
-  [ -f "$pidfile" ] || return 1
-  pid=$(cat "$pidfile")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  # Guard against a recycled pid: the process must still be our binary.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -- "$2" >/dev/null || return 1
-  echo "$pid"
-}
-
-# launch NAME COMMAND...: start in its own session; pid in DIR/NAME.pid, log in DIR/NAME.log.
-launch() {
-  local name=$1; shift
-  # setsid execs in place (this background child is not a group leader), so
-  # $! is the component's own pid.
-  setsid "$@" </dev/null >>"$dir/$name.log" 2>&1 &
-  echo $! >"$dir/$name.pid"
-}
-
-fail_with_log() {
-  log "$1; last lines of $dir/$2.log:"
-  tail -n 30 "$dir/$2.log" >&2 || true
-  exit 1
-}
 
 # wait_for NAME BINARY SECONDS CHECK...: poll CHECK every 0.2 s while NAME runs.
 wait_for() {
@@ -97,32 +73,6 @@ wait_for() {
     sleep 0.2
   done
   fail_with_log "$name not ready after $seconds s" "$name"
-}
-
-# A process that exited but is not yet reaped by init answers kill -0.
-alive() {
-  local stat
-  stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  stat=${stat##*) }
-  [ "${stat%% *}" != Z ]
-}
-
-stop_one() {
-  local name=$1 binary=$2 pid i
-  pid=$(running_pid "$name" "$binary") || { rm -f "$dir/$name.pid"; return 0; }
-  local t; t=$(date +%s%N)
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 200; i++)); do
-    alive "$pid" || break
-    sleep 0.1
-  done
-  if alive "$pid"; then
-    log "$name did not stop after 20 s, killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
-  fi
-  log "stopped $name (pid $pid) in $(ms_since "$t") ms"
-  rm -f "$dir/$name.pid"
 }
 
 # --- host prerequisites ---------------------------------------------------------
@@ -208,31 +158,13 @@ setup_network() {
 
 # --- certificates and kubeconfigs ---------------------------------------------------
 
-# Sign a leaf certificate with the cluster CA. $1 name, $2 subject, $3 extended key usage, $4 SANs.
-issue() {
-  local name=$1 subj=$2 eku=$3 san=${4:-}
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$pki/$name.key" -out "$pki/$name.csr" -subj "$subj" 2>/dev/null
-  {
-    echo 'basicConstraints=CA:FALSE'
-    echo 'keyUsage=critical,digitalSignature,keyEncipherment'
-    echo "extendedKeyUsage=$eku"
-    [ -z "$san" ] || echo "subjectAltName=$san"
-  } >"$pki/$name.ext"
-  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-    -days 3650 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
-  rm -f "$pki/$name.csr" "$pki/$name.ext"
-}
-
 make_pki() {
   [ -f "$pki/.complete" ] && return 0
   log "generating certificates in $pki"
   rm -rf "$pki"
   mkdir -p "$pki"
   chmod 700 "$pki"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-    -keyout "$pki/ca.key" -out "$pki/ca.crt" -subj "/CN=ridepulse-cluster-ca" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  make_ca ridepulse-cluster-ca
   issue apiserver "/CN=kube-apiserver" serverAuth \
     "IP:127.0.0.1,IP:$node_ip,IP:$service_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   issue kubelet-server "/CN=$node_name" serverAuth "IP:$node_ip,IP:127.0.0.1,DNS:$node_name"
@@ -248,39 +180,12 @@ make_pki() {
   issue kubelet "/O=system:nodes/CN=system:node:$node_name" clientAuth
   issue kube-proxy "/CN=system:kube-proxy" clientAuth
   issue local-path "/CN=ridepulse:local-path-provisioner" clientAuth
-  # Service-account token signing key pair.
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key" 2>/dev/null
-  openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  make_sa_keys
   touch "$pki/.complete"
 }
 
-# write_kubeconfig FILE CERT-NAME: a kubeconfig for the identity in pki/CERT-NAME.*
-write_kubeconfig() {
-  local file=$1 cert=$2 tmp="$1.tmp"
-  cat >"$tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: ridepulse
-  cluster:
-    server: https://127.0.0.1:$apiserver_port
-    certificate-authority-data: $(base64 -w0 <"$pki/ca.crt")
-users:
-- name: $cert
-  user:
-    client-certificate-data: $(base64 -w0 <"$pki/$cert.crt")
-    client-key-data: $(base64 -w0 <"$pki/$cert.key")
-contexts:
-- name: ridepulse
-  context:
-    cluster: ridepulse
-    user: $cert
-    namespace: default
-current-context: ridepulse
-EOF
-  chmod 600 "$tmp"
-  mv -f "$tmp" "$file"
-}
+# kubeconfig_for FILE CERT: a kubeconfig for the identity in pki/CERT.*
+kubeconfig_for() { write_kubeconfig "$1" "https://127.0.0.1:$apiserver_port" ridepulse "$2" "$2"; }
 
 # --- readiness checks ------------------------------------------------------------
 
@@ -533,28 +438,14 @@ up() {
   save_host_state
   setup_network
   make_pki
-  write_kubeconfig "$kubeconfig" admin
-  write_kubeconfig "$dir/controller-manager.kubeconfig" controller-manager
-  write_kubeconfig "$dir/scheduler.kubeconfig" scheduler
-  write_kubeconfig "$dir/kubelet.kubeconfig" kubelet
-  write_kubeconfig "$dir/kube-proxy.kubeconfig" kube-proxy
-  write_kubeconfig "$dir/local-path.kubeconfig" local-path
+  kubeconfig_for "$kubeconfig" admin
+  kubeconfig_for "$dir/controller-manager.kubeconfig" controller-manager
+  kubeconfig_for "$dir/scheduler.kubeconfig" scheduler
+  kubeconfig_for "$dir/kubelet.kubeconfig" kubelet
+  kubeconfig_for "$dir/kube-proxy.kubeconfig" kube-proxy
+  kubeconfig_for "$dir/local-path.kubeconfig" local-path
 
-  if ! running_pid etcd "$kube_bin/etcd" >/dev/null; then
-    log "starting etcd on 127.0.0.1:$etcd_client_port"
-    mkdir -p "$dir/etcd-data"
-    chmod 700 "$dir/etcd-data"
-    launch etcd "$kube_bin/etcd" \
-      --name ridepulse \
-      --data-dir "$dir/etcd-data" \
-      --listen-client-urls "http://127.0.0.1:$etcd_client_port" \
-      --advertise-client-urls "http://127.0.0.1:$etcd_client_port" \
-      --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" \
-      --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
-      --initial-cluster "ridepulse=http://127.0.0.1:$etcd_peer_port" \
-      --unsafe-no-fsync \
-      --log-level warn
-  fi
+  launch_etcd "$kube_bin/etcd" "$etcd_client_port" "$etcd_peer_port"
 
   # containerd does not depend on the control plane: start it meanwhile.
   write_containerd_config

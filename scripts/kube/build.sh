@@ -35,18 +35,7 @@ all_present() {
   for c in "${K8S_COMPONENTS[@]}"; do [ -x "$bin/$c" ] || return 1; done
 }
 
-if [ "${1:-}" = "--print" ]; then echo "$bin"; exit 0; fi
-if all_present; then echo "$bin"; exit 0; fi
-
-command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1; }
-
-mkdir -p "$bin"
-# One build at a time per version (parallel test runs may call this script).
-exec 9>"$install_dir/.lock"
-if command -v flock >/dev/null; then
-  flock 9
-  if all_present; then echo "$bin"; exit 0; fi
-fi
+kube_install_prologue "$install_dir" "$bin" all_present "$@"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ridepulse-kube-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT

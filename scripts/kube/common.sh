@@ -137,3 +137,19 @@ kube_build_commands() {
     mv -f "$dir/out/$c" "$bin/$c"
   done
 }
+
+# kube_install_prologue INSTALL_DIR BIN ALL_PRESENT "$@": answer --print, and
+# a complete cache, with BIN and exit; otherwise take the per-version lock
+# (parallel test runs may call the build scripts) and return to build.
+kube_install_prologue() {
+  local install_dir=$1 bin=$2 all_present=$3; shift 3
+  if [ "${1:-}" = "--print" ]; then echo "$bin"; exit 0; fi
+  if "$all_present"; then echo "$bin"; exit 0; fi
+  command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1; }
+  mkdir -p "$bin"
+  exec 9>"$install_dir/.lock"
+  if command -v flock >/dev/null; then
+    flock 9
+    if "$all_present"; then echo "$bin"; exit 0; fi
+  fi
+}
