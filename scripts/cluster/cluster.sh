@@ -334,8 +334,8 @@ apiVersion: v1
 kind: Namespace
 metadata: { name: local-path-storage }
 ---
-# The provisioner runs on the host with its own client certificate; helper
-# pods that make and remove volume directories run under this account.
+# The provisioner runs on the host with its own client certificate; the pods
+# it starts to make and remove volume directories run under this account.
 apiVersion: v1
 kind: ServiceAccount
 metadata: { name: local-path-provisioner, namespace: local-path-storage }
@@ -385,7 +385,7 @@ metadata: { name: local-path-config, namespace: local-path-storage }
 data:
   config.json: |-
     {"nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": ["$dir/volumes"]}]}
-  # Run in a helper pod with the volume's directory in VOL_DIR.
+  # Run in a pod of the template below, with the volume's directory in VOL_DIR.
   setup: |-
     #!/bin/sh
     set -eu
@@ -398,10 +398,10 @@ data:
     apiVersion: v1
     kind: Pod
     metadata:
-      name: helper-pod
+      name: volume-dir
     spec:
       containers:
-      - name: helper-pod
+      - name: volume-dir
         image: $busybox_ref
         imagePullPolicy: Never
 ---
@@ -559,8 +559,7 @@ up() {
       --kubeconfig "$dir/local-path.kubeconfig" \
       --namespace local-path-storage \
       --service-account-name local-path-provisioner \
-      --provisioner-name rancher.io/local-path \
-      --helper-image "$busybox_ref"
+      --provisioner-name rancher.io/local-path
   fi
 
   wait_for kubelet "$node_bin/kubelet" 120 node_ready

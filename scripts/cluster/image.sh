@@ -5,7 +5,7 @@
 #
 #   image.sh pause     the pod sandbox image: our own pause.c, built static
 #   image.sh busybox   Debian's busybox-static with a link per applet (the
-#                      local-path provisioner's helper pods, the smoke check)
+#                      pods that make local volumes' directories, the smoke check)
 #
 # Prints "<image reference> <tarball path>" on stdout. Tarballs are cached
 # outside the repository, keyed by a hash of their inputs, and built

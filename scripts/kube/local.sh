@@ -24,7 +24,7 @@ running_pid() {
   echo "$pid"
 }
 
-# launch NAME COMMAND...: start in its own session; pid in DIR/NAME.pid, log in DIR/NAME.log.
+# launch NAME COMMAND...: start detached (setsid); pid in DIR/NAME.pid, log in DIR/NAME.log.
 launch() {
   local name=$1; shift
   # setsid execs in place (this background child is not a group leader), so
