@@ -433,6 +433,11 @@ up() {
   busybox_ref=${busybox% *} busybox_tar=${busybox#* }
   log "binaries and images ready after $(ms_since "$started") ms"
 
+  # Kernels that build bridge netfilter as a module show no net.bridge.*
+  # settings until it is loaded.
+  if [ ! -d /proc/sys/net/bridge ]; then
+    modprobe br_netfilter 2>/dev/null || die "net.bridge.* missing: load the br_netfilter module"
+  fi
   mkdir -p "$dir"
   chmod 700 "$dir"
   save_host_state
