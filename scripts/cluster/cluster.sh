@@ -154,6 +154,15 @@ setup_network() {
   local addrs; addrs=$(ip -4 -o addr show dev "$bridge")
   [[ "$addrs" == *" $node_ip/"* ]] || ip addr add "$node_ip/24" dev "$bridge"
   ip link set "$bridge" up
+  # A Docker engine on the host sets the FORWARD policy to DROP, which would
+  # cut pods off from each other (bridged traffic crosses iptables) and from
+  # the outside: accept what comes from or goes to the pod network.
+  if ! iptables -S RIDEPULSE-FORWARD >/dev/null 2>&1; then
+    iptables -N RIDEPULSE-FORWARD
+    iptables -A RIDEPULSE-FORWARD -s "$pod_cidr" -j ACCEPT
+    iptables -A RIDEPULSE-FORWARD -d "$pod_cidr" -j ACCEPT
+  fi
+  iptables -C FORWARD -j RIDEPULSE-FORWARD 2>/dev/null || iptables -I FORWARD -j RIDEPULSE-FORWARD
 }
 
 # --- certificates and kubeconfigs ---------------------------------------------------
@@ -577,8 +586,9 @@ up() {
 
 # --- down ------------------------------------------------------------------------------
 
-# Remove the iptables rules and chains the kubelet, kube-proxy and the CNI
-# plugins made: chains named KUBE-* and CNI-*, and the jumps to them.
+# Remove the iptables rules and chains the kubelet, kube-proxy, the CNI
+# plugins and setup_network made: chains named KUBE-*, CNI-* and
+# RIDEPULSE-*, and the jumps to them.
 clean_iptables() {
   local tool table line chain
   for tool in iptables ip6tables; do
@@ -587,11 +597,11 @@ clean_iptables() {
       "$tool-save" -t "$table" >/dev/null 2>&1 || continue
       while read -r line; do
         eval "$tool -t $table -D ${line#-A }" 2>/dev/null || true
-      done < <("$tool-save" -t "$table" | grep -E '^-A ' | grep -vE '^-A (KUBE|CNI)-' | grep -E -- '-j (KUBE|CNI)-')
-      for chain in $("$tool-save" -t "$table" | sed -n 's/^:\(\(KUBE\|CNI\)-[^ ]*\) .*/\1/p'); do
+      done < <("$tool-save" -t "$table" | grep -E '^-A ' | grep -vE '^-A (KUBE|CNI|RIDEPULSE)-' | grep -E -- '-j (KUBE|CNI|RIDEPULSE)-')
+      for chain in $("$tool-save" -t "$table" | sed -n 's/^:\(\(KUBE\|CNI\|RIDEPULSE\)-[^ ]*\) .*/\1/p'); do
         "$tool" -t "$table" -F "$chain" 2>/dev/null || true
       done
-      for chain in $("$tool-save" -t "$table" | sed -n 's/^:\(\(KUBE\|CNI\)-[^ ]*\) .*/\1/p'); do
+      for chain in $("$tool-save" -t "$table" | sed -n 's/^:\(\(KUBE\|CNI\|RIDEPULSE\)-[^ ]*\) .*/\1/p'); do
         "$tool" -t "$table" -X "$chain" 2>/dev/null || true
       done
     done

@@ -5,8 +5,8 @@
 #
 #   a pod of the busybox image with a claim of the default class is scheduled,
 #   its claim is bound by the provisioner, it reaches Running, writes to its
-#   volume, reaches the API server through the kubernetes Service, answers
-#   `kubectl exec`, and is deleted; then the claim is deleted and its volume
+#   volume, answers `kubectl exec`, reaches the API server through the
+#   kubernetes Service and itself through its own Service, and is deleted; then the claim is deleted and its volume
 #   released. Prints each step's time; exits non-zero at the first failure.
 set -euo pipefail
 
@@ -45,8 +45,15 @@ spec:
   resources: { requests: { storage: 16Mi } }
 ---
 apiVersion: v1
-kind: Pod
+kind: Service
 metadata: { name: writer }
+spec:
+  selector: { app: writer }
+  ports: [{ port: 80, targetPort: 8080 }]
+---
+apiVersion: v1
+kind: Pod
+metadata: { name: writer, labels: { app: writer } }
 spec:
   terminationGracePeriodSeconds: 10
   containers:
@@ -54,7 +61,8 @@ spec:
     image: $image
     imagePullPolicy: Never
     # A shell as PID 1 ignores SIGTERM unless it traps it.
-    command: [sh, -c, 'trap "exit 0" TERM; echo written-by-smoke > /data/hello && sync; while :; do sleep 1; done']
+    # It also serves its volume over HTTP, for the Service check below.
+    command: [sh, -c, 'trap "exit 0" TERM; echo written-by-smoke > /data/hello && sync; httpd -p 8080 -h /data; while :; do sleep 1; done']
     volumeMounts: [{ name: data, mountPath: /data }]
   volumes:
   - name: data
@@ -78,6 +86,13 @@ k -n "$ns" exec writer -- sh -c \
   'wget -q --no-check-certificate -O /dev/null "https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/readyz" 2>&1 || nc -z -w 5 "$KUBERNETES_SERVICE_HOST" "$KUBERNETES_SERVICE_PORT"' \
   >/dev/null || fail "the API server is not reachable from the pod through the kubernetes Service"
 log "API server reachable from the pod through the kubernetes Service"
+
+# Pod to Service to pod (the same one: the bridge's hairpin mode), across
+# iptables as any pod-to-pod traffic on the bridge.
+svc_ip=$(k -n "$ns" get service writer -o 'jsonpath={.spec.clusterIP}')
+out=$(k -n "$ns" exec writer -- wget -q -O - "http://$svc_ip/hello") || fail "pod to Service $svc_ip"
+[ "$out" = written-by-smoke ] || fail "read '$out' through the Service"
+log "the pod's own Service answers from inside the pod"
 
 t=$(now)
 k -n "$ns" delete pod writer --wait=true --timeout=60s >/dev/null || fail "pod deletion"
