@@ -42,17 +42,8 @@ pki="$dir/pki"
 kubeconfig="$dir/kubeconfig"
 
 log() { echo "control-plane.sh: $*" >&2; }
-
-# pid of a component we started, if it is still that process.
-running_pid() {
-  local name=$1 pidfile="$dir/$1.pid" pid
-  [ -f "$pidfile" ] || return 1
-  pid=$(cat "$pidfile")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  # Guard against a recycled pid: the process must be our binary.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$name" || return 1
-  echo "$pid"
-}
+# shellcheck source=local.sh
+. "$here/local.sh"
 
 ready() {
   [ -f "$pki/admin.crt" ] || return 1
@@ -63,18 +54,7 @@ ready() {
 }
 
 etcd_healthy() {
-  curl -fsS --max-time 2 "http://127.0.0.1:$etcd_client_port/health" 2>/dev/null | grep -q '"health":"true"'
-}
-
-# Sign a leaf certificate with the test CA. $1 name, $2 subject, $3 extensions.
-issue() {
-  local name=$1 subj=$2 ext=$3
-  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-    -keyout "$pki/$name.key" -out "$pki/$name.csr" -subj "$subj" 2>/dev/null
-  printf '%s\n' "$ext" >"$pki/$name.ext"
-  openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
-    -days 3650 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
-  rm -f "$pki/$name.csr" "$pki/$name.ext"
+  curl -fsS --max-time 2 "http://127.0.0.1:$etcd_client_port/health" 2>/dev/null | grep '"health":"true"' >/dev/null
 }
 
 make_pki() {
@@ -84,64 +64,12 @@ make_pki() {
   rm -rf "$pki"
   mkdir -p "$pki"
   chmod 700 "$pki"
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-    -keyout "$pki/ca.key" -out "$pki/ca.crt" -subj "/CN=ridepulse-test-ca" \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  issue apiserver "/CN=kube-apiserver" "$(printf '%s\n' \
-    'basicConstraints=CA:FALSE' \
-    'keyUsage=critical,digitalSignature,keyEncipherment' \
-    'extendedKeyUsage=serverAuth' \
-    'subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local')"
-  issue admin "/O=system:masters/CN=ridepulse-admin" "$(printf '%s\n' \
-    'basicConstraints=CA:FALSE' \
-    'keyUsage=critical,digitalSignature,keyEncipherment' \
-    'extendedKeyUsage=clientAuth')"
-  # Service-account token signing key pair.
-  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$pki/sa.key" 2>/dev/null
-  openssl pkey -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+  make_ca ridepulse-test-ca
+  issue apiserver "/CN=kube-apiserver" serverAuth \
+    'IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local'
+  issue admin "/O=system:masters/CN=ridepulse-admin" clientAuth
+  make_sa_keys
   touch "$pki/.complete"
-}
-
-write_kubeconfig() {
-  local tmp="$kubeconfig.tmp"
-  cat >"$tmp" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: ridepulse-test
-  cluster:
-    server: https://127.0.0.1:$port
-    certificate-authority-data: $(base64 -w0 <"$pki/ca.crt")
-users:
-- name: ridepulse-admin
-  user:
-    client-certificate-data: $(base64 -w0 <"$pki/admin.crt")
-    client-key-data: $(base64 -w0 <"$pki/admin.key")
-contexts:
-- name: ridepulse-test
-  context:
-    cluster: ridepulse-test
-    user: ridepulse-admin
-    namespace: default
-current-context: ridepulse-test
-EOF
-  chmod 600 "$tmp"
-  mv -f "$tmp" "$kubeconfig"
-}
-
-# Start a binary in its own session; pid in DIR/<name>.pid, log in DIR/<name>.log.
-launch() {
-  local name=$1; shift
-  # setsid execs in place (this background child is not a group leader), so
-  # $! is the component's own pid.
-  setsid "$@" </dev/null >>"$dir/$name.log" 2>&1 &
-  echo $! >"$dir/$name.pid"
-}
-
-fail_with_log() {
-  log "$1; last lines of $dir/$2.log:"
-  tail -n 30 "$dir/$2.log" >&2 || true
-  exit 1
 }
 
 start() {
@@ -153,28 +81,14 @@ start() {
 
   if running_pid kube-apiserver >/dev/null && ready; then
     log "already running on 127.0.0.1:$port"
-    write_kubeconfig
+    write_kubeconfig "$kubeconfig" "https://127.0.0.1:$port" ridepulse-test ridepulse-admin admin
     echo "$kubeconfig"
     return 0
   fi
   make_pki
-  write_kubeconfig
+  write_kubeconfig "$kubeconfig" "https://127.0.0.1:$port" ridepulse-test ridepulse-admin admin
 
-  if ! running_pid etcd >/dev/null; then
-    log "starting etcd on 127.0.0.1:$etcd_client_port (peer $etcd_peer_port)"
-    mkdir -p "$dir/etcd-data"
-    chmod 700 "$dir/etcd-data"
-    launch etcd "$bin/etcd" \
-      --name ridepulse \
-      --data-dir "$dir/etcd-data" \
-      --listen-client-urls "http://127.0.0.1:$etcd_client_port" \
-      --advertise-client-urls "http://127.0.0.1:$etcd_client_port" \
-      --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" \
-      --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
-      --initial-cluster "ridepulse=http://127.0.0.1:$etcd_peer_port" \
-      --unsafe-no-fsync \
-      --log-level warn
-  fi
+  launch_etcd "$bin/etcd" "$etcd_client_port" "$etcd_peer_port"
   local i
   for ((i = 0; i < 300; i++)); do
     etcd_healthy && break
@@ -215,23 +129,6 @@ start() {
   ready || fail_with_log "kube-apiserver not ready after 60 s" kube-apiserver
   log "ready in $((($(date +%s%N) - started) / 1000000)) ms (logs and pids in $dir)"
   echo "$kubeconfig"
-}
-
-stop_one() {
-  local name=$1 pid i
-  pid=$(running_pid "$name") || { rm -f "$dir/$name.pid"; return 0; }
-  log "stopping $name (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 200; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "$name did not stop after 20 s, killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  fi
-  rm -f "$dir/$name.pid"
 }
 
 case "$cmd" in
