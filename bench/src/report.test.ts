@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, existsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { writeReport } from './report.js'
+import { againstCeiling, writeReport } from './report.js'
 import type { BenchRun } from './results.js'
 import { summarize } from './stats.js'
 
@@ -40,5 +40,17 @@ describe('writeReport', () => {
     expect(md.trimEnd().endsWith('hand-written')).toBe(true)
     expect(existsSync(join(root, 'docs', 'bench', 'recovery.svg'))).toBe(true)
     expect(readFileSync(join(root, 'docs', 'bench', 'recovery.svg'), 'utf8')).toMatch(/^<svg/)
+  })
+})
+
+describe('againstCeiling', () => {
+  const fig = (key: string, value: number) => [key, { key, label: key, unit: 'x', value }] as const
+  it('puts the pipeline maximum against one producer writing to the same broker', () => {
+    const line = againstCeiling(new Map([fig('steady.max', 40_000), fig('ceiling.produce.acks=all', 160_000)]))
+    expect(line).toContain('40,000 events/s, is 25% of the 160,000 records/s')
+  })
+
+  it('says nothing when either figure is missing', () => {
+    expect(againstCeiling(new Map([fig('steady.max', 40_000)]))).toBeUndefined()
   })
 })

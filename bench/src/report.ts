@@ -86,6 +86,21 @@ const GOALS: Goal[] = [
   },
 ]
 
+/**
+ * The pipeline's maximum as a share of what the broker takes from one
+ * idempotent producer on the same machine, the cheapest thing a pipeline on
+ * it could do.
+ */
+export function againstCeiling(byKey: ReadonlyMap<string, Figure>): string | undefined {
+  const max = byKey.get('steady.max')?.value
+  const produce = byKey.get('ceiling.produce.acks=all')?.value
+  if (!max || !produce) return undefined
+  return (
+    `Against the broker's own limit: the pipeline's maximum, ${fmt(max)} events/s, is ${((max / produce) * 100).toFixed(0)}% of the ${fmt(produce)} records/s one idempotent producer writes with acks=all (below). ` +
+    'On its way each event is read from orders, written to orders.enriched in a transaction and read back by OpB; its window\'s output and changelog records go out once per commit, not once per event.'
+  )
+}
+
 /** Which run (or runs, when composed) the figures come from. */
 function describeRuns(run: BenchRun | ComposedRun, mode: string): string {
   const ids = isComposed(run) ? [...new Map(Object.values(run.sources).map((x) => [x.id, x])).values()] : [{ id: run.id, commit: run.machine.commit, startedAt: run.startedAt }]
@@ -116,6 +131,8 @@ export async function writeReport(root: string, runs: { full?: BenchRun | Compos
     if (r && !r.met) missed.push(`- ${g.text}: missed, because ${g.whyMissed}`)
   }
   lines.push('', ...missed, '')
+  const limit = againstCeiling(byKey)
+  if (limit) lines.push(limit, '')
 
   for (const [name, e] of Object.entries(primary.experiments)) {
     const from = isComposed(primary) ? primary.sources[name] : undefined
