@@ -7,7 +7,7 @@ import { ConfigError, loadConfig, type OperatorConfig } from './config.js'
 import { fetchJson, startHttp } from './http.js'
 import { ResilientInformer } from './kube/informers.js'
 import { LeaderElector } from './kube/leader.js'
-import { objectPath, Rest } from './kube/rest.js'
+import { NoClusterConfiguredError, objectPath, Rest } from './kube/rest.js'
 import { createMetrics } from './metrics.js'
 import { Reconciler } from './reconcile/reconciler.js'
 import { WorkQueue } from './reconcile/queue.js'
@@ -24,7 +24,16 @@ try {
 }
 
 const log = pino({ level: cfg.LOG_LEVEL, base: { component: 'operator', replica: cfg.POD_NAME } })
-const rest = Rest.load(cfg.KUBECONFIG || undefined)
+let rest: Rest
+try {
+  rest = Rest.load(cfg.KUBECONFIG || undefined)
+} catch (err) {
+  if (err instanceof NoClusterConfiguredError) {
+    console.error(err.message)
+    process.exit(2)
+  }
+  throw err
+}
 const metrics = createMetrics()
 
 let leading = false

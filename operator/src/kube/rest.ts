@@ -15,6 +15,14 @@ export class ApiError extends Error {
   }
 }
 
+/** No kubeconfig and no in-cluster service account: there is no API server to talk to. */
+export class NoClusterConfiguredError extends Error {
+  constructor() {
+    super('no Kubernetes API server configured: not running in a pod with a service account, KUBECONFIG is unset and there is no ~/.kube/config')
+    this.name = 'NoClusterConfiguredError'
+  }
+}
+
 export const isNotFound = (err: unknown) => err instanceof ApiError && err.code === 404
 export const isConflict = (err: unknown) => err instanceof ApiError && err.code === 409
 
@@ -43,7 +51,13 @@ export class Rest {
   static load(kubeconfigPath?: string): Rest {
     const kc = new KubeConfig()
     if (kubeconfigPath) kc.loadFromFile(kubeconfigPath)
-    else kc.loadFromDefault()
+    else {
+      kc.loadFromDefault()
+      // With nothing to load, the client falls back to plain HTTP on
+      // localhost:8080, which it then refuses to use: say so up front.
+      const c = kc.getCurrentCluster()
+      if (c?.name === 'cluster' && c.server === 'http://localhost:8080') throw new NoClusterConfiguredError()
+    }
     return new Rest(kc)
   }
 
