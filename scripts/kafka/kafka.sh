@@ -2,11 +2,17 @@
 # A real single-node Apache Kafka (KRaft, broker+controller) on loopback.
 #
 #   kafka.sh install                      fetch the broker jars (cached, keyed by version)
-#   kafka.sh start [--port P] [--data D]  format storage if needed, start, wait until it serves
+#   kafka.sh start [--port P] [--data D] [--host H]
+#                                         format storage if needed, start, wait until it serves
 #   kafka.sh stop  [--port P] [--data D]  SIGTERM, wait, SIGKILL after 30 s
 #   kafka.sh kill  [--port P] [--data D]  SIGKILL (crash tests)
-#   kafka.sh status [--port P]            exit 0 when the port serves
+#   kafka.sh status [--port P] [--host H] exit 0 when the port serves
 #   kafka.sh classpath                    the classpath of the broker and its tools
+#
+# --host H (default 127.0.0.1) is the address clients connect to: the broker
+# listens and advertises there. Pods of a local cluster reach the host at its
+# node address (scripts/cluster/cluster.sh: 10.244.0.1), which the host's own
+# clients reach as well. The controller listener stays on loopback.
 #
 # The cache lives in $RIDEPULSE_CACHE (default: $XDG_CACHE_HOME/ridepulse or
 # ~/.cache/ridepulse), never inside the repository.
@@ -19,6 +25,7 @@ install_dir="$cache_root/kafka-$kafka_version"
 lib="$install_dir/lib"
 
 port=9092
+host=127.0.0.1
 data=""
 cmd=${1:-}
 [ $# -gt 0 ] && shift
@@ -26,6 +33,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --port) port=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
+    --host) host=$2; shift 2 ;;
     *) echo "kafka.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -50,7 +58,7 @@ install() {
   rmdir "$tmp"
 }
 
-serving() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+serving() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
 
 running_pid() {
   [ -f "$pidfile" ] || return 1
@@ -63,8 +71,8 @@ start() {
   install
   mkdir -p "$data/logs"
   if pid=$(running_pid); then
-    log "already running (pid $pid) on 127.0.0.1:$port"
-    echo "127.0.0.1:$port"
+    log "already running (pid $pid) on $host:$port"
+    echo "$host:$port"
     return 0
   fi
   if serving "$port"; then log "port $port is taken by another process"; exit 1; fi
@@ -73,8 +81,8 @@ start() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://$host:$port,CONTROLLER://127.0.0.1:$controller_port
+advertised.listeners=PLAINTEXT://$host:$port
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
@@ -111,8 +119,8 @@ EOF
     if [ $SECONDS -ge $deadline ]; then log "broker did not open port $port within 90 s"; exit 1; fi
     sleep 0.2
   done
-  log "Kafka $kafka_version serving on 127.0.0.1:$port (data $data, pid $(cat "$pidfile"))"
-  echo "127.0.0.1:$port"
+  log "Kafka $kafka_version serving on $host:$port (data $data, pid $(cat "$pidfile"))"
+  echo "$host:$port"
 }
 
 stop() {
@@ -134,5 +142,5 @@ case "$cmd" in
   kill) stop KILL ;;
   status) serving "$port" ;;
   classpath) install; echo "$lib/*" ;;
-  *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
