@@ -11,6 +11,9 @@
 #   cluster.sh down    stop everything and undo every change to the host
 #   cluster.sh status  print each component's state; exit 0 when the node is Ready
 #   cluster.sh env     print KUBECONFIG=<path>
+#   cluster.sh load TAR...
+#                      import image tarballs (docker save or OCI layouts) into
+#                      the node's runtime, where pods find them without a pull
 #
 # Needs root (kubelet, containerd and CNI change mounts, cgroups, network
 # devices and iptables). Everything lives in one directory (default
@@ -682,10 +685,25 @@ status() {
   if [ -f "$kubeconfig" ] && node_ready; then echo "node $node_name Ready"; else echo "node $node_name not Ready"; return 1; fi
 }
 
+# Images reach the node the way `kind load image-archive` does it: imported
+# into the runtime's k8s.io namespace under the names they were saved with.
+load() {
+  [ "$(id -u)" = 0 ] || die "needs root"
+  running_pid containerd containerd >/dev/null || die "the cluster is not running (cluster.sh up)"
+  local tar t
+  for tar in "$@"; do
+    [ -f "$tar" ] || die "no such file: $tar"
+    t=$(date +%s%N)
+    ctr --address "$sock" -n k8s.io images import "$tar" >/dev/null
+    log "imported $tar in $(ms_since "$t") ms"
+  done
+}
+
 case "${1:-}" in
   up) up ;;
+  load) shift; load "$@" ;;
   down) down ;;
   status) status ;;
   env) echo "KUBECONFIG=$kubeconfig" ;;
-  *) echo "usage: cluster.sh up|down|status|env" >&2; exit 2 ;;
+  *) echo "usage: cluster.sh up|down|status|env|load TAR..." >&2; exit 2 ;;
 esac
