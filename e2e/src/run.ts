@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+/**
+ * The end-to-end scenario as a measurement, against the cluster of $KUBECONFIG
+ * (prepared as docs/e2e.md says: images loaded, a broker the pods reach,
+ * Chaos Mesh for its round):
+ *
+ *   npm run e2e -- --kills 10 [--rounds chaos-mesh,kubectl --rate 300 --seed 1 --keep]
+ *
+ * --kills is per round. Prints every kill, then the time to recover (old pod
+ * gone from the API → the replacement's first committed transaction) per
+ * round and over all kills. Last line:
+ * kills=N lost=L duplicated=D ttr_p50_ms=X ttr_p95_ms=Y. Exits non-zero if any
+ * check of the test failed.
+ */
+import { parseArgs } from 'node:util'
+import { optionsFromEnv, percentile, runE2e, type E2eReport } from './scenario.js'
+
+const { values: args } = parseArgs({
+  options: {
+    kills: { type: 'string' },
+    rounds: { type: 'string' },
+    rate: { type: 'string' },
+    seed: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+  },
+})
+const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`)
+const env = {
+  ...process.env,
+  ...(args.kills !== undefined ? { E2E_KILLS: args.kills } : {}),
+  ...(args.rounds !== undefined ? { E2E_ROUNDS: args.rounds } : {}),
+  ...(args.rate !== undefined ? { E2E_RATE: args.rate } : {}),
+  ...(args.seed !== undefined ? { E2E_SEED: args.seed } : {}),
+  ...(args.keep ? { E2E_KEEP: '1' } : {}),
+}
+
+/** Every check of the test, as messages; empty when all hold. */
+function failures(r: E2eReport): string[] {
+  const out: string[] = []
+  for (const [i, k] of r.kills.entries()) {
+    const at = `kill ${i + 1} (${k.round}, ${k.pod})`
+    if (!k.sameClaim) out.push(`${at}: replacement not on the shard's original claim (${k.claim})`)
+    if (!k.worker.snapshotId) out.push(`${at}: the worker did not restore from a local snapshot`)
+    if (k.recorded.timeToRecoverMs === undefined) out.push(`${at}: no time to recover in the resource's status`)
+    if (!k.recorded.snapshotId) out.push(`${at}: the resource's status names no snapshot (${k.recorded.statusError ?? 'no error'})`)
+    if (k.othersDisturbed.length > 0) out.push(`${at}: other pods disturbed: ${k.othersDisturbed.join(', ')}`)
+  }
+  if (r.opaDisturbed.length > 0) out.push(`OpA disturbed: ${r.opaDisturbed.join(', ')}`)
+  if (!r.verdict.ok) out.push(`verifier: lost ${r.verdict.lost}, duplicated ${r.verdict.duplicated}: ${r.verdict.problems.join('; ')}`)
+  return out
+}
+
+let code = 1
+try {
+  const report = await runE2e(optionsFromEnv(env, log))
+  const line = (label: string, v: number[]) =>
+    log(`${label}: n=${v.length} p50=${percentile(v, 0.5)} ms p95=${percentile(v, 0.95)} ms min=${Math.min(...v)} ms max=${Math.max(...v)} ms`)
+  for (const round of new Set(report.kills.map((k) => k.round))) {
+    const ks = report.kills.filter((k) => k.round === round)
+    line(`${round}: pod gone -> first commit`, ks.map((k) => k.ttrMs))
+    line(`${round}: pod gone -> worker process started`, ks.map((k) => k.startedMs))
+    line(`${round}: pod gone -> worker ready`, ks.map((k) => k.readyMs))
+    line(`${round}: operator's time to recover (status)`, ks.map((k) => k.recorded.timeToRecoverMs ?? 0))
+  }
+  log(`durations: ${Object.entries(report.durationsMs).map(([k, v]) => `${k} ${v} ms`).join(', ')}; events sent ${report.load.sent}`)
+  const problems = failures(report)
+  for (const p of problems) log(`FAILED: ${p}`)
+  const ttr = report.kills.map((k) => k.ttrMs)
+  process.stdout.write(`kills=${ttr.length} lost=${report.verdict.lost} duplicated=${report.verdict.duplicated} ttr_p50_ms=${percentile(ttr, 0.5)} ttr_p95_ms=${percentile(ttr, 0.95)}\n`)
+  code = problems.length === 0 ? 0 : 1
+} catch (err) {
+  log(`e2e failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+}
+process.exit(code)

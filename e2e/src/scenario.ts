@@ -1,0 +1,352 @@
+/**
+ * The end-to-end scenario, on any cluster: install the chart, apply the
+ * sample StatefulOperator pointed at a broker the pods reach, drive city
+ * traffic into it from here, kill OpB pods (Chaos Mesh PodChaos pod-kill,
+ * then `kubectl delete pod --grace-period=0 --force`), check every recovery,
+ * and end with the verifier. Returns what it saw; the vitest test asserts on
+ * it and `npm run e2e` prints its figures.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parse } from 'yaml'
+import type { ShardStatus } from '@ridepulse/operator/core/shards'
+import { createRng } from '@ridepulse/worker/core/generator'
+import type { VerifyReport } from '@ridepulse/worker/core/verify'
+import type { KafkaSettings } from '@ridepulse/worker/kafka/client'
+import { startLoad } from '@ridepulse/worker/demo/load'
+import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
+import { Cluster, repoRoot, sleep, toolPaths, waitFor, type PodView } from './kube.js'
+
+export type Round = 'chaos-mesh' | 'kubectl'
+
+export interface E2eOptions {
+  kubeconfig: string
+  /** The broker as both the pods and this process reach it. */
+  brokers: string
+  workerImage: string
+  operatorImage: string
+  namespace: string
+  operatorNamespace: string
+  release: string
+  rounds: Round[]
+  killsPerRound: number
+  /** Events per second the generator produces. */
+  rate: number
+  seed: number
+  /** Leave the chart and the pipeline installed afterwards. */
+  keep: boolean
+  log: (line: string) => void
+}
+
+export function optionsFromEnv(env: NodeJS.ProcessEnv, log: (line: string) => void): E2eOptions {
+  const need = (k: string): string => {
+    const v = env[k]
+    if (!v) throw new Error(`${k} must be set (see docs/e2e.md)`)
+    return v
+  }
+  const rounds = (env.E2E_ROUNDS ?? 'chaos-mesh,kubectl').split(',').map((r) => r.trim()).filter(Boolean)
+  for (const r of rounds) if (r !== 'chaos-mesh' && r !== 'kubectl') throw new Error(`E2E_ROUNDS: unknown round '${r}' (chaos-mesh, kubectl)`)
+  const int = (k: string, d: number): number => {
+    const v = Number(env[k] ?? d)
+    if (!Number.isInteger(v) || v < 0) throw new Error(`${k} must be a whole number`)
+    return v
+  }
+  return {
+    kubeconfig: need('KUBECONFIG'),
+    brokers: need('E2E_KAFKA_BROKERS'),
+    workerImage: env.E2E_WORKER_IMAGE ?? 'ridepulse/worker:0.1.0',
+    operatorImage: env.E2E_OPERATOR_IMAGE ?? 'ridepulse/operator:0.1.0',
+    namespace: env.E2E_NAMESPACE ?? 'ridepulse-e2e',
+    operatorNamespace: env.E2E_OPERATOR_NAMESPACE ?? 'ridepulse-e2e-system',
+    release: 'ridepulse',
+    rounds: rounds as Round[],
+    killsPerRound: int('E2E_KILLS', 3),
+    rate: int('E2E_RATE', 300),
+    seed: int('E2E_SEED', 1),
+    keep: env.E2E_KEEP === '1',
+    log,
+  }
+}
+
+export interface Kill {
+  round: Round
+  shard: number
+  pod: string
+  oldUid: string
+  newUid: string
+  /** When the old pod was seen gone from the API (within one poll, about 20 to 50 ms). */
+  killedAt: number
+  /** Old pod gone → the replacement's first committed transaction (its output flowing again). */
+  ttrMs: number
+  /** Old pod gone → the replacement's worker process started recovering (the rest of the time is the worker's). */
+  startedMs: number
+  /** Old pod gone → the replacement's worker recovered and ready. */
+  readyMs: number
+  /** The replacement's claim, and whether it is the one the shard had from the start (same name and uid). */
+  claim: string | undefined
+  sameClaim: boolean
+  /** What the replacement's worker reports in /status. */
+  worker: { snapshotId: string | null; snapshotKind: string | null; replayedRecords: number; changelogFrom: number; timeToRecoverMs: number }
+  /** What the StatefulOperator's status recorded for this recovery. */
+  recorded: { reason: string; timeToRecoverMs: number | undefined; snapshotId: string | undefined; statusError: string | undefined; recoveries: number }
+  /** Pods other than the killed one (the other shards, OpA) whose uid or restart count changed. */
+  othersDisturbed: string[]
+}
+
+export interface E2eReport {
+  kills: Kill[]
+  verdict: VerifyReport
+  /** OpA pods whose uid or restart count changed over the whole run. */
+  opaDisturbed: string[]
+  load: { sent: number; sendErrors: number }
+  durationsMs: Record<string, number>
+}
+
+const NAME = 'rides'
+const SHARDS = 3
+const WORKER_PORT = 8080
+/** Short windows, lateness and idle timeout so every window is final soon after the traffic stops. */
+const WINDOW_MS = 5000
+const selector = (component: 'opa' | 'opb') => `app.kubernetes.io/instance=${NAME},app.kubernetes.io/component=${component}`
+
+interface WorkerStatus {
+  phase: string
+  lastSnapshot: { snapshotId: string } | null
+  lastRecovery: {
+    startedAt: number
+    readyAt: number
+    timeToRecoverMs: number
+    snapshot: { snapshotId: string; kind: string } | null
+    replayedRecords: number
+    changelogFrom: number
+    firstCommitAt: number | null
+  } | null
+}
+
+/** The sample resource of examples/, pointed at this run's broker, images and topics; windows and snapshots shortened. */
+export function sampleResource(o: E2eOptions, prefix: string): Record<string, unknown> {
+  const r = parse(readFileSync(join(repoRoot, 'examples', 'statefuloperator.yaml'), 'utf8')) as {
+    metadata: Record<string, unknown>
+    spec: Record<string, Record<string, unknown>>
+  }
+  r.metadata = { name: NAME, namespace: o.namespace }
+  r.spec.kafka = { ...r.spec.kafka, bootstrapServers: o.brokers.split(',') }
+  // Topic names of this run only, so runs against one broker never meet;
+  // the names are the local demo's (worker/src/demo/pipeline.ts topicsFor).
+  r.spec.topics = {
+    ...r.spec.topics,
+    orders: `${prefix}.orders`,
+    enriched: `${prefix}.orders.enriched`,
+    dlq: `${prefix}.orders.dlq`,
+    output: `${prefix}.orders.output`,
+    late: `${prefix}.orders.late`,
+    changelog: `${prefix}.opb-changelog`,
+    snapshots: `${prefix}.opb-snapshots`,
+    ordersPartitions: SHARDS,
+  }
+  r.spec.opa = { ...r.spec.opa, image: o.workerImage }
+  // A small node (two cores) runs three shards, OpA, the operator and the broker.
+  r.spec.opb = { ...r.spec.opb, shards: SHARDS, image: o.workerImage, resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } } }
+  r.spec.snapshots = { ...r.spec.snapshots, intervalMs: 2000 }
+  r.spec.windows = { sizeMs: WINDOW_MS, allowedLatenessMs: 500, outOfOrdernessMs: 500, idleTimeoutMs: 1500 }
+  return r
+}
+
+function podChaos(ns: string, name: string): Record<string, unknown> {
+  // Every field spelled out: Chaos Mesh's defaulting webhook may not be installed.
+  return {
+    apiVersion: 'chaos-mesh.org/v1alpha1',
+    kind: 'PodChaos',
+    metadata: { name, namespace: ns },
+    spec: {
+      action: 'pod-kill',
+      mode: 'one',
+      gracePeriod: 0,
+      selector: { namespaces: [ns], labelSelectors: { 'app.kubernetes.io/instance': NAME, 'app.kubernetes.io/component': 'opb' } },
+    },
+  }
+}
+
+const splitImage = (image: string): [string, string] => {
+  const i = image.lastIndexOf(':')
+  return i > image.lastIndexOf('/') ? [image.slice(0, i), image.slice(i + 1)] : [image, 'latest']
+}
+
+const changed = (before: PodView[], after: PodView[]): string[] =>
+  before.flatMap((b) => {
+    const a = after.find((p) => p.name === b.name)
+    if (!a) return [`${b.name}: gone`]
+    if (a.uid !== b.uid) return [`${b.name}: replaced (uid ${b.uid} -> ${a.uid})`]
+    if (a.restarts !== b.restarts) return [`${b.name}: restarted (${b.restarts} -> ${a.restarts})`]
+    return []
+  })
+
+export async function runE2e(o: E2eOptions): Promise<E2eReport> {
+  const c = new Cluster(o.kubeconfig, toolPaths(process.env))
+  const ns = o.namespace
+  const prefix = `e2e-${Date.now().toString(36)}`
+  const settings: KafkaSettings = { brokers: o.brokers.split(','), clientId: `${prefix}-e2e` }
+  const rng = createRng(o.seed)
+  const durationsMs: Record<string, number> = {}
+  const timed = async <T>(what: string, fn: () => Promise<T>): Promise<T> => {
+    const t = Date.now()
+    o.log(`${what}...`)
+    const v = await fn()
+    durationsMs[what] = Date.now() - t
+    o.log(`${what}: ${durationsMs[what]} ms`)
+    return v
+  }
+
+  if (o.rounds.includes('chaos-mesh') && !(await c.hasResource('chaos-mesh.org', 'podchaos'))) {
+    throw new Error('Chaos Mesh is not installed (no podchaos.chaos-mesh.org CRD): install it (docs/e2e.md), or set E2E_ROUNDS=kubectl')
+  }
+  const [repository, tag] = splitImage(o.operatorImage)
+  let load: ReturnType<typeof startLoad> | undefined
+  try {
+    await timed('helm install', () =>
+      c.helm(['upgrade', '--install', o.release, join(repoRoot, 'helm', 'ridepulse-operator'), '--namespace', o.operatorNamespace, '--create-namespace',
+        '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--wait', '--timeout', '5m']))
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }))
+    await timed('pipeline running', async () => {
+      await c.kubectl(['apply', '-f', '-'], JSON.stringify(sampleResource(o, prefix)))
+      await waitFor('the pipeline Running: every shard and OpA ready', async () => {
+        const r = await c.resource(ns, NAME)
+        return r.status?.phase === 'Running' && r.status.readyShards === SHARDS
+      }, 300_000, 500)
+    })
+
+    load = startLoad({ settings, topic: `${prefix}.orders`, partitions: SHARDS, ratePerSec: o.rate, zones: 24, seed: o.seed, malformedFraction: 0.01, maxDisorderMs: 300 })
+    const opaAtStart = await c.pods(ns, selector('opa'))
+    const opbAtStart = await c.pods(ns, selector('opb'))
+    const claimsAtStart = new Map<string, string>()
+    for (const p of opbAtStart) if (p.claim) claimsAtStart.set(p.claim, (await c.claim(ns, p.claim)).uid)
+
+    const kills: Kill[] = []
+    const startKills = Date.now()
+    for (const round of o.rounds) {
+      for (let k = 0; k < o.killsPerRound; k++) {
+        // Every shard has a snapshot on its volume before any is killed: the point is local recovery.
+        await waitFor('every OpB shard running with a snapshot', async () => {
+          const r = await c.resource(ns, NAME)
+          if (r.status?.phase !== 'Running') return false
+          const pods = await c.pods(ns, selector('opb'))
+          if (pods.length !== SHARDS || pods.some((p) => !p.ready || p.deleting)) return false
+          for (const p of pods) {
+            const s = await c.workerStatus<WorkerStatus>(ns, p.name, WORKER_PORT)
+            if (s.phase !== 'running' || !s.lastSnapshot) return false
+          }
+          return true
+        }, 120_000, 250)
+        await sleep(500 + rng.int(1500))
+        const before = await c.pods(ns, selector('opb'))
+        const opaBefore = await c.pods(ns, selector('opa'))
+        const recoveriesBefore = (await c.resource(ns, NAME)).status?.recoveries ?? 0
+        const chaosName = `${prefix}-opb-kill-${kills.length}`
+        let deletion: Promise<string> | undefined
+        if (round === 'kubectl') {
+          const victim = before[rng.int(before.length)]!
+          deletion = c.kubectl(['delete', 'pod', victim.name, '--namespace', ns, '--grace-period=0', '--force'])
+        } else {
+          await c.kubectl(['apply', '-f', '-'], JSON.stringify(podChaos(ns, chaosName)))
+        }
+        // Whichever pod went: the one whose uid is no longer among the live pods.
+        const { gone, killedAt } = await waitFor('an OpB pod killed', async () => {
+          const at = Date.now()
+          const now = await c.pods(ns, selector('opb'))
+          const g = before.find((b) => !now.some((p) => p.uid === b.uid && !p.deleting))
+          return g ? { gone: g, killedAt: at } : undefined
+        }, 60_000, 20)
+        await deletion
+        const shard = Number(gone.name.slice(gone.name.lastIndexOf('-') + 1))
+        const replacement = await waitFor(`${gone.name} replaced and ready`, async () => {
+          const p = (await c.pods(ns, selector('opb'))).find((x) => x.name === gone.name)
+          return p && p.uid !== gone.uid && p.ready && !p.deleting ? p : undefined
+        }, 120_000, 50)
+        const w = await waitFor(`${gone.name}'s first commit after its recovery`, async () => {
+          const s = await c.workerStatus<WorkerStatus>(ns, gone.name, WORKER_PORT)
+          return s.lastRecovery?.firstCommitAt ? s.lastRecovery : undefined
+        }, 60_000, 50)
+        const recorded = await waitFor(`the recovery of shard ${shard} in the resource's status`, async () => {
+          const r = await c.resource(ns, NAME)
+          const s: ShardStatus | undefined = r.status?.shards?.find((x) => x.shard === shard)
+          const last = s?.lastRecovery
+          return (r.status?.recoveries ?? 0) > recoveriesBefore && last?.readyAt && s?.podUid === replacement.uid && (last.snapshotId || last.statusError)
+            ? { last, recoveries: r.status?.recoveries ?? 0 }
+            : undefined
+        }, 60_000, 200)
+        if (round === 'chaos-mesh') await c.kubectl(['delete', 'podchaos', chaosName, '--namespace', ns, '--wait=false'])
+        const after = await c.pods(ns, selector('opb'))
+        const opaAfter = await c.pods(ns, selector('opa'))
+        const claimUid = replacement.claim ? (await c.claim(ns, replacement.claim)).uid : undefined
+        const kill: Kill = {
+          round,
+          shard,
+          pod: gone.name,
+          oldUid: gone.uid,
+          newUid: replacement.uid,
+          killedAt,
+          ttrMs: w.firstCommitAt! - killedAt,
+          startedMs: w.startedAt - killedAt,
+          readyMs: w.readyAt - killedAt,
+          claim: replacement.claim,
+          sameClaim: replacement.claim === gone.claim && claimUid !== undefined && claimsAtStart.get(replacement.claim ?? '') === claimUid,
+          worker: {
+            snapshotId: w.snapshot?.snapshotId ?? null,
+            snapshotKind: w.snapshot?.kind ?? null,
+            replayedRecords: w.replayedRecords,
+            changelogFrom: w.changelogFrom,
+            timeToRecoverMs: w.timeToRecoverMs,
+          },
+          recorded: {
+            reason: recorded.last.reason,
+            timeToRecoverMs: recorded.last.timeToRecoverMs,
+            snapshotId: recorded.last.snapshotId,
+            statusError: recorded.last.statusError,
+            recoveries: recorded.recoveries,
+          },
+          othersDisturbed: [...changed(before.filter((p) => p.name !== gone.name), after), ...changed(opaBefore, opaAfter)],
+        }
+        kills.push(kill)
+        o.log(
+          `kill ${kills.length} (${round}): ${gone.name} gone -> worker started ${kill.startedMs} ms, ready ${kill.readyMs} ms, first commit ${kill.ttrMs} ms; ` +
+            `snapshot ${kill.worker.snapshotId ?? 'none'} (${kill.worker.snapshotKind ?? '-'}), ${kill.worker.replayedRecords} changelog records replayed; ` +
+            `status: ${kill.recorded.reason}, ${kill.recorded.timeToRecoverMs ?? '?'} ms${kill.othersDisturbed.length ? `; DISTURBED: ${kill.othersDisturbed.join(', ')}` : ''}`,
+        )
+      }
+    }
+    durationsMs.kills = Date.now() - startKills
+
+    await sleep(1500)
+    const stats = await load.stop()
+    load = undefined
+    const verdict = await timed('verdict', () => awaitVerdict(settings, prefix, { orders: SHARDS, shards: SHARDS }, WINDOW_MS, 120_000))
+    o.log(`verifier: windows ${verdict.windows}, valid events ${verdict.validEvents}, late ${verdict.lateEvents}, lost ${verdict.lost}, duplicated ${verdict.duplicated}${verdict.problems.length ? `; ${verdict.problems.join('; ')}` : ''}`)
+    const opaDisturbed = changed(opaAtStart, await c.pods(ns, selector('opa')))
+    return { kills, verdict, opaDisturbed, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs }
+  } finally {
+    if (load) await load.stop().catch((err: unknown) => o.log(`stopping the load: ${String(err)}`))
+    if (!o.keep) await timed('uninstall', () => uninstall(c, o))
+  }
+}
+
+/** The resource first (the operator, still running, releases its claims), then the namespaces and the chart. */
+async function uninstall(c: Cluster, o: E2eOptions): Promise<void> {
+  const steps: [string, string[]][] = [
+    ['podchaos', ['delete', 'podchaos', '--all', '--namespace', o.namespace, '--ignore-not-found', '--wait=false']],
+    ['resource', ['delete', 'statefuloperators.ridepulse.io', NAME, '--namespace', o.namespace, '--ignore-not-found', '--timeout=120s']],
+    ['namespace', ['delete', 'namespace', o.namespace, '--ignore-not-found', '--timeout=180s']],
+  ]
+  for (const [what, args] of steps) {
+    // podchaos fails where Chaos Mesh is not installed: that is fine.
+    await c.kubectl(args).catch((err: unknown) => what !== 'podchaos' && o.log(`uninstall ${what}: ${String(err)}`))
+  }
+  await c.helm(['uninstall', o.release, '--namespace', o.operatorNamespace, '--wait', '--timeout', '3m']).catch((err: unknown) => o.log(`helm uninstall: ${String(err)}`))
+  await c.kubectl(['delete', 'namespace', o.operatorNamespace, '--ignore-not-found', '--timeout=180s']).catch((err: unknown) => o.log(`uninstall: ${String(err)}`))
+}
+
+/** Nearest-rank percentile. */
+export function percentile(values: number[], f: number): number {
+  if (values.length === 0) return 0
+  const s = [...values].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(f * s.length) - 1))]!
+}

@@ -1,0 +1,52 @@
+import { beforeAll, describe, expect, it } from 'vitest'
+import { optionsFromEnv, runE2e, type E2eReport } from '../src/scenario.js'
+
+// One scenario, run once (several minutes); each test states one property of it.
+let report: E2eReport
+const opts = optionsFromEnv(process.env, (line) => process.stderr.write(`${line}\n`))
+
+beforeAll(async () => {
+  report = await runE2e(opts)
+})
+
+describe('OpB pods killed on a real cluster (our chart, our images, the sample resource) under load', () => {
+  it('kills as many OpB pods as asked, in every round', () => {
+    expect(report.kills.length).toBe(opts.killsPerRound * opts.rounds.length)
+    for (const round of opts.rounds) expect(report.kills.filter((k) => k.round === round).length).toBe(opts.killsPerRound)
+  })
+
+  it('replaces only the killed pod: the other shards and every OpA pod keep their uid and restart count', () => {
+    for (const k of report.kills) expect(k.othersDisturbed, `kill of ${k.pod} (${k.round})`).toEqual([])
+    expect(report.opaDisturbed).toEqual([])
+  })
+
+  it('starts the replacement on the same claim', () => {
+    for (const k of report.kills) expect(k.sameClaim, `kill of ${k.pod} (${k.round}), claim ${k.claim}`).toBe(true)
+  })
+
+  it('restores from the local snapshot, not a full replay of the changelog', () => {
+    for (const k of report.kills) {
+      expect(k.worker.snapshotId, `kill of ${k.pod} (${k.round})`).toBeTruthy()
+      expect(k.worker.changelogFrom).toBeGreaterThan(0)
+    }
+  })
+
+  it("records each recovery, with its time to recover and the snapshot used, in the resource's status", () => {
+    for (const [i, k] of report.kills.entries()) {
+      expect(k.recorded.timeToRecoverMs, `kill of ${k.pod} (${k.round})`).toBeGreaterThan(0)
+      expect(k.recorded.snapshotId).toBe(k.worker.snapshotId)
+      expect(k.recorded.recoveries).toBeGreaterThanOrEqual(i + 1)
+    }
+  })
+
+  it('gets output flowing again from each replacement', () => {
+    for (const k of report.kills) expect(k.ttrMs, `kill of ${k.pod} (${k.round})`).toBeGreaterThan(0)
+  })
+
+  it('loses nothing and duplicates nothing (the verifier against the raw input)', () => {
+    expect(report.verdict.problems).toEqual([])
+    expect(report.verdict.lost).toBe(0)
+    expect(report.verdict.duplicated).toBe(0)
+    expect(report.verdict.ok).toBe(true)
+  })
+})
