@@ -6,7 +6,8 @@
  * and end with the verifier. Returns what it saw; the vitest test asserts on
  * it and `npm run e2e` prints its figures.
  */
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import type { ShardStatus } from '@ridepulse/operator/core/shards'
@@ -325,8 +326,26 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
     return { kills, verdict, opaDisturbed, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs }
   } finally {
     if (load) await load.stop().catch((err: unknown) => o.log(`stopping the load: ${String(err)}`))
+    await collect(c, o, prefix)
     if (!o.keep) await timed('uninstall', () => uninstall(c, o))
   }
+}
+
+/** The operator's and the workers' logs, the events and the resource, kept for reading after the cluster is gone. */
+async function collect(c: Cluster, o: E2eOptions, prefix: string): Promise<void> {
+  const dir = join(process.env.E2E_ARTIFACTS ?? tmpdir(), `ridepulse-${prefix}`)
+  mkdirSync(dir, { recursive: true })
+  const files: [string, string[]][] = [
+    ['operator.log', ['logs', '--namespace', o.operatorNamespace, '--selector', `app.kubernetes.io/instance=${o.release}`, '--prefix', '--tail=-1', '--all-containers']],
+    ['workers.log', ['logs', '--namespace', o.namespace, '--selector', `app.kubernetes.io/instance=${NAME}`, '--prefix', '--tail=-1', '--max-log-requests=10']],
+    ['events.txt', ['get', 'events', '--namespace', o.namespace, '--sort-by=.lastTimestamp', '-o', 'wide']],
+    ['resource.yaml', ['get', 'statefuloperators.ridepulse.io', NAME, '--namespace', o.namespace, '-o', 'yaml']],
+  ]
+  for (const [file, args] of files) {
+    const text = await c.kubectl(args).catch((err: unknown) => `could not collect: ${String(err)}\n`)
+    writeFileSync(join(dir, file), text)
+  }
+  o.log(`logs, events and the resource's last status in ${dir}`)
 }
 
 /** The resource first (the operator, still running, releases its claims), then the namespaces and the chart. */
