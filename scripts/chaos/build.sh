@@ -11,7 +11,7 @@
 #                     module cache (helm/chaos-mesh of the same version)
 #
 # Only the controller is built: PodChaos pod-kill is carried out by the
-# controller alone through the API server (chaos-daemon, the per-node agent,
+# controller alone through the API server (chaos-daemon, the daemon on every node,
 # is needed only for network, I/O, stress and time chaos).
 #
 # Chaos Mesh's module path has no /v2, so its v2.x release tags are not valid
