@@ -69,8 +69,9 @@ step "images into the node" bash scripts/cluster/cluster.sh load "${tars[@]}"
 step "kafka" sh -c "bash scripts/kafka/kafka.sh start --host $node_ip --port $kafka_port --data '$kafka_data' >/dev/null"
 if [[ "$rounds" == *chaos-mesh* ]]; then step "chaos mesh controller" bash scripts/chaos/controller.sh start; fi
 
-export E2E_KAFKA_BROKERS="$node_ip:$kafka_port" E2E_ROUNDS="$rounds"
-export E2E_OPERATOR_IMAGE="ridepulse/operator:$(version operator)" E2E_WORKER_IMAGE="ridepulse/worker:$(version worker)"
+operator_image="ridepulse/operator:$(version operator)"
+worker_image="ridepulse/worker:$(version worker)"
+export E2E_KAFKA_BROKERS="$node_ip:$kafka_port" E2E_ROUNDS="$rounds" E2E_OPERATOR_IMAGE="$operator_image" E2E_WORKER_IMAGE="$worker_image"
 case "$mode" in
   test) step "e2e test" npx vitest run --config e2e/vitest.config.ts ;;
   bench) step "e2e bench" node e2e/dist/run.js "$@" ;;

@@ -90,7 +90,10 @@ start=$(date +%s)
 log "resolving $module@$CHAOS_MESH_VERSION (Go: $(go env GOVERSION), module cache: $(go env GOMODCACHE))"
 gomod=$(download_field "$module@$CHAOS_MESH_VERSION" GoMod)
 src=$(download_field "$module@$CHAOS_MESH_VERSION" Dir)
-[ -n "$gomod" ] && [ -f "$src/go.sum" ] || { log "no go.mod or go.sum for $module@$CHAOS_MESH_VERSION"; exit 1; }
+if [ -z "$gomod" ] || [ ! -f "$src/go.sum" ]; then
+  log "no go.mod or go.sum for $module@$CHAOS_MESH_VERSION"
+  exit 1
+fi
 
 # Every replace directive of chaos-mesh's go.mod whose target is a module
 # version (not a ./ path), one per line as "old => new version".
