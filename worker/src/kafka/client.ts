@@ -1,4 +1,5 @@
 import { Admin, compressionsAlgorithmsByBitmask, Consumer, createAPI, fetchV17, Producer, ResponseError, type Broker, type Reader } from '@platformatic/kafka'
+import { chunkBySize } from './chunks.js'
 import { committedBatches } from './read-committed.js'
 import { decodeRecordBatches, type Decompress } from './record-batches.js'
 
@@ -242,6 +243,17 @@ const toMessage = (r: OutgoingRecord) => ({
   timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
 })
 
+/** Half the broker's default `max.message.bytes`: room for batch headers and compression's worst case. */
+const MAX_SEND_BYTES = 512 * 1024
+
+/** The first offset each partition got in a send made of several calls. */
+function noteBaseOffsets(into: Map<string, number>, offsets: readonly { topic: string; partition: number; offset: bigint | number }[] | undefined): void {
+  for (const o of offsets ?? []) {
+    const key = `${o.topic}:${o.partition}`
+    if (!into.has(key)) into.set(key, Number(o.offset))
+  }
+}
+
 export interface SendResult {
   /** Base offset of the records sent, per `topic:partition`. */
   baseOffsets: Map<string, number>
@@ -346,12 +358,10 @@ export class TxnProducer {
     const baseOffsets = new Map<string, number>()
     if (records.length === 0) return { baseOffsets }
     this.#sent = true
-    const res = await this.#wrap(() =>
-      tx.send({
-        messages: records.map(toMessage),
-      }),
-    )
-    for (const o of res.offsets ?? []) baseOffsets.set(`${o.topic}:${o.partition}`, Number(o.offset))
+    for (const chunk of chunkBySize(records, MAX_SEND_BYTES)) {
+      const res = await this.#wrap(() => tx.send({ messages: chunk.map(toMessage) }))
+      noteBaseOffsets(baseOffsets, res.offsets)
+    }
     return { baseOffsets }
   }
 
@@ -430,8 +440,10 @@ export class AtLeastOnceProducer implements BatchProducer {
   async send(records: OutgoingRecord[]): Promise<SendResult> {
     const baseOffsets = new Map<string, number>()
     if (records.length === 0) return { baseOffsets }
-    const res = await this.#producer.send({ messages: records.map(toMessage) })
-    for (const o of res.offsets ?? []) baseOffsets.set(`${o.topic}:${o.partition}`, Number(o.offset))
+    for (const chunk of chunkBySize(records, MAX_SEND_BYTES)) {
+      const res = await this.#producer.send({ messages: chunk.map(toMessage) })
+      noteBaseOffsets(baseOffsets, res.offsets)
+    }
     return { baseOffsets }
   }
 

@@ -338,15 +338,21 @@ export class OpbShard {
     let offset = this.#meta.inputOffset
     let caughtUp = false
     let skipped = 0
-    while (events.length < this.cfg.COMMIT_MAX_RECORDS) {
+    while (events.length + skipped < this.cfg.COMMIT_MAX_RECORDS) {
       const wait = Math.max(0, deadline - this.nowMs())
       const r = await this.#input.fetch(offset, { maxWaitMs: wait, maxBytes: 4 << 20 })
+      // At most COMMIT_MAX_RECORDS per transaction: the rest of the fetch is read again next time.
+      let next = r.nextOffset
       for (const rec of r.records) {
+        if (events.length + skipped >= this.cfg.COMMIT_MAX_RECORDS) {
+          next = rec.offset
+          break
+        }
         const e = decodeEvent(rec.value)
         if (e) events.push(e)
         else skipped++
       }
-      offset = r.nextOffset
+      offset = next
       this.#lag = Math.max(0, r.lastStableOffset - offset)
       caughtUp = offset >= r.lastStableOffset
       if (this.nowMs() >= deadline || this.#stopping) break

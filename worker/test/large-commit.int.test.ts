@@ -1,0 +1,50 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { ensureTopics, PlainProducer } from '../src/kafka/client.js'
+import { pipelineTopics } from '../src/topics.js'
+import { getJson, sleep } from '../src/demo/pipeline.js'
+import { testPipeline } from './harness.js'
+
+let cleanup: (() => Promise<void>) | undefined
+afterEach(async () => {
+  await cleanup?.()
+  cleanup = undefined
+})
+
+describe('commits larger than one record batch may be', () => {
+  it('a backlog in which every event opens a window of its own goes through in bounded transactions, exact', async () => {
+    // 12,000 zones with one event each: a commit of 5,000 events changes
+    // 5,000 windows, well over the broker's 1 MB limit for one batch.
+    const t = testPipeline('large-commit', { shards: 1, ordersPartitions: 1 })
+    cleanup = t.cleanup
+    const events = 12_000
+    const now = Date.now()
+    await ensureTopics(t.settings, pipelineTopics({ ...t.p.topics, ORDERS_PARTITIONS: 1, SHARDS: 1 }))
+    const producer = new PlainProducer({ ...t.settings, clientId: 'large-commit-backlog' })
+    for (let i = 0; i < events; i += 2000) {
+      await producer.send(
+        Array.from({ length: 2000 }, (_, j) => ({
+          topic: t.p.topics.TOPIC_ORDERS,
+          partition: 0,
+          key: `ride-${i + j}`,
+          value: Buffer.from(JSON.stringify({ eventId: `e-${i + j}`, rideId: `ride-${i + j}`, zone: `zone-${i + j}`, type: 'requested', ts: now })),
+        })),
+      )
+    }
+    await producer.close()
+    await t.p.startAll()
+    const opb = t.p.opb.get(0)!
+    for (let waited = 0; waited < 60_000; waited += 250) {
+      if ((await getJson<{ inputOffset: number }>(opb.port, '/status')).inputOffset >= events) break
+      await sleep(250)
+    }
+    const st = await getJson<{ inputOffset: number; commits: number; lastError: string | null }>(opb.port, '/status')
+    // Past every event (the offsets of transaction markers count too).
+    expect(st.inputOffset).toBeGreaterThanOrEqual(events)
+    // At most COMMIT_MAX_RECORDS (5,000) input records per transaction.
+    expect(st.commits).toBeGreaterThanOrEqual(3)
+    const report = await t.verifyWhenFinal(60_000)
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+    expect(report.windows).toBe(events)
+  })
+})
