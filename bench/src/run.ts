@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util'
 import { startLocalKafka } from '@ridepulse/worker/demo/local-kafka'
 import { brokerCeiling } from './experiments/ceiling.js'
 import { exactlyOnce } from './experiments/eos.js'
+import { kafkaStreamsPeer } from './experiments/kstreams.js'
 import { localRecovery } from './experiments/recovery.js'
 import { steadyState } from './experiments/steady.js'
 import { localVsGlobal, snapshotModes } from './experiments/strategies.js'
@@ -47,6 +48,7 @@ if (!args['report-only']) {
     strategies: (brokers) => localVsGlobal({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 20 : 5, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
     eos: (brokers) => exactlyOnce({ brokers, trials: mode === 'full' ? 5 : 1, rate: mode === 'full' ? 1000 : 500, backlog: mode === 'full' ? 200_000 : 30_000, drains: mode === 'full' ? 3 : 1, httpBase: 26_000 }),
     steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000, windowMs }),
+    kstreams: (brokers) => kafkaStreamsPeer({ root, brokers, partitions: 2, backlog: mode === 'full' ? 1_000_000 : 100_000, rounds: mode === 'full' ? 3 : 1, rate: mode === 'full' ? 5000 : 2000, latencySeconds: mode === 'full' ? 30 : 10, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], builds: mode === 'full' ? 2 : 1, kills: mode === 'full' ? 3 : 2, liveRate: 200, snapshotIntervalMs: mode === 'full' ? 2000 : 1000, httpBase: 27_300 }),
   }
   const kafka = startLocalKafka(Number(args.port))
   const run: BenchRun = { id: new Date().toISOString().replace(/[:.]/g, '-'), mode, startedAt: new Date().toISOString(), finishedAt: '', machine: describeMachine(KAFKA_VERSION), experiments: {} }
