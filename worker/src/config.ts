@@ -27,7 +27,11 @@ const common = {
   HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   COMMIT_INTERVAL_MS: int(5).default(100),
-  COMMIT_MAX_RECORDS: int(1).default(5000),
+  /**
+   * A safety cap, not the rhythm: transactions follow COMMIT_INTERVAL_MS, and
+   * this bounds one (memory, transaction size) when a backlog is drained.
+   */
+  COMMIT_MAX_RECORDS: int(1).default(50_000),
   /**
    * exactly-once: every batch is one Kafka transaction with its input
    * positions. at-least-once: no transactions, positions committed after the
