@@ -14,7 +14,7 @@ describe('composeRuns', () => {
     const c = composeRuns([run('2026-01-01', 'a', { recovery: exp(1), steady: exp(2) }), run('2026-01-02', 'b', { steady: exp(3) })])!
     expect(c.experiments.recovery!.figures[0]!.value).toBe(1)
     expect(c.experiments.steady!.figures[0]!.value).toBe(3)
-    expect(c.sources).toEqual({ recovery: { id: '2026-01-01', commit: 'a', startedAt: '2026-01-01T00:00:00Z' }, steady: { id: '2026-01-02', commit: 'b', startedAt: '2026-01-02T00:00:00Z' } })
+    expect(c.sources).toEqual({ recovery: { id: '2026-01-01', commit: 'a', startedAt: '2026-01-01T00:00:00Z', cpu: 'cpu' }, steady: { id: '2026-01-02', commit: 'b', startedAt: '2026-01-02T00:00:00Z', cpu: 'cpu' } })
     expect(c.machine.commit).toBe('b')
     expect(c.id).toBe('2026-01-02')
   })

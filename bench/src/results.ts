@@ -56,6 +56,8 @@ export interface Source {
   id: string
   commit: string
   startedAt: string
+  /** Runs on machines of the same size can still differ in processor. */
+  cpu: string
 }
 
 export type ComposedRun = BenchRun & { sources: Record<string, Source> }
@@ -75,7 +77,7 @@ export function composeRuns(runs: BenchRun[]): ComposedRun | undefined {
     for (const [name, e] of Object.entries(run.experiments)) {
       if (e.error && experiments[name] && !experiments[name].error) continue
       experiments[name] = e
-      sources[name] = { id: run.id, commit: run.machine.commit, startedAt: run.startedAt }
+      sources[name] = { id: run.id, commit: run.machine.commit, startedAt: run.startedAt, cpu: run.machine.cpu }
     }
   }
   return { ...newest, experiments, sources }
