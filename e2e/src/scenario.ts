@@ -15,6 +15,7 @@ import { createRng } from '@ridepulse/worker/core/generator'
 import type { VerifyReport } from '@ridepulse/worker/core/verify'
 import type { KafkaSettings } from '@ridepulse/worker/kafka/client'
 import { startLoad } from '@ridepulse/worker/demo/load'
+import { topicsFor } from '@ridepulse/worker/demo/pipeline'
 import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
 import { Cluster, repoRoot, sleep, toolPaths, waitFor, type PodView } from './kube.js'
 
@@ -132,17 +133,18 @@ export function sampleResource(o: E2eOptions, prefix: string): Record<string, un
   }
   r.metadata = { name: NAME, namespace: o.namespace }
   r.spec.kafka = { ...r.spec.kafka, bootstrapServers: o.brokers.split(',') }
-  // Topic names of this run only, so runs against one broker never meet;
-  // the names are the local demo's (worker/src/demo/pipeline.ts topicsFor).
+  // Topic names of this run only, so runs against one broker never meet:
+  // the local demo's, under the run's prefix.
+  const t = topicsFor(prefix)
   r.spec.topics = {
     ...r.spec.topics,
-    orders: `${prefix}.orders`,
-    enriched: `${prefix}.orders.enriched`,
-    dlq: `${prefix}.orders.dlq`,
-    output: `${prefix}.orders.output`,
-    late: `${prefix}.orders.late`,
-    changelog: `${prefix}.opb-changelog`,
-    snapshots: `${prefix}.opb-snapshots`,
+    orders: t.TOPIC_ORDERS,
+    enriched: t.TOPIC_ENRICHED,
+    dlq: t.TOPIC_DLQ,
+    output: t.TOPIC_OUTPUT,
+    late: t.TOPIC_LATE,
+    changelog: t.TOPIC_CHANGELOG,
+    snapshots: t.TOPIC_SNAPSHOTS,
     ordersPartitions: SHARDS,
   }
   r.spec.opa = { ...r.spec.opa, image: o.workerImage }
