@@ -56,20 +56,20 @@ download_field() {
   sed -n "s/^[ \t]*\"$2\": \"\(.*\)\",\{0,1\}\$/\1/p" <<<"$out"
 }
 
+# A folder of the pinned Chaos Mesh module in the Go module cache ($1), checked
+# for what must be in it ($2, default the folder itself).
+module_dir() {
+  command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1; }
+  local dir
+  dir=$(download_field "$module@$CHAOS_MESH_VERSION" Dir)
+  [ -e "$dir/$1/${2:-.}" ] || { log "no $1 in $dir"; exit 1; }
+  echo "$dir/$1"
+}
+
 case "${1:-}" in
   --print) echo "$bin"; exit 0 ;;
-  --crds)
-    command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1; }
-    dir=$(download_field "$module@$CHAOS_MESH_VERSION" Dir)
-    [ -d "$dir/config/crd/bases" ] || { log "no config/crd/bases in $dir"; exit 1; }
-    echo "$dir/config/crd/bases"
-    exit 0 ;;
-  --chart)
-    command -v go >/dev/null || { log "Go is required (https://go.dev/dl/)"; exit 1; }
-    dir=$(download_field "$module@$CHAOS_MESH_VERSION" Dir)
-    [ -f "$dir/helm/chaos-mesh/Chart.yaml" ] || { log "no helm/chaos-mesh in $dir"; exit 1; }
-    echo "$dir/helm/chaos-mesh"
-    exit 0 ;;
+  --crds) module_dir config/crd/bases; exit 0 ;;
+  --chart) module_dir helm/chaos-mesh Chart.yaml; exit 0 ;;
   "") ;;
   *) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac
