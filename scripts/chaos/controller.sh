@@ -69,10 +69,10 @@ start() {
   local i
   for ((i = 0; i < 300; i++)); do
     curl -fsS --max-time 1 "http://127.0.0.1:$metrics_port/metrics" >/dev/null 2>&1 && break
-    running_pid chaos-controller-manager >/dev/null || fail_with_log "chaos-controller-manager exited" chaos-controller-manager
+    launched chaos-controller-manager || fail_with_log "chaos-controller-manager exited" chaos-controller-manager
     sleep 0.2
   done
-  running_pid chaos-controller-manager >/dev/null || fail_with_log "chaos-controller-manager exited" chaos-controller-manager
+  launched chaos-controller-manager || fail_with_log "chaos-controller-manager exited" chaos-controller-manager
   log "chaos-controller-manager running (pid $(cat "$dir/chaos-controller-manager.pid"), log $dir/chaos-controller-manager.log) after $((SECONDS - t0)) s"
 }
 

@@ -67,12 +67,12 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 
 # --- processes ------------------------------------------------------------------
 
-# wait_for NAME BINARY SECONDS CHECK...: poll CHECK every 0.2 s while NAME runs.
+# wait_for NAME SECONDS CHECK...: poll CHECK every 0.2 s while NAME runs.
 wait_for() {
-  local name=$1 binary=$2 seconds=$3 i; shift 3
+  local name=$1 seconds=$2 i; shift 2
   for ((i = 0; i < seconds * 5; i++)); do
     "$@" && return 0
-    running_pid "$name" "$binary" >/dev/null || fail_with_log "$name exited" "$name"
+    launched "$name" || fail_with_log "$name exited" "$name"
     sleep 0.2
   done
   fail_with_log "$name not ready after $seconds s" "$name"
@@ -471,7 +471,7 @@ up() {
     log "starting containerd ($sock)"
     launch containerd containerd --config "$containerd_dir/config.toml"
   fi
-  wait_for etcd "$kube_bin/etcd" 30 etcd_healthy
+  wait_for etcd 30 etcd_healthy
 
   if ! running_pid kube-apiserver "$kube_bin/kube-apiserver" >/dev/null; then
     log "starting kube-apiserver on port $apiserver_port"
@@ -499,11 +499,11 @@ up() {
       --allow-privileged=true \
       --profiling=false
   fi
-  wait_for containerd containerd 30 containerd_ready
+  wait_for containerd 30 containerd_ready
   # Idempotent: importing the same tarball again only re-points the name.
   ctr --address "$sock" -n k8s.io images import "$pause_tar" >/dev/null
   ctr --address "$sock" -n k8s.io images import "$busybox_tar" >/dev/null
-  wait_for kube-apiserver "$kube_bin/kube-apiserver" 60 apiserver_ready
+  wait_for kube-apiserver 60 apiserver_ready
   log "API server ready after $(ms_since "$started") ms"
 
   if ! running_pid kube-controller-manager "$node_bin/kube-controller-manager" >/dev/null; then
@@ -579,10 +579,10 @@ up() {
       --provisioner-name rancher.io/local-path
   fi
 
-  wait_for kubelet "$node_bin/kubelet" 120 node_ready
+  wait_for kubelet 120 node_ready
   # Pods are refused until the controller-manager gives the namespace its
   # default service account.
-  wait_for kube-controller-manager "$node_bin/kube-controller-manager" 60 default_sa_exists
+  wait_for kube-controller-manager 60 default_sa_exists
   log "node $node_name Ready; up in $(ms_since "$started") ms (logs and pids in $dir)"
   echo "$kubeconfig"
 }

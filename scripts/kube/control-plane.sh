@@ -92,7 +92,7 @@ start() {
   local i
   for ((i = 0; i < 300; i++)); do
     etcd_healthy && break
-    running_pid etcd >/dev/null || fail_with_log "etcd exited" etcd
+    launched etcd || fail_with_log "etcd exited" etcd
     sleep 0.1
   done
   etcd_healthy || fail_with_log "etcd not healthy after 30 s" etcd
@@ -123,7 +123,7 @@ start() {
   fi
   for ((i = 0; i < 120; i++)); do
     ready && break
-    running_pid kube-apiserver >/dev/null || fail_with_log "kube-apiserver exited" kube-apiserver
+    launched kube-apiserver || fail_with_log "kube-apiserver exited" kube-apiserver
     sleep 0.5
   done
   ready || fail_with_log "kube-apiserver not ready after 60 s" kube-apiserver

@@ -33,6 +33,16 @@ launch() {
   echo $! >"$dir/$name.pid"
 }
 
+# launched NAME: the process launch NAME started is still alive. For the
+# wait right after launch, where running_pid could misjudge it: until the exec
+# chain (setsid, env, nice...) reaches the component, and while an exec is
+# under way, its command line is the shell's, another program's, or empty.
+# The pid cannot have been recycled within that wait.
+launched() {
+  local pid
+  pid=$(cat "$dir/$1.pid" 2>/dev/null) && [ -n "$pid" ] && alive "$pid"
+}
+
 fail_with_log() {
   log "$1; last lines of $dir/$2.log:"
   tail -n 30 "$dir/$2.log" >&2 || true
