@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { Admin, ConfigResourceTypes } from '@platformatic/kafka'
 import { type KubernetesObject, type V1PersistentVolumeClaim, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
-import { WORKER_PORT } from '../src/core/builders.js'
+import { ANNOTATION_NUDGED_AT, WORKER_PORT } from '../src/core/builders.js'
+import { NUDGE_AFTER_MS } from '../src/core/shards.js'
 import { parseResource } from '../src/core/spec.js'
 import { sameJson, type PipelineStatus } from '../src/core/status.js'
 import { ApiError, objectPath, type Rest } from '../src/kube/rest.js'
@@ -260,6 +261,21 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(replacement.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName).toBe('data-nodes-opb-0')
     const r = await getResource(ns, 'nodes')
     expect(r.status?.shards?.[0]?.pendingRecovery?.reason).toBe('NodeLost')
+
+    // Scheduled onto another node whose kubelet does not start it: the
+    // operator nudges that kubelet with an annotation (see NUDGE_AFTER_MS),
+    // through the chart's RBAC, and only after the delay.
+    await admin.request('POST', `${objectPath('v1', 'pods', ns, 'nodes-opb-0')}/binding`, {
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'nodes-opb-0' }, target: { apiVersion: 'v1', kind: 'Node', name: `other-${node}` } },
+    })
+    const nudged = await waitFor('the kubelet nudged', async () => {
+      const p = await admin.get<V1Pod>(objectPath('v1', 'pods', ns, 'nodes-opb-0'))
+      const at = p.metadata?.annotations?.[ANNOTATION_NUDGED_AT]
+      return at ? { at: Date.parse(at), uid: p.metadata?.uid } : undefined
+    }, 10_000)
+    expect(nudged.uid).toBe(replacement.metadata?.uid)
+    // creationTimestamp has whole seconds.
+    expect(nudged.at - new Date(replacement.metadata?.creationTimestamp ?? 0).getTime()).toBeGreaterThanOrEqual(NUDGE_AFTER_MS)
   })
 
   it('releases the claims on delete unless deleteClaim is set', async () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { planShard, type ObservedPod, type ShardInput, type ShardStatus } from './shards.js'
+import { NUDGE_AFTER_MS, planShard, type ObservedPod, type ShardInput, type ShardStatus } from './shards.js'
 
 const T0 = Date.parse('2026-01-01T00:00:00Z')
-const pod = (o: Partial<ObservedPod> = {}): ObservedPod => ({ name: 'p-opb-1', uid: 'u1', phase: 'Running', ready: true, readySinceMs: T0 - 60_000, createdAtMs: T0 - 120_000, restarts: 0, specHash: 'h1', ...o })
+const pod = (o: Partial<ObservedPod> = {}): ObservedPod => ({ name: 'p-opb-1', uid: 'u1', phase: 'Running', ready: true, readySinceMs: T0 - 60_000, createdAtMs: T0 - 120_000, restarts: 0, specHash: 'h1', started: true, ...o })
 const running: ShardStatus = { shard: 1, pod: 'p-opb-1', podUid: 'u1', claim: 'data-p-opb-1', phase: 'Running', ready: true, restarts: 0, recoveries: 0, specHash: 'h1' }
 const input = (o: Partial<ShardInput>): ShardInput => ({
   shard: 1, podName: 'p-opb-1', claimName: 'data-p-opb-1', claimExists: true, desiredHash: 'h1', mayRoll: false, nodeLostTimeoutMs: 60_000, nowMs: T0, prev: running, pod: pod(), ...o,
@@ -45,6 +45,40 @@ describe('planShard', () => {
     expect(p.status).toMatchObject({ phase: 'Running', ready: true, recoveries: 1, podUid: 'u2' })
     expect(p.status.pendingRecovery).toBeUndefined()
     expect(p.events.map((e) => e.reason)).toEqual(['ShardRecovered'])
+  })
+
+  describe('a replacement pod on its node with no container started', () => {
+    const pending = { reason: 'PodDeleted' as const, detectedAt: new Date(T0).toISOString(), podRecreatedAt: new Date(T0).toISOString() }
+    const recovering: ShardStatus = { ...running, podUid: 'u2', phase: 'Recovering', ready: false, pendingRecovery: pending }
+    const stuck = (o: Partial<ObservedPod> = {}) => pod({ uid: 'u2', phase: 'Pending', ready: false, readySinceMs: undefined, started: false, createdAtMs: T0, nodeName: 'n1', ...o })
+    const nudges = (p: ReturnType<typeof planShard>) => p.actions.filter((a) => a.kind === 'nudge-pod')
+
+    it('is left alone at first, then its kubelet is nudged, then again after the same delay', () => {
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck(), nowMs: T0 + NUDGE_AFTER_MS - 1 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck(), nowMs: T0 + NUDGE_AFTER_MS })))).toEqual([{ kind: 'nudge-pod', uid: 'u2', atMs: T0 + NUDGE_AFTER_MS }])
+      const nudgedAtMs = T0 + NUDGE_AFTER_MS
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck({ nudgedAtMs }), nowMs: nudgedAtMs + NUDGE_AFTER_MS - 1 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck({ nudgedAtMs }), nowMs: nudgedAtMs + NUDGE_AFTER_MS }))).length).toBe(1)
+    })
+
+    it('counts the delay from when the operator recreated it, not from its creationTimestamp (whole seconds)', () => {
+      const recreatedLate = { ...recovering, pendingRecovery: { ...pending, podRecreatedAt: new Date(T0 + 900).toISOString() } }
+      expect(nudges(planShard(input({ prev: recreatedLate, pod: stuck(), nowMs: T0 + 900 + NUDGE_AFTER_MS - 1 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: recreatedLate, pod: stuck(), nowMs: T0 + 900 + NUDGE_AFTER_MS }))).length).toBe(1)
+    })
+
+    it.each([
+      ['its container has started', { started: true }],
+      ['it is not bound to a node yet', { nodeName: undefined }],
+      ['it is past Pending', { phase: 'Running' }],
+    ])('is not nudged when %s', (_, o: Partial<ObservedPod>) => {
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck(o), nowMs: T0 + 10_000 })))).toEqual([])
+    })
+
+    it('is not nudged outside a recovery (a first start may be pulling its image)', () => {
+      const starting: ShardStatus = { ...running, podUid: 'u2', phase: 'Starting', ready: false }
+      expect(nudges(planShard(input({ prev: starting, pod: stuck(), nowMs: T0 + 10_000 })))).toEqual([])
+    })
   })
 
   it.each([

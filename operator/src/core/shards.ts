@@ -22,6 +22,10 @@ export interface ObservedPod {
   /** When the container last terminated, ms. */
   lastTerminatedAtMs?: number
   ip?: string
+  /** Whether any of its containers has started (is running, or ran). */
+  started: boolean
+  /** When the operator last nudged the kubelet about this pod (annotation), ms. */
+  nudgedAtMs?: number
 }
 
 export interface Recovery {
@@ -61,6 +65,7 @@ export type ShardAction =
   | { kind: 'apply-claim' }
   | { kind: 'create-pod' }
   | { kind: 'delete-pod'; uid: string; graceSeconds?: number; reason: string }
+  | { kind: 'nudge-pod'; uid: string; atMs: number }
 
 export interface ShardEvent {
   type: 'Normal' | 'Warning'
@@ -96,6 +101,20 @@ export interface ShardPlan {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString()
+
+/**
+ * How long a recovering shard's replacement pod may sit on its node with no
+ * container started before the kubelet is nudged, and between nudges.
+ *
+ * Why: the kubelet fetches the pod's claim as soon as it sees the pod, and
+ * the API server's node authorizer refuses that until its own graph has seen
+ * the pod bound to the node. When the kubelet wins that race, the pod's sync
+ * fails and the kubelet's pod worker backs off for 10-15 s before trying
+ * again, although the next try would pass. Any change of the pod's
+ * annotations is delivered to the pod worker at once and ends the wait. A
+ * normal start has its container running well within this delay.
+ */
+export const NUDGE_AFTER_MS = 2000
 
 export function planShard(i: ShardInput): ShardPlan {
   const prev: ShardStatus = i.prev ?? { shard: i.shard, pod: i.podName, claim: i.claimName, phase: 'Creating', ready: false, restarts: 0, recoveries: 0 }
@@ -190,6 +209,13 @@ export function planShard(i: ShardInput): ShardPlan {
     lastRecovery = recovered
     pending = undefined
     events.push({ type: 'Normal', reason: 'ShardRecovered', message: `shard ${i.shard}: ready ${recovered.timeToRecoverMs} ms after ${recovered.reason}` })
+  }
+
+  // The pod's creationTimestamp has whole seconds; the operator's own record of
+  // recreating it is exact.
+  const since = Math.max(pod.createdAtMs, pending?.podRecreatedAt ? Date.parse(pending.podRecreatedAt) : 0, pod.nudgedAtMs ?? 0)
+  if (pending && !pod.started && pod.phase === 'Pending' && pod.nodeName && i.nowMs - since >= NUDGE_AFTER_MS) {
+    actions.push({ kind: 'nudge-pod', uid: pod.uid, atMs: i.nowMs })
   }
 
   const stale = pod.specHash !== i.desiredHash

@@ -2,6 +2,7 @@ import type { V1PersistentVolumeClaim, V1Pod, V1StatefulSet, V1Node, V1Secret } 
 import type { Logger } from 'pino'
 import {
   ANNOTATION_OPA_PAUSED,
+  ANNOTATION_NUDGED_AT,
   ANNOTATION_SPEC_HASH,
   buildOpaService,
   buildOpaStatefulSet,
@@ -80,6 +81,8 @@ export function observePod(p: V1Pod): ObservedPod {
     restarts: cs?.restartCount ?? 0,
     lastTerminatedAtMs: msOf(cs?.lastState?.terminated?.finishedAt),
     ip: p.status?.podIP,
+    started: (p.status?.containerStatuses ?? []).some((c) => c.started === true || !!c.state?.running || !!c.state?.terminated || !!c.lastState?.terminated),
+    nudgedAtMs: msOf(p.metadata?.annotations?.[ANNOTATION_NUDGED_AT]),
   }
 }
 
@@ -320,6 +323,7 @@ export class Reconciler {
       for (const a of plan.actions) {
         if (a.kind === 'apply-claim') await this.#apply(claimsPath(m.namespace, names.opbClaim(m.name, shard)), buildOpbClaim(owner, spec, shard))
         else if (a.kind === 'create-pod') await this.#createPod(buildOpbPod(owner, spec, shard))
+        else if (a.kind === 'nudge-pod') await this.#nudgePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.atMs, log.child({ shard }))
         else await this.#deletePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.graceSeconds)
       }
       for (const e of plan.events) {
@@ -404,6 +408,17 @@ export class Reconciler {
     } catch (err) {
       // Still terminating, or created by an earlier pass: the next pass sees it.
       if (!(err instanceof ApiError && err.code === 409)) throw err
+    }
+  }
+
+  /** A change of annotations only, which the pod's kubelet takes as a reason to sync it again (see `NUDGE_AFTER_MS`). */
+  async #nudgePod(ns: string, name: string, uid: string, atMs: number, log: Logger): Promise<void> {
+    try {
+      // The uid makes it a precondition: a newer pod of the same name is left alone.
+      await this.d.rest.mergePatch(podsPath(ns, name), { metadata: { uid, annotations: { [ANNOTATION_NUDGED_AT]: new Date(atMs).toISOString() } } })
+      log.info({ pod: name }, 'replacement pod has no container started yet: nudged its kubelet')
+    } catch (err) {
+      if (!(isNotFound(err) || isConflict(err))) throw err
     }
   }
 
