@@ -418,7 +418,9 @@ export class Reconciler {
       await this.d.rest.mergePatch(podsPath(ns, name), { metadata: { uid, annotations: { [ANNOTATION_NUDGED_AT]: new Date(atMs).toISOString() } } })
       log.info({ pod: name }, 'replacement pod has no container started yet: nudged its kubelet')
     } catch (err) {
-      if (!(isNotFound(err) || isConflict(err))) throw err
+      // Best effort: without it the kubelet still retries after its back-off,
+      // so a refusal (an older Role without patch on pods) is not a failed step.
+      if (!(isNotFound(err) || isConflict(err))) log.warn({ pod: name, err }, 'could not nudge the kubelet of a replacement pod')
     }
   }
 
