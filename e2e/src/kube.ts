@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node'
 import { objectPath, Rest } from '@ridepulse/operator/kube/rest'
 import type { PipelineStatus } from '@ridepulse/operator/core/status'
+import { ANNOTATION_NUDGED_AT } from '@ridepulse/operator/core/builders'
 
 export const repoRoot = join(import.meta.dirname, '..', '..')
 
@@ -48,6 +49,8 @@ export interface PodView {
   claim?: string
   ip?: string
   deleting: boolean
+  /** When the operator last nudged the pod's kubelet (see the operator's NUDGE_AFTER_MS), if it did. */
+  kubeletNudgedAt?: string
 }
 
 export const viewPod = (p: V1Pod): PodView => ({
@@ -58,6 +61,7 @@ export const viewPod = (p: V1Pod): PodView => ({
   claim: p.spec?.volumes?.find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName,
   ip: p.status?.podIP,
   deleting: p.metadata?.deletionTimestamp !== undefined,
+  kubeletNudgedAt: p.metadata?.annotations?.[ANNOTATION_NUDGED_AT],
 })
 
 export interface Resource {

@@ -61,6 +61,7 @@ try {
     line(`${round}: pod gone -> worker process started`, ks.map((k) => k.startedMs))
     line(`${round}: pod gone -> worker ready`, ks.map((k) => k.readyMs))
     line(`${round}: operator's time to recover (status)`, ks.map((k) => k.recorded.timeToRecoverMs ?? 0))
+    log(`${round}: kubelet nudged by the operator in ${ks.filter((k) => k.kubeletNudged).length} of ${ks.length} kills`)
   }
   log(`durations: ${Object.entries(report.durationsMs).map(([k, v]) => `${k} ${v} ms`).join(', ')}; events sent ${report.load.sent}`)
   const problems = failures(report)

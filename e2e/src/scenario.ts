@@ -84,6 +84,8 @@ export interface Kill {
   startedMs: number
   /** Old pod gone → the replacement's worker recovered and ready. */
   readyMs: number
+  /** Whether the operator had to nudge the replacement's kubelet (no container started 2 s after the pod was recreated). */
+  kubeletNudged: boolean
   /** The replacement's claim, and whether it is the one the shard had from the start (same name and uid). */
   claim: string | undefined
   sameClaim: boolean
@@ -291,6 +293,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
           ttrMs: w.firstCommitAt! - killedAt,
           startedMs: w.startedAt - killedAt,
           readyMs: w.readyAt - killedAt,
+          kubeletNudged: replacement.kubeletNudgedAt !== undefined,
           claim: replacement.claim,
           sameClaim: replacement.claim === gone.claim && claimUid !== undefined && claimsAtStart.get(replacement.claim ?? '') === claimUid,
           worker: {
@@ -313,7 +316,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
         o.log(
           `kill ${kills.length} (${round}): ${gone.name} gone -> worker started ${kill.startedMs} ms, ready ${kill.readyMs} ms, first commit ${kill.ttrMs} ms; ` +
             `snapshot ${kill.worker.snapshotId ?? 'none'} (${kill.worker.snapshotKind ?? '-'}), ${kill.worker.replayedRecords} changelog records replayed; ` +
-            `status: ${kill.recorded.reason}, ${kill.recorded.timeToRecoverMs ?? '?'} ms${kill.othersDisturbed.length ? `; DISTURBED: ${kill.othersDisturbed.join(', ')}` : ''}`,
+            `status: ${kill.recorded.reason}, ${kill.recorded.timeToRecoverMs ?? '?'} ms${kill.kubeletNudged ? '; kubelet nudged' : ''}${kill.othersDisturbed.length ? `; DISTURBED: ${kill.othersDisturbed.join(', ')}` : ''}`,
         )
       }
     }
