@@ -10,9 +10,9 @@ import { FAST_WINDOWS, testPipeline } from './harness.js'
 
 type Status = { phase: string; lastRecovery: { snapshot: { snapshotId: string; kind: string } | null; rejectedSnapshots: { reason: string }[]; replayedRecords: number; timeToRecoverMs: number } | null; recoveries: number; lastSnapshot: unknown }
 
-let cleanup: (() => Promise<void>) | undefined
-afterEach(async () => {
-  await cleanup?.()
+let cleanup: ((failed: boolean) => Promise<void>) | undefined
+afterEach(async (ctx) => {
+  await cleanup?.(ctx.task.result?.state === 'fail')
   cleanup = undefined
 })
 

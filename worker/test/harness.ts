@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { inject } from 'vitest'
@@ -58,8 +58,21 @@ export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) 
       const settings = { brokers: [inject('kafkaBrokers')], clientId: `${name}-verify` }
       return awaitVerdict(settings, pipeline, { orders: p.opts.ordersPartitions, shards: p.opts.shards }, Number(FAST_WINDOWS.WINDOW_SIZE_MS), timeoutMs)
     },
-    async cleanup() {
+    /**
+     * Stops the pipeline and deletes its data. After a failed test, each
+     * worker's warnings and errors and the end of its log go to stderr first:
+     * the data directory, and the logs in it, are gone afterwards.
+     */
+    async cleanup(failed = false) {
       await p.stopAll()
+      if (failed) {
+        const logs = join(dataDir, 'logs')
+        for (const f of readdirSync(logs).sort()) {
+          const lines = readFileSync(join(logs, f), 'utf8').trimEnd().split('\n')
+          const warnings = lines.slice(0, -20).filter((l) => !l.startsWith('{"level":30') && !l.startsWith('{"level":20'))
+          process.stderr.write(`--- ${pipeline}: ${f}, warnings and errors, then its last 20 lines\n${[...warnings, '…', ...lines.slice(-20)].join('\n')}\n`)
+        }
+      }
       rmSync(dataDir, { recursive: true, force: true })
     },
   }

@@ -4,9 +4,9 @@ import { pipelineTopics } from '../src/topics.js'
 import { getJson, sleep } from '../src/demo/pipeline.js'
 import { FAST_WINDOWS, testPipeline } from './harness.js'
 
-let cleanup: (() => Promise<void>) | undefined
-afterEach(async () => {
-  await cleanup?.()
+let cleanup: ((failed: boolean) => Promise<void>) | undefined
+afterEach(async (ctx) => {
+  await cleanup?.(ctx.task.result?.state === 'fail')
   cleanup = undefined
 })
 
