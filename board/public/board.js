@@ -88,12 +88,16 @@ function drawDetail() {
     list.slice().reverse().map((c) => `<tr data-detail-window="${c.windowStart}"><td>${hhmm(c.windowStart)}</td><td>${c.requested}</td><td>${c.matched}</td><td>${c.completed}</td><td>${c.cancelled}</td><td>${c.final ? 'final' : 'provisional'}</td></tr>`).join('')
 }
 
-$('grid').addEventListener('click', (e) => {
+function select(e) {
   const el = e.target.closest('[data-zone-name],[data-zone]')
   if (!el) return
   selected = el.dataset.zoneName ?? el.dataset.zone
   render()
-})
+}
+// A click needs the press and the release on the same element, and a live
+// update can redraw the grid in between: select on the press as well.
+$('grid').addEventListener('pointerdown', (e) => { if (e.button === 0) select(e) })
+$('grid').addEventListener('click', select)
 
 function connect() {
   const es = new EventSource('/events')
