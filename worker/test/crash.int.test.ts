@@ -146,6 +146,8 @@ describe('crashes on a real broker', () => {
     const report = await t.verifyWhenFinal()
     expect(report.problems).toEqual([])
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+    // The fenced process stopped without taking the replacement down with it.
+    expect(replacement.child.exitCode).toBeNull()
   })
 
   it('a corrupted, truncated or deleted snapshot is detected and the next one back (or a full replay) is used', async () => {

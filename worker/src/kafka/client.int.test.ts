@@ -1,6 +1,6 @@
 import { Consumer, Producer } from '@platformatic/kafka'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
-import { ensureTopics, PartitionReader, TxnProducer, type ConsumedRecord } from './client.js'
+import { ensureTopics, PartitionReader, ProducerFencedError, TxnProducer, type ConsumedRecord } from './client.js'
 import { committedBatches } from './read-committed.js'
 
 const brokers = [inject('kafkaBrokers')]
@@ -97,5 +97,101 @@ describe('PartitionReader on a real broker', () => {
   it('starts at the offset asked for even inside a batch', async () => {
     const expected = plain(await readWithClientDecoder(0)).filter((r) => r.offset >= 123)
     expect(plain(await readWithPartitionReader(123, 1 << 20))).toEqual(expected)
+  })
+})
+
+/**
+ * Kafka's coordinator takes an InitProducerId that carries a stale epoch of
+ * the current producer id as a fence while a transaction is open: it aborts
+ * the owner's transaction. These tests pin down that a fenced producer never
+ * sends one, and that a lone producer resumes after a half-done transaction.
+ */
+describe('TxnProducer fencing on a real broker', () => {
+  const fencingTopic = `${topic}-fencing`
+  let n = 0
+  const txId = () => `${fencingTopic}-${++n}`
+  const rec = (value: string) => ({ topic: fencingTopic, partition: 0, key: value, value: Buffer.from(value) })
+
+  async function committedValues(): Promise<string[]> {
+    const reader = new PartitionReader(settings, fencingTopic, 0)
+    try {
+      const end = await reader.endOffset()
+      const out: string[] = []
+      for (let offset = 0; offset < end; ) {
+        const r = await reader.fetch(offset, { maxWaitMs: 10, maxBytes: 1 << 20 })
+        out.push(...r.records.map((x) => x.value!.toString()))
+        offset = r.nextOffset
+      }
+      return out
+    } finally {
+      await reader.close()
+    }
+  }
+
+  beforeAll(async () => {
+    await ensureTopics(settings, [{ name: fencingTopic, partitions: 1 }])
+  })
+
+  it('a lone producer whose transaction was left open resumes with its own id and a newer epoch', async () => {
+    const p = new TxnProducer(settings, txId())
+    try {
+      await p.fence()
+      const first = p.epoch!
+      await p.begin()
+      await p.send([rec('lone-left-open')])
+      // As after a failed commit: no abort reached the coordinator.
+      await p.fence()
+      expect(p.epoch).toBeGreaterThan(first)
+      await p.begin()
+      await p.send([rec('lone-after')])
+      await p.commit()
+    } finally {
+      await p.close()
+    }
+    const seen = await committedValues()
+    expect(seen).toContain('lone-after')
+    expect(seen).not.toContain('lone-left-open')
+  })
+
+  /** Two producers of one transactional id; only `kept` may be read in the end. */
+  async function olderAndNewer(kept: string, dropped: string, steps: (older: TxnProducer, newer: TxnProducer) => Promise<void>): Promise<void> {
+    const id = txId()
+    const older = new TxnProducer(settings, id)
+    const newer = new TxnProducer(settings, id)
+    try {
+      await steps(older, newer)
+    } finally {
+      await Promise.allSettled([older.close(), newer.close()])
+    }
+    const seen = await committedValues()
+    expect(seen).toContain(kept)
+    expect(seen).not.toContain(dropped)
+  }
+
+  it('a fenced producer never registers again, so the newer one commits', async () => {
+    await olderAndNewer('fenced-newer', 'fenced-older', async (older, newer) => {
+      await older.fence()
+      await newer.fence()
+      await newer.begin()
+      await newer.send([rec('fenced-newer')])
+      await older.begin()
+      await expect(older.send([rec('fenced-older')])).rejects.toThrow(ProducerFencedError)
+      await expect(older.fence()).rejects.toThrow(ProducerFencedError)
+      await newer.commit()
+    })
+  })
+
+  it('a producer that failed without hearing it was fenced finds out before registering again', async () => {
+    await olderAndNewer('unaware-newer', 'unaware-older', async (older, newer) => {
+      await older.fence()
+      await older.begin()
+      await older.send([rec('unaware-older')])
+      await newer.fence() // aborts the older's open transaction
+      await newer.begin()
+      await newer.send([rec('unaware-newer')])
+      // The older process's recovery, as after a timeout it could not read as fencing.
+      await expect(older.fence()).rejects.toThrow(ProducerFencedError)
+      await newer.commit()
+    })
   })
 })

@@ -1,4 +1,4 @@
-import { Admin, compressionsAlgorithmsByBitmask, Consumer, createAPI, fetchV17, Producer, ResponseError, type Broker, type Reader } from '@platformatic/kafka'
+import { Admin, compressionsAlgorithmsByBitmask, Consumer, createAPI, endTxnV4, fetchV17, findCoordinatorV6, FindCoordinatorKeyTypes, Producer, ResponseError, type Broker, type Reader } from '@platformatic/kafka'
 import { chunkBySize } from './chunks.js'
 import { committedBatches } from './read-committed.js'
 import { decodeRecordBatches, type Decompress } from './record-batches.js'
@@ -259,6 +259,57 @@ export interface SendResult {
   baseOffsets: Map<string, number>
 }
 
+/** The protocol error names (PRODUCER_FENCED, …) anywhere in an error from the client. */
+function protocolErrorIds(err: unknown): string[] {
+  const ids: string[] = []
+  const walk = (e: unknown, depth: number): void => {
+    if (!e || typeof e !== 'object' || depth > 4) return
+    const id = (e as { apiId?: unknown }).apiId
+    if (typeof id === 'string') ids.push(id)
+    const inner = (e as { errors?: unknown[] }).errors
+    if (Array.isArray(inner)) for (const i of inner) walk(i, depth + 1)
+    walk((e as { cause?: unknown }).cause, depth + 1)
+  }
+  walk(err, 0)
+  return ids
+}
+
+/** EndTxn answers that mean another process owns the transactional id. */
+const FENCED_ON_END = new Set(['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING'])
+/**
+ * EndTxn answers that mean the id is ours and nothing of ours is left open:
+ * the last transaction was committed (or is being), or is being aborted.
+ */
+const SETTLED_ON_END = new Set(['INVALID_TXN_STATE', 'CONCURRENT_TRANSACTIONS'])
+
+/**
+ * Aborts the transaction `identity` may have left open, at the id's
+ * coordinator, which checks the epoch first and changes nothing when it is
+ * stale. Throws ProducerFencedError when another process owns the id.
+ */
+async function abortOwnTransaction(settings: KafkaSettings, transactionalId: string, identity: { producerId: bigint; epoch: number }): Promise<void> {
+  const admin = new Admin({ clientId: `${settings.clientId}-end`, ...connection(settings), retries: 3, retryDelay: 200, timeout: 10_000 })
+  try {
+    const md = await admin.metadata({ topics: [], forceUpdate: true })
+    const bootstrap = md.brokers.values().next().value
+    if (!bootstrap) throw new Error('the cluster metadata names no broker')
+    const found = await findCoordinatorV6.api.async(await admin.connections.get(bootstrap), FindCoordinatorKeyTypes.TRANSACTION, [transactionalId])
+    const coordinator = found.coordinators.find((c) => c.key === transactionalId)
+    if (!coordinator || coordinator.errorCode !== 0) throw new Error(`no transaction coordinator for ${transactionalId} yet (error code ${coordinator?.errorCode ?? 'none'})`)
+    const broker = md.brokers.get(coordinator.nodeId) ?? { host: coordinator.host, port: coordinator.port }
+    try {
+      await endTxnV4.api.async(await admin.connections.get(broker), transactionalId, identity.producerId, identity.epoch, false)
+    } catch (err) {
+      const ids = protocolErrorIds(err)
+      if (ids.some((id) => FENCED_ON_END.has(id))) throw new ProducerFencedError(transactionalId, { cause: err })
+      if (ids.length > 0 && ids.every((id) => SETTLED_ON_END.has(id))) return
+      throw err
+    }
+  } finally {
+    await admin.close()
+  }
+}
+
 /**
  * A transactional producer bound to one unit of ownership. `begin()` on a new
  * instance bumps the epoch: any older instance with the same id is fenced and
@@ -271,6 +322,8 @@ export class TxnProducer {
   #sent = false
   /** The producer id and epoch this process was last given, once it has been. */
   #identity: { producerId: bigint; epoch: number } | undefined
+  /** Told once that another process owns the id: for good, nothing is sent again. */
+  #fenced = false
 
   constructor(
     private readonly settings: KafkaSettings,
@@ -300,7 +353,11 @@ export class TxnProducer {
       // The next transaction's first request often meets CONCURRENT_TRANSACTIONS
       // while the broker writes the previous commit's markers: retry fast.
       retryDelay: (_client, _op, attempt) => Math.min(5 * 2 ** attempt, 1000),
-      timeout: 15_000,
+      // The transaction timeout (the client also sends it as a produce's
+      // wait for acknowledgements). A transaction left open longer is aborted
+      // by the coordinator with a new epoch, which fences this process for
+      // good; a broker restart takes longer than 15 s. Kafka's default.
+      timeout: 60_000,
     })
   }
 
@@ -308,11 +365,20 @@ export class TxnProducer {
     return this.#producer.producerEpoch
   }
 
+  /** Whether a coordinator or partition leader has said another process owns the id. */
+  get fenced(): boolean {
+    return this.#fenced
+  }
+
   async #wrap<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#fenced) throw new ProducerFencedError(this.transactionalId)
     try {
       return await fn()
     } catch (err) {
-      if (isFencingError(err)) throw new ProducerFencedError(this.transactionalId, { cause: err })
+      if (err instanceof ProducerFencedError || isFencingError(err)) {
+        this.#fenced = true
+        throw new ProducerFencedError(this.transactionalId, { cause: err })
+      }
       throw err
     }
   }
@@ -320,19 +386,31 @@ export class TxnProducer {
   /**
    * Registers the producer with its transaction coordinator. The first time,
    * it takes the transactional id over and fences older processes. After a
-   * failure it starts from a fresh client (a transaction that failed half-way
-   * can leave the client's own state stuck) and resumes with this process's
-   * id and epoch: that aborts whatever transaction was open, and fails with
-   * ProducerFencedError only if another process has taken the id since.
+   * failure it resumes with this process's id and epoch from a fresh client
+   * (a transaction that failed half-way can leave the client's own state
+   * stuck), which aborts whatever transaction was left open.
+   *
+   * Resuming must never fence the owner. Kafka's coordinator reads an
+   * InitProducerId carrying a stale epoch of the current producer id as a
+   * fence whenever a transaction is open, and aborts the owner's transaction.
+   * It would also fence this process itself if its own transaction were still
+   * open. So a producer that was ever told it is fenced never registers
+   * again, and any other first ends its open transaction with an EndTxn that
+   * the coordinator checks against the current epoch: refused means another
+   * process owns the id (ProducerFencedError), accepted means the id was ours
+   * an instant ago and nothing of ours is open any more.
    */
   async fence(): Promise<void> {
-    if (this.#identity) {
+    if (this.#fenced) throw new ProducerFencedError(this.transactionalId)
+    const identity = this.#identity
+    if (identity) {
+      await this.#wrap(() => abortOwnTransaction(this.settings, this.transactionalId, identity))
       const old = this.#producer
-      this.#producer = this.#client(this.#identity.producerId, this.#identity.epoch)
+      this.#producer = this.#client(identity.producerId, identity.epoch)
       try {
         await old.close(true)
       } catch {
-        // Only its connections go: the broker's side is settled by the InitProducerId below.
+        // Only its connections go: the broker's side was settled just above.
       }
     }
     this.#tx = undefined
@@ -404,7 +482,7 @@ export class TxnProducer {
 }
 
 /** What OpA and OpB need of a producer: batches that commit with their input positions. */
-export type BatchProducer = Pick<TxnProducer, 'epoch' | 'fence' | 'begin' | 'send' | 'sendOffsets' | 'commit' | 'abort' | 'close'>
+export type BatchProducer = Pick<TxnProducer, 'epoch' | 'fenced' | 'fence' | 'begin' | 'send' | 'sendOffsets' | 'commit' | 'abort' | 'close'>
 
 /**
  * The same calls without transactions, only to measure what exactly-once
@@ -429,6 +507,10 @@ export class AtLeastOnceProducer implements BatchProducer {
 
   get epoch(): number | undefined {
     return undefined
+  }
+
+  get fenced(): boolean {
+    return false
   }
 
   async fence(): Promise<void> {}

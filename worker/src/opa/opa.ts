@@ -73,9 +73,15 @@ export class OpaInstance {
         if (this.#stopping) break
         this.#lastError = describeError(err)
         this.metrics.transactions.inc({ outcome: 'aborted' })
+        if (this.#producer.fenced) {
+          // Another instance owns these partitions now. Registering again
+          // would abort its open transaction (see TxnProducer.fence): stop.
+          this.log.error({ err }, 'fenced by a newer instance with the same index; stopping')
+          throw err
+        }
         await this.#producer.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'))
-        // A fencing error too: start() fences again with this process's
-        // epoch, refused only if another instance took over (then it throws).
+        // start() ends what is still open with this process's epoch; if
+        // another instance took over meanwhile, it throws and we exit.
         this.log.error({ err }, 'interval failed; continuing from the last committed positions')
         for (let attempt = 0; !this.#stopping; attempt++) {
           await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5000)))

@@ -302,12 +302,18 @@ export class OpbShard {
         if (this.#stopping) break
         this.#lastError = describeError(err)
         this.metrics.transactions.inc({ outcome: 'aborted' })
-        this.log.error({ err }, 'commit interval failed; aborting and recovering from the last committed point')
         this.#txOpen = false
+        if (this.#producer.fenced) {
+          // Another process owns the shard now. Registering again would abort
+          // its open transaction (see TxnProducer.fence): stop instead.
+          this.log.error({ err }, 'fenced by a newer process for this shard; stopping')
+          this.#to('failed')
+          throw err
+        }
+        this.log.error({ err }, 'commit interval failed; aborting and recovering from the last committed point')
         await this.#producer.abort().catch((abortErr: unknown) => this.log.warn({ err: abortErr }, 'abort failed'))
-        // Even a fencing error goes through recovery: its fence resumes this
-        // process's epoch, which the coordinator refuses only if another
-        // process owns the shard now (then recovery throws and we exit).
+        // Recovery's fence ends what is still open with this process's epoch;
+        // if another process owns the shard by now, it throws and we exit.
         this.#to('failed')
         await this.#recoverWithBackoff()
       }
