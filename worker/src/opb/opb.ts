@@ -278,7 +278,7 @@ export class OpbShard {
       // In log order the metadata's seq only grows: the newest record wins,
       // unless the snapshot already holds a newer one.
       if (meta && (snapshotMeta === undefined || meta.seq > snapshotMeta.seq)) lastMeta = meta
-      replay.apply(latest)
+      await replay.apply(latest)
       if (next <= off) break
       off = next
       if (this.nowMs() - lastLog > 1000) {
@@ -287,7 +287,7 @@ export class OpbShard {
       }
     }
     await pending
-    replay.finish(lastMeta)
+    await replay.finish(lastMeta)
     return { records, bytes }
   }
 

@@ -42,27 +42,44 @@ describe('state store indexes', () => {
     expect(indexes()).toEqual({ open: [windowKey('airport', 0)], final: [k] })
   })
 
-  it('a replay into an empty store follows a key across batches: seq order, final, tombstone, and the metadata last', () => {
+  it('a replay into an empty store follows a key across batches in log order: final, tombstone, and the metadata last', async () => {
     const other = windowKey('airport', 0)
+    const docks = windowKey('docks', 0)
     const replay = store.beginReplay()
-    replay.apply(new Map([[k, agg(1, 1)], [other, agg(1, 1)]]))
-    replay.apply(new Map([[k, agg(4, 4, true)], [other, null]]))
-    replay.apply(new Map([[k, agg(2, 2)], [windowKey('docks', 0), null]])) // older than what the replay wrote: skipped
-    expect(replay.finish(newStoreMeta({ ...initialMeta(), seq: 9 }, 41))).toBe(4)
+    await replay.apply(new Map([[k, agg(1, 1)], [other, agg(1, 1)]]))
+    await replay.apply(new Map([[k, agg(4, 4, true)], [other, null], [docks, agg(2, 2)]]))
+    await replay.apply(new Map([[docks, agg(3, 3)], ['not a window', agg(1, 1)]]))
+    expect(await replay.finish(newStoreMeta({ ...initialMeta(), seq: 9 }, 41))).toBe(6)
     expect(store.get(k)).toEqual(agg(4, 4, true))
     expect(store.get(other)).toBeUndefined()
-    expect(indexes()).toEqual({ open: [], final: [k] })
+    expect(store.get(docks)).toEqual(agg(3, 3))
+    expect(indexes()).toEqual({ open: [docks], final: [k] })
     expect(store.meta()).toMatchObject({ seq: 9, lastChangelogOffset: 41 })
-    expect(store.windowCount()).toBe(1)
+    expect(store.windowCount()).toBe(2)
   })
 
-  it('a replay onto a restored store compares every key with what it holds', () => {
+  it('a replay into an empty store holds every record of a large changelog once it has finished', async () => {
+    const replay = store.beginReplay()
+    const n = 30_000
+    for (let from = 0; from < n; from += 7_000) {
+      const batch = new Map<string, ReturnType<typeof agg> | null>()
+      for (let i = from; i < Math.min(n, from + 7_000); i++) batch.set(windowKey(`z${i % 50}`, Math.floor(i / 50) * 60_000), agg(i, i + 1, i % 3 === 0))
+      await replay.apply(batch)
+    }
+    expect(await replay.finish(newStoreMeta({ ...initialMeta(), seq: n }, n - 1))).toBe(n)
+    expect(store.windowCount()).toBe(n)
+    expect(store.get(windowKey('z7', 599 * 60_000))).toEqual(agg(29_957, 29_958, false))
+    expect(indexes().final.length).toBe(n / 3)
+    expect(store.meta()).toMatchObject({ seq: n, lastChangelogOffset: n - 1 })
+  })
+
+  it('a replay onto a restored store compares every key with what it holds', async () => {
     store.apply(new Map([[k, agg(5, 5)]]), meta)
     const replay = store.beginReplay()
-    replay.apply(new Map([[k, agg(3, 3)]]))
+    await replay.apply(new Map([[k, agg(3, 3)]]))
     expect(store.get(k)?.requested).toBe(5)
-    replay.apply(new Map([[k, agg(6, 6)]]))
-    expect(replay.finish(undefined)).toBe(1)
+    await replay.apply(new Map([[k, agg(6, 6)]]))
+    expect(await replay.finish(undefined)).toBe(1)
     expect(store.get(k)?.requested).toBe(6)
     expect(store.meta()).toEqual(meta)
   })

@@ -26,10 +26,10 @@ type IndexKey = [number, string]
 
 /** A changelog replay in progress (see `StateStore.beginReplay`). */
 export interface Replay {
-  /** One batch, newest record per key, in one write transaction. */
-  apply(records: Iterable<[string, WindowAgg | null]>): void
-  /** Writes the metadata the replay ends at; returns how many records changed the state. */
-  finish(meta: StoreMeta | undefined): number
+  /** One batch, newest record per key. Resolves once the store can take the next one. */
+  apply(records: Iterable<[string, WindowAgg | null]>): Promise<void>
+  /** Writes the metadata the replay ends at, once every batch is in; resolves to how many records were written. */
+  finish(meta: StoreMeta | undefined): Promise<number>
 }
 
 /**
@@ -92,21 +92,63 @@ export class StateStore implements StateView {
   }
 
   /**
-   * Starts replaying a changelog into this store. Into an empty store most
-   * records of a full replay are keys seen for the first time: each is
-   * inserted only if absent (one B-tree descent, no lookup first), and only a
-   * key already written falls back to the comparison by `seq`.
+   * Starts replaying a changelog into this store. Onto a restored snapshot
+   * (a tail of a few thousand records) each batch is one write transaction
+   * that compares every record with what the store holds, by `seq`.
    */
   beginReplay(): Replay {
-    const insertFirst = this.windowCount() === 0
+    if (this.windowCount() === 0) return this.#replayIntoEmpty()
     let applied = 0
     return {
-      apply: (records) => {
-        applied += this.#replay(records, undefined, insertFirst)
+      apply: async (records) => {
+        applied += this.replay(records, undefined)
       },
-      finish: (meta) => {
-        if (meta) this.#replay([], meta, insertFirst)
+      finish: async (meta) => {
+        if (meta) this.replay([], meta)
         return applied
+      },
+    }
+  }
+
+  /**
+   * A whole changelog into an empty store (no snapshot to start from). The
+   * writes go to LMDB's own write thread, which runs the B-tree inserts while
+   * this thread decodes the next batch; one batch waits behind the one being
+   * written, no more. Nothing is read back: every record comes after the ones
+   * before it in the log, which is the order of `seq` for a key, so each write
+   * replaces what an earlier one left. The metadata goes last.
+   */
+  #replayIntoEmpty(): Replay {
+    let written = 0
+    let inFlight: Promise<unknown> = Promise.resolve()
+    return {
+      apply: async (records) => {
+        await inFlight
+        let last: Promise<unknown> | undefined
+        for (const [key, value] of records) {
+          const w = parseWindowKey(key)
+          if (!w) continue // not a window: nothing to store, as in #put
+          const idx: IndexKey = [w.windowStart, w.zone]
+          if (value === null) {
+            this.#windows.remove(key)
+            this.#open.remove(idx)
+            last = this.#final.remove(idx)
+          } else if (value.final) {
+            this.#windows.put(key, value)
+            this.#open.remove(idx)
+            last = this.#final.put(idx, true)
+          } else {
+            this.#windows.put(key, value)
+            last = this.#open.put(idx, true)
+          }
+          written++
+        }
+        if (last) inFlight = last
+      },
+      finish: async (meta) => {
+        await inFlight
+        if (meta) await this.#meta.put('shard', meta)
+        return written
       },
     }
   }
@@ -117,23 +159,9 @@ export class StateStore implements StateView {
    * the snapshot is harmless. Returns how many records changed the state.
    */
   replay(records: Iterable<[string, WindowAgg | null]>, meta: StoreMeta | undefined): number {
-    return this.#replay(records, meta, false)
-  }
-
-  #replay(records: Iterable<[string, WindowAgg | null]>, meta: StoreMeta | undefined, insertFirst: boolean): number {
     let applied = 0
     this.#env.transactionSync(() => {
       for (const [key, value] of records) {
-        if (insertFirst && value !== null) {
-          const w = parseWindowKey(key)
-          if (!w) continue // not a window: nothing to store, as in #put
-          if (this.#insertIfAbsent(key, value)) {
-            if (value.final) this.#final.putSync([w.windowStart, w.zone], true)
-            else this.#open.putSync([w.windowStart, w.zone], true)
-            applied++
-            continue
-          }
-        }
         const have = this.#windows.get(key)
         if (value === null ? !have : have && have.seq >= value.seq) continue
         this.#put(key, value, have)
@@ -142,11 +170,6 @@ export class StateStore implements StateView {
       if (meta) this.#meta.putSync('shard', meta)
     })
     return applied
-  }
-
-  /** Inside a write transaction, LMDB's put answers whether it wrote (its typings say void). */
-  #insertIfAbsent(key: string, agg: WindowAgg): boolean {
-    return (this.#windows.putSync(key, agg, { noOverwrite: true }) as unknown) === true
   }
 
   /**
