@@ -1,25 +1,20 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, inject, it } from 'vitest'
+import { describe, expect, inject, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import type { DeadLetter } from '../src/core/records.js'
 import { firstCommitAfterRecovery, getJson, sleep, waitReady } from '../src/demo/pipeline.js'
 import { readWholeTopic } from '../src/verify/read-topic.js'
 import { PlainProducer } from '../src/kafka/client.js'
-import { FAST_WINDOWS, testPipeline } from './harness.js'
+import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
 
 type Status = { phase: string; lastRecovery: { snapshot: { snapshotId: string; kind: string } | null; rejectedSnapshots: { reason: string }[]; replayedRecords: number; timeToRecoverMs: number } | null; recoveries: number; lastSnapshot: unknown }
 
-let cleanup: ((failed: boolean) => Promise<void>) | undefined
-afterEach(async (ctx) => {
-  await cleanup?.(ctx.task.result?.state === 'fail')
-  cleanup = undefined
-})
+cleanUpPipelinesAfterEach()
 
 describe('crashes on a real broker', () => {
   it('kill -9 of an OpB shard under load: only that shard restarts, from its local snapshot, and the output stays exact', async () => {
     const t = testPipeline('kill')
-    cleanup = t.cleanup
     await t.p.startAll()
     const opa = t.p.opa.get(0)!
     const load = t.load()
@@ -63,7 +58,6 @@ describe('crashes on a real broker', () => {
 
   it.each(['before-commit', 'during-commit', 'after-commit'])('OpA and an OpB shard that die %s recover exactly', async (point) => {
     const t = testPipeline(`fault-${point}`)
-    cleanup = t.cleanup
     // Each kills itself (SIGKILL) at that point of a given commit; the test
     // restarts it without the fault, as a supervisor would.
     const opa = t.p.startOpa(0, { FAULT: `${point}:8` })
@@ -90,7 +84,6 @@ describe('crashes on a real broker', () => {
   it('the same crash with transactions off repeats a batch, and the verifier reports the duplicates', async () => {
     // The control for the exact runs above: what they check can fail.
     const t = testPipeline('at-least-once', { env: { ...FAST_WINDOWS, DELIVERY: 'at-least-once' } })
-    cleanup = t.cleanup
     const opa = t.p.startOpa(0, { FAULT: 'during-commit:8' })
     t.p.startOpb(0)
     t.p.startOpb(1)
@@ -108,7 +101,6 @@ describe('crashes on a real broker', () => {
 
   it('checkpoint-only mode (no changelog): kill -9 and a crash during the commit both resume from the committed checkpoint, exact', async () => {
     const t = testPipeline('checkpoint', { env: { ...FAST_WINDOWS, SNAPSHOT_MODE: 'checkpoint', SNAPSHOT_INTERVAL_MS: '1000' } })
-    cleanup = t.cleanup
     t.p.startOpa(0)
     const faulty = t.p.startOpb(0, { FAULT: 'during-commit:3' })
     t.p.startOpb(1)
@@ -131,7 +123,6 @@ describe('crashes on a real broker', () => {
 
   it('two OpB processes for the same shard: the older is fenced and the output stays exact', async () => {
     const t = testPipeline('zombie')
-    cleanup = t.cleanup
     await t.p.startAll()
     const load = t.load()
     await sleep(2000)
@@ -152,7 +143,6 @@ describe('crashes on a real broker', () => {
 
   it('a corrupted, truncated or deleted snapshot is detected and the next one back (or a full replay) is used', async () => {
     const t = testPipeline('corrupt')
-    cleanup = t.cleanup
     await t.p.startAll()
     const load = t.load()
     const snapDir = join(t.dataDir, 'opb-0', 'snapshots')
@@ -191,7 +181,6 @@ describe('crashes on a real broker', () => {
 
   it('a broker kill -9 and restart mid-run: the pipeline resumes and stays exact', async () => {
     const t = testPipeline('broker')
-    cleanup = t.cleanup
     await t.p.startAll()
     const load = t.load()
     await sleep(2500)

@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { inject } from 'vitest'
+import { afterEach, inject } from 'vitest'
 import type { VerifyReport } from '../src/core/verify.js'
 import { LocalPipeline, topicsFor, type PipelineOptions } from '../src/demo/pipeline.js'
 import { awaitVerdict } from '../src/demo/verdict.js'
@@ -21,6 +21,21 @@ export const FAST_WINDOWS = {
 
 let ports = 21000 + Math.floor(Math.random() * 200) * 10
 
+/** Cleanups of the pipelines the running test started. */
+let started: ((failed: boolean) => Promise<void>)[] = []
+
+/**
+ * Registers, for the calling test file, the cleanup of every pipeline a test
+ * started: after each test, whether it passed or failed (then with logs).
+ */
+export function cleanUpPipelinesAfterEach(): void {
+  afterEach(async (ctx) => {
+    const cleanups = started
+    started = []
+    for (const c of cleanups) await c(ctx.task.result?.state === 'fail')
+  })
+}
+
 export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) {
   const pipeline = `${name}-${Date.now().toString(36)}`
   const dataDir = mkdtempSync(join(tmpdir(), `ridepulse-${name}-`))
@@ -36,7 +51,7 @@ export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) 
     env: FAST_WINDOWS,
     ...opts,
   })
-  return {
+  const t = {
     p,
     dataDir,
     settings: { brokers: [inject('kafkaBrokers')], clientId: `${name}-test` },
@@ -76,4 +91,6 @@ export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) 
       rmSync(dataDir, { recursive: true, force: true })
     },
   }
+  started.push((failed) => t.cleanup(failed))
+  return t
 }

@@ -1,21 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ensureTopics, PlainProducer } from '../src/kafka/client.js'
 import { pipelineTopics } from '../src/topics.js'
 import { getJson, sleep } from '../src/demo/pipeline.js'
-import { FAST_WINDOWS, testPipeline } from './harness.js'
+import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
 
-let cleanup: ((failed: boolean) => Promise<void>) | undefined
-afterEach(async (ctx) => {
-  await cleanup?.(ctx.task.result?.state === 'fail')
-  cleanup = undefined
-})
+cleanUpPipelinesAfterEach()
 
 describe('commits larger than one record batch may be', () => {
   it('a backlog in which every event opens a window of its own goes through in bounded transactions, exact', async () => {
     // 12,000 zones with one event each: a commit of 5,000 events changes
     // 5,000 windows, well over the broker's 1 MB limit for one batch.
     const t = testPipeline('large-commit', { shards: 1, ordersPartitions: 1, env: { ...FAST_WINDOWS, COMMIT_MAX_RECORDS: '5000' } })
-    cleanup = t.cleanup
     const events = 12_000
     const now = Date.now()
     await ensureTopics(t.settings, pipelineTopics({ ...t.p.topics, ORDERS_PARTITIONS: 1, SHARDS: 1 }))
