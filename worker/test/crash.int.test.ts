@@ -121,25 +121,31 @@ describe('crashes on a real broker', () => {
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0, finalsTwice: 0, revViolations: 0 })
   })
 
-  it('two OpB processes for the same shard: the older is fenced and the output stays exact', async () => {
-    const t = testPipeline('zombie')
-    await t.p.startAll()
-    const load = t.load()
-    await sleep(2000)
-    const old = t.p.opb.get(1)!
-    // A second process for shard 1 on its own volume, as a replacement pod would be.
-    const replacement = t.p.startOpb(1, { DATA_DIR: join(t.dataDir, 'opb-1-replacement') }, old.port + 50)
-    await waitReady(replacement)
-    const oldExit = await Promise.race([old.exited, sleep(15_000).then(() => 'still running')])
-    expect(oldExit).toBe(1)
-    await sleep(1500)
-    await load.stop()
-    const report = await t.verifyWhenFinal()
-    expect(report.problems).toEqual([])
-    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
-    // The fenced process stopped without taking the replacement down with it.
-    expect(replacement.child.exitCode).toBeNull()
-  })
+  for (const role of ['opb', 'opa'] as const) {
+    it(`two ${role === 'opb' ? 'OpB processes for the same shard' : 'OpA processes for the same instance'}: the older is fenced, the newer goes on, and the output stays exact`, async () => {
+      const t = testPipeline(`zombie-${role}`)
+      await t.p.startAll()
+      const load = t.load()
+      await sleep(2000)
+      // A second process for the same unit, as a replacement pod would be (OpB on its own volume).
+      const old = role === 'opb' ? t.p.opb.get(1)! : t.p.opa.get(0)!
+      const replacement = role === 'opb' ? t.p.startOpb(1, { DATA_DIR: join(t.dataDir, 'opb-1-replacement') }, old.port + 50) : t.p.startOpa(0, {}, old.port + 50)
+      await waitReady(replacement)
+      const oldExit = await Promise.race([old.exited, sleep(15_000).then(() => 'still running')])
+      expect(oldExit).toBe(1)
+      await sleep(1500)
+      const sent = await load.stop()
+      const report = await t.verifyWhenFinal()
+      expect(report.problems).toEqual([])
+      expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+      // Each malformed event once in the dead-letter topic, whichever process read it.
+      const dead = (await readWholeTopic(t.settings, t.p.topics.TOPIC_DLQ, 1)).map((r) => JSON.parse(r.value!.toString()) as DeadLetter)
+      expect(new Set(dead.map((d) => `${d.sourcePartition}:${d.sourceOffset}`)).size).toBe(dead.length)
+      expect(dead).toHaveLength(sent.malformed)
+      // The fenced process stopped without taking the replacement down with it.
+      expect(replacement.child.exitCode).toBeNull()
+    })
+  }
 
   it('a corrupted, truncated or deleted snapshot is detected and the next one back (or a full replay) is used', async () => {
     const t = testPipeline('corrupt')

@@ -77,8 +77,9 @@ export class LocalPipeline {
     return { name, logFile, port, child, startedAt: Date.now(), exited }
   }
 
-  startOpa(i: number, extra: Record<string, string> = {}): WorkerProcess {
-    const w = this.#spawn(`opa-${i}`, this.opts.httpBase + i, { ROLE: 'opa', OPA_INDEX: String(i), OPA_INSTANCES: String(this.opts.opaInstances), ...extra })
+  /** Starts OpA instance `i`; `port` puts a second process for the same instance beside the first. */
+  startOpa(i: number, extra: Record<string, string> = {}, port = this.opts.httpBase + i): WorkerProcess {
+    const w = this.#spawn(`opa-${i}`, port, { ROLE: 'opa', OPA_INDEX: String(i), OPA_INSTANCES: String(this.opts.opaInstances), ...extra })
     this.opa.set(i, w)
     return w
   }
