@@ -42,7 +42,7 @@ type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>
 
 export class ProducerFencedError extends Error {
   constructor(transactionalId: string, options?: { cause?: unknown }) {
-    super(`producer ${transactionalId} was fenced by a newer instance with the same transactional id`, options)
+    super(`producer ${transactionalId} was fenced: a newer process took the transactional id over, or the coordinator aborted a transaction left open past the transaction timeout`, options)
     this.name = 'ProducerFencedError'
   }
 }

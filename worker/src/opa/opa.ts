@@ -76,7 +76,7 @@ export class OpaInstance {
         if (this.#producer.fenced) {
           // Another instance owns these partitions now. Registering again
           // would abort its open transaction (see TxnProducer.fence): stop.
-          this.log.error({ err }, 'fenced by a newer instance with the same index; stopping')
+          this.log.error({ err }, 'producer fenced; stopping without registering again')
           throw err
         }
         await this.#producer.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'))

@@ -306,7 +306,7 @@ export class OpbShard {
         if (this.#producer.fenced) {
           // Another process owns the shard now. Registering again would abort
           // its open transaction (see TxnProducer.fence): stop instead.
-          this.log.error({ err }, 'fenced by a newer process for this shard; stopping')
+          this.log.error({ err }, 'producer fenced; stopping without registering again')
           this.#to('failed')
           throw err
         }
