@@ -143,7 +143,11 @@ export class StateStore implements StateView {
           }
           written++
         }
-        if (last) inFlight = last
+        if (last) {
+          // Awaited by the next batch or by finish(); a replay given up half-way must not leave it unhandled.
+          last.catch(() => undefined)
+          inFlight = last
+        }
       },
       finish: async (meta) => {
         await inFlight
