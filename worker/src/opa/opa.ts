@@ -74,8 +74,9 @@ export class OpaInstance {
         this.#lastError = describeError(err)
         this.metrics.transactions.inc({ outcome: 'aborted' })
         if (this.#producer.fenced) {
-          // Another instance owns these partitions now. Registering again
-          // would abort its open transaction (see TxnProducer.fence): stop.
+          // Another instance owns these partitions now (or the coordinator
+          // timed our transaction out). Registering again could abort the
+          // owner's open transaction (see TxnProducer.fence): stop.
           this.log.error({ err }, 'producer fenced; stopping without registering again')
           throw err
         }

@@ -304,8 +304,9 @@ export class OpbShard {
         this.metrics.transactions.inc({ outcome: 'aborted' })
         this.#txOpen = false
         if (this.#producer.fenced) {
-          // Another process owns the shard now. Registering again would abort
-          // its open transaction (see TxnProducer.fence): stop instead.
+          // Another process owns the shard now (or the coordinator timed our
+          // transaction out). Registering again could abort the owner's open
+          // transaction (see TxnProducer.fence): stop instead.
           this.log.error({ err }, 'producer fenced; stopping without registering again')
           this.#to('failed')
           throw err
