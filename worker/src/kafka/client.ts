@@ -54,18 +54,24 @@ export class TopicMissingError extends Error {
   }
 }
 
-function errorText(err: unknown): string {
-  const parts: string[] = []
+/** An error and those inside it (the client's `errors` lists and `cause` chains), a few levels deep. */
+function errorsIn(err: unknown): object[] {
+  const found: object[] = []
   const walk = (e: unknown, depth: number): void => {
-    if (!e || depth > 4) return
-    if (e instanceof Error) parts.push(e.message)
+    if (!e || typeof e !== 'object' || depth > 4) return
+    found.push(e)
     const inner = (e as { errors?: unknown[] }).errors
     if (Array.isArray(inner)) for (const i of inner) walk(i, depth + 1)
     walk((e as { cause?: unknown }).cause, depth + 1)
   }
   walk(err, 0)
-  return parts.join(' | ')
+  return found
 }
+
+const errorText = (err: unknown): string =>
+  errorsIn(err)
+    .flatMap((e) => (e instanceof Error ? [e.message] : []))
+    .join(' | ')
 
 export const isFencingError = (err: unknown): boolean =>
   /newer producer with the same transactionalId|old epoch|PRODUCER_FENCED|INVALID_PRODUCER_EPOCH/i.test(errorText(err))
@@ -260,19 +266,10 @@ export interface SendResult {
 }
 
 /** The protocol error names (PRODUCER_FENCED, …) anywhere in an error from the client. */
-function protocolErrorIds(err: unknown): string[] {
-  const ids: string[] = []
-  const walk = (e: unknown, depth: number): void => {
-    if (!e || typeof e !== 'object' || depth > 4) return
-    const id = (e as { apiId?: unknown }).apiId
-    if (typeof id === 'string') ids.push(id)
-    const inner = (e as { errors?: unknown[] }).errors
-    if (Array.isArray(inner)) for (const i of inner) walk(i, depth + 1)
-    walk((e as { cause?: unknown }).cause, depth + 1)
-  }
-  walk(err, 0)
-  return ids
-}
+const protocolErrorIds = (err: unknown): string[] => errorsIn(err).flatMap((e) => {
+  const id = (e as { apiId?: unknown }).apiId
+  return typeof id === 'string' ? [id] : []
+})
 
 /** EndTxn answers that mean another process owns the transactional id. */
 const FENCED_ON_END = new Set(['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING'])
