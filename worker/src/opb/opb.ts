@@ -44,6 +44,23 @@ export interface RecoveryReport {
   timeToFirstCommitMs: number | null
 }
 
+/** Points inside a recovery where a test may act on the real broker. */
+export interface RecoveryHooks {
+  /** After the fence completed, before the changelog's end and the manifest are read. */
+  afterFence?: () => Promise<void>
+}
+
+/** The changelog replay stopped below the end offset read after the fence: the restored state would miss committed changes. */
+export class ChangelogReplayIncompleteError extends Error {
+  constructor(topic: string, shard: number, reached: number, end: number) {
+    super(`changelog ${topic}[${shard}] replay stopped at offset ${reached}, below the end offset ${end} read after the fence`)
+    this.name = 'ChangelogReplayIncompleteError'
+  }
+}
+
+/** Fetches in a row that bring a replay no further before it is given up. */
+const REPLAY_MAX_STALLS = 20
+
 /** One OpB shard: owns partition `shard` of the input and of the changelog. */
 export class OpbShard {
   #phase: Phase = 'starting'
@@ -83,6 +100,7 @@ export class OpbShard {
     readonly metrics: Metrics,
     readonly nowMs: () => number = Date.now,
     early?: EarlyRestore,
+    readonly hooks: RecoveryHooks = {},
   ) {
     this.#pipeline = cfg.PIPELINE
     this.#settings = kafkaSettings(cfg, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
@@ -142,8 +160,7 @@ export class OpbShard {
   async recover(startedAt: number, topicsReady: Promise<unknown> = Promise.resolve()): Promise<RecoveryReport> {
     const t0 = this.nowMs()
     this.#to('fencing')
-    // Checking the local snapshots needs no broker: it runs while the fence
-    // and the reads of the manifest and the changelog's end go out.
+    // Checking the local snapshots needs no broker: it runs while the fence goes out.
     const live = join(this.cfg.DATA_DIR, 'live')
     await this.#store?.close()
     this.#store = undefined
@@ -151,11 +168,15 @@ export class OpbShard {
     this.#earlyStaged = undefined
     const planned = this.#snapshots.plan()
     planned.catch(() => undefined) // awaited below; a failed fence must not leave it unhandled
-    const [, changelogEnd, published] = await Promise.all([
-      this.#producer.fence(),
-      topicsReady.then(() => (this.#checkpointOnly ? 0 : this.#changelog.endOffset())),
-      topicsReady.then(() => this.#latestPublishedManifest()),
-    ])
+    await Promise.all([this.#producer.fence(), topicsReady])
+    await this.hooks.afterFence?.()
+    // The changelog's end and the manifest are read only once the fence is
+    // complete. The coordinator answers the fence only after a transaction
+    // that was committing (a zombie's, or this shard's own last one whose
+    // markers were still being written) is complete, so its records are then
+    // below the end offset. Read any earlier, they could be missed: input
+    // processed twice, a rev emitted again, duplicate seqs in the changelog.
+    const [changelogEnd, published] = await Promise.all([this.#checkpointOnly ? 0 : this.#changelog.endOffset(), this.#latestPublishedManifest()])
     const t1 = this.nowMs()
 
     this.#to('loading-snapshot')
@@ -257,9 +278,17 @@ export class OpbShard {
     const snapshotMeta = store.meta()
     const replay = store.beginReplay()
     let lastMeta: StoreMeta | undefined
+    let stalls = 0
     while (pending) {
       const r = await pending
       const next = r.nextOffset
+      // A fetch that brings nothing below the end is asked again a few times
+      // (a leader moving, say); the check after the loop decides.
+      if (next <= off && ++stalls < REPLAY_MAX_STALLS) {
+        pending = fetchFrom(off)
+        continue
+      }
+      stalls = 0
       pending = next > off && next < end ? fetchFrom(next) : undefined
       // Within a batch only the newest record of a key matters (log order is seq order).
       const latest = new Map<string, WindowAgg | null>()
@@ -287,6 +316,10 @@ export class OpbShard {
       }
     }
     await pending
+    if (off < end) {
+      await replay.finish(undefined).catch(() => undefined) // the store is dropped: recovery starts again from a snapshot
+      throw new ChangelogReplayIncompleteError(this.cfg.TOPIC_CHANGELOG, this.cfg.SHARD, off, end)
+    }
     await replay.finish(lastMeta)
     return { records, bytes }
   }
