@@ -21,6 +21,7 @@ import { recoveryUnderLoad } from './experiments/underload.js'
 import { describeMachine } from './machine.js'
 import { composeRuns, latestRun, runsOf, saveRun, type BenchRun, type Experiment } from './results.js'
 import { writeReport } from './report.js'
+import { stopOnSignals } from '@ridepulse/worker/demo/teardown'
 
 const { values: args } = parseArgs({
   options: {
@@ -50,6 +51,7 @@ if (!args['report-only']) {
     steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000, windowMs }),
     kstreams: (brokers) => kafkaStreamsPeer({ root, brokers, partitions: 2, backlog: mode === 'full' ? 1_000_000 : 100_000, rounds: mode === 'full' ? 3 : 1, rate: mode === 'full' ? 5000 : 2000, latencySeconds: mode === 'full' ? 30 : 10, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], builds: mode === 'full' ? 2 : 1, kills: mode === 'full' ? 3 : 2, liveRate: 200, snapshotIntervalMs: mode === 'full' ? 2000 : 1000, httpBase: 27_300 }),
   }
+  stopOnSignals()
   const kafka = startLocalKafka(Number(args.port))
   const run: BenchRun = { id: new Date().toISOString().replace(/[:.]/g, '-'), mode, startedAt: new Date().toISOString(), finishedAt: '', machine: describeMachine(KAFKA_VERSION), experiments: {} }
   try {

@@ -111,6 +111,8 @@ const SHARDS = 3
 const WORKER_PORT = 8080
 /** Short windows, lateness and idle timeout so every window is final soon after the traffic stops. */
 const WINDOW_MS = 5000
+const LATENESS_MS = 500
+const OUT_OF_ORDERNESS_MS = 500
 const selector = (component: 'opa' | 'opb') => `app.kubernetes.io/instance=${NAME},app.kubernetes.io/component=${component}`
 
 interface WorkerStatus {
@@ -153,7 +155,7 @@ export function sampleResource(o: E2eOptions, prefix: string): Record<string, un
   // A small node (two cores) runs three shards, OpA, the operator and the broker.
   r.spec.opb = { ...r.spec.opb, shards: SHARDS, image: o.workerImage, resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } } }
   r.spec.snapshots = { ...r.spec.snapshots, intervalMs: 2000 }
-  r.spec.windows = { sizeMs: WINDOW_MS, allowedLatenessMs: 500, outOfOrdernessMs: 500, idleTimeoutMs: 1500 }
+  r.spec.windows = { sizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS, idleTimeoutMs: 1500 }
   return r
 }
 
@@ -325,7 +327,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
     await sleep(1500)
     const stats = await load.stop()
     load = undefined
-    const verdict = await timed('verdict', () => awaitVerdict(settings, prefix, { orders: SHARDS, shards: SHARDS }, WINDOW_MS, 120_000))
+    const verdict = await timed('verdict', () => awaitVerdict(settings, prefix, { orders: SHARDS, shards: SHARDS }, { windowSizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS }, 120_000))
     o.log(`verifier: windows ${verdict.windows}, valid events ${verdict.validEvents}, late ${verdict.lateEvents}, lost ${verdict.lost}, duplicated ${verdict.duplicated}${verdict.problems.length ? `; ${verdict.problems.join('; ')}` : ''}`)
     const opaDisturbed = changed(opaAtStart, await c.pods(ns, selector('opa')))
     return { kills, verdict, opaDisturbed, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs }

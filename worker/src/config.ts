@@ -1,7 +1,23 @@
 import { z } from 'zod'
+import { DEFAULT_MAX_FUTURE_SKEW_MS } from './core/event.js'
+import type { VerifyRule } from './core/verify.js'
 import type { KafkaSettings } from './kafka/client.js'
+import { TRANSACTION_TIMEOUT_MS } from './kafka/limits.js'
 
-const int = (min: number) => z.coerce.number().int().min(min)
+/**
+ * A whole number written in digits. `z.coerce.number()` would read an empty
+ * variable (`SHARD=`) as 0 and a blank one as 0 too: refused here instead.
+ */
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .unknown()
+    .transform((v, ctx) => {
+      if (typeof v === 'number') return v
+      if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) return Number(v)
+      ctx.addIssue({ code: 'custom', message: `must be a whole number (got ${JSON.stringify(v)})` })
+      return z.NEVER
+    })
+    .pipe(z.number().int().min(min).max(max))
 const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'each broker must be host:port')).min(1))
 
 const common = {
@@ -38,6 +54,15 @@ const common = {
    * batch; a crash repeats output. Only there to measure what exactly-once costs.
    */
   DELIVERY: z.enum(['exactly-once', 'at-least-once']).default('exactly-once'),
+  /**
+   * How far an event's time may run ahead of its record's timestamp on the
+   * input (when it reached Kafka); an event further ahead is a dead letter.
+   */
+  MAX_FUTURE_SKEW_MS: int(0).default(DEFAULT_MAX_FUTURE_SKEW_MS),
+  /** The longest original kept in a dead letter; a longer one is cut, its size and SHA-256 kept in headers. */
+  DLQ_MAX_VALUE_BYTES: int(0, 900_000).default(256 * 1024),
+  /** After SIGTERM, the longest a worker waits for its last transaction and its connections before it exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: int(100, 25_000).default(10_000),
   /** Deterministic crash for tests: `<point>:<n>`, point before-commit | during-commit | after-commit. */
   FAULT: z
     .string()
@@ -51,6 +76,12 @@ export const opaSchema = z.object({
   OPA_INDEX: int(0),
   OPA_INSTANCES: int(1).default(1),
 })
+const opaRules = (c: z.infer<typeof opaSchema>, ctx: z.RefinementCtx) => {
+  if (c.OPA_INDEX >= c.OPA_INSTANCES) ctx.addIssue({ code: 'custom', path: ['OPA_INDEX'], message: `must be below OPA_INSTANCES (${c.OPA_INSTANCES})` })
+  else if (c.OPA_INDEX >= c.ORDERS_PARTITIONS) {
+    ctx.addIssue({ code: 'custom', path: ['OPA_INDEX'], message: `instance ${c.OPA_INDEX} would own no partition of ${c.TOPIC_ORDERS} (ORDERS_PARTITIONS=${c.ORDERS_PARTITIONS}): run at most ORDERS_PARTITIONS instances` })
+  }
+}
 
 export const opbSchema = z.object({
   ...common,
@@ -79,10 +110,12 @@ const saslComplete = (c: { KAFKA_SASL_MECHANISM?: string; KAFKA_SASL_USERNAME?: 
 const saslRule = { path: ['KAFKA_SASL_MECHANISM'], message: 'set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD together, or none of them' }
 
 export const configSchema = z.discriminatedUnion('ROLE', [
-  opaSchema.refine(saslComplete, saslRule),
-  opbSchema.refine(saslComplete, saslRule).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.SNAPSHOT_INTERVAL_MS <= 10_000, {
+  opaSchema.refine(saslComplete, saslRule).superRefine(opaRules),
+  opbSchema.refine(saslComplete, saslRule).superRefine((c, ctx) => {
+    if (c.SHARD >= c.SHARDS) ctx.addIssue({ code: 'custom', path: ['SHARD'], message: `must be below SHARDS (${c.SHARDS}): shard s owns partition s of the input` })
+  }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.SNAPSHOT_INTERVAL_MS <= 10_000, {
     path: ['SNAPSHOT_INTERVAL_MS'],
-    message: 'in checkpoint mode a transaction spans the snapshot interval, which must stay within 10000 ms (the transaction timeout is 15000 ms)',
+    message: `in checkpoint mode a transaction spans the snapshot interval, which must stay within 10000 ms (the transaction timeout is ${TRANSACTION_TIMEOUT_MS} ms)`,
   }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.DELIVERY === 'exactly-once', {
     path: ['DELIVERY'],
     message: 'checkpoint mode has no changelog and relies on transactions: it needs DELIVERY=exactly-once',
@@ -112,4 +145,12 @@ export function loadConfig(env: Record<string, string | undefined>): WorkerConfi
   const r = configSchema.safeParse(env)
   if (r.success) return r.data
   throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.') || 'ROLE'}: ${i.message}`))
+}
+
+const ruleSchema = opbSchema.pick({ WINDOW_SIZE_MS: true, ALLOWED_LATENESS_MS: true, OUT_OF_ORDERNESS_MS: true, MAX_FUTURE_SKEW_MS: true })
+
+/** The event-time rule a pipeline started with `env` follows, the defaults included: what the verifier judges lateness by. */
+export function eventTimeRule(env: Record<string, string | undefined>): VerifyRule {
+  const c = ruleSchema.parse(env)
+  return { windowSizeMs: c.WINDOW_SIZE_MS, allowedLatenessMs: c.ALLOWED_LATENESS_MS, outOfOrdernessMs: c.OUT_OF_ORDERNESS_MS, maxFutureSkewMs: c.MAX_FUTURE_SKEW_MS }
 }

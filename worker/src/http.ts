@@ -4,9 +4,11 @@ import type { Registry } from 'prom-client'
 export interface Probe {
   ready(): boolean
   status(): unknown
+  /** Whether the process can do its work; /healthz answers 503 with the detail when not. */
+  health?(): { ok: boolean; detail: string }
 }
 
-/** /healthz, /readyz (ready only after recovery), /status (JSON), /metrics. */
+/** /healthz (503 when the process cannot do its work), /readyz (ready only after recovery), /status (JSON), /metrics. */
 export function startHttp(port: number, registry: Registry, probe: Probe, host = '0.0.0.0'): Promise<Server> {
   const server = createServer((req, res) => {
     const send = (code: number, body: string, type = 'text/plain') => {
@@ -14,8 +16,10 @@ export function startHttp(port: number, registry: Registry, probe: Probe, host =
       res.end(body)
     }
     switch (req.url?.split('?')[0]) {
-      case '/healthz':
-        return send(200, 'ok\n')
+      case '/healthz': {
+        const h = probe.health?.() ?? { ok: true, detail: 'ok' }
+        return send(h.ok ? 200 : 503, `${h.detail}\n`)
+      }
       case '/readyz':
         return probe.ready() ? send(200, 'ready\n') : send(503, 'not ready\n')
       case '/status':

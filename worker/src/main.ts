@@ -33,8 +33,15 @@ let stopping = false
 const shutdown = (signal: string) => {
   if (stopping) return
   stopping = true
-  log.info({ signal }, 'stopping')
+  log.info({ signal, timeoutMs: cfg.SHUTDOWN_TIMEOUT_MS }, 'stopping')
   void worker.stop()
+  // With the broker away, the last fetch, abort or close can wait far longer
+  // than Kubernetes' grace period. Nothing is lost by leaving then: an open
+  // transaction is aborted by the next owner's fence or by the coordinator.
+  setTimeout(() => {
+    log.warn({ timeoutMs: cfg.SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; exiting with anything still open left to the broker to abort')
+    process.exit(1)
+  }, cfg.SHUTDOWN_TIMEOUT_MS).unref()
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'))
 process.on('SIGINT', () => shutdown('SIGINT'))

@@ -21,7 +21,9 @@ export function createMetrics(labels: Record<string, string>) {
     recoveryPhase: new Gauge({ name: 'ridepulse_recovery_phase_ms', help: 'Last recovery, by phase', labelNames: ['phase'], registers: [registry] }),
     stateKeys: new Gauge({ name: 'ridepulse_state_keys', help: 'Live keys in the state', registers: [registry] }),
     late: new Counter({ name: 'ridepulse_late_events_total', help: 'Events for final windows, sent to the late topic', registers: [registry] }),
-    dlq: new Counter({ name: 'ridepulse_dead_letters_total', help: 'Invalid records sent to the dead-letter topic', registers: [registry] }),
+    volumeWriteFailures: new Counter({ name: 'ridepulse_volume_write_failures_total', help: 'Writes to the data volume that failed (a full disk, say), by operation: snapshot, state, recovery', labelNames: ['operation'], registers: [registry] }),
+    volumeWritable: new Gauge({ name: 'ridepulse_volume_writable', help: '1 while the last write to the data volume succeeded, 0 after a failed one', registers: [registry] }),
+    dlq: new Counter({ name: 'ridepulse_dead_letters_total', help: 'Records sent to the dead-letter topic, by why (malformed, future-event-time)', labelNames: ['code'], registers: [registry] }),
   }
 }
 export type Metrics = ReturnType<typeof createMetrics>

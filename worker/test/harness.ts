@@ -2,10 +2,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, inject } from 'vitest'
+import { readDeadLetter, type ReadDeadLetter } from '../src/core/dead-letter.js'
 import type { VerifyReport } from '../src/core/verify.js'
+import { readWholeTopic } from '../src/verify/read-topic.js'
 import { LocalPipeline, topicsFor, type PipelineOptions } from '../src/demo/pipeline.js'
 import { awaitVerdict } from '../src/demo/verdict.js'
 import { startLoad, type LoadOptions } from '../src/demo/load.js'
+import { eventTimeRule } from '../src/config.js'
 
 /** Short windows so a test sees many of them closed within seconds. */
 export const FAST_WINDOWS = {
@@ -71,7 +74,16 @@ export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) 
     /** Polls the verifier until every window is final and exact, or the time is up; returns the last report. */
     verifyWhenFinal(timeoutMs = 30_000): Promise<VerifyReport> {
       const settings = { brokers: [inject('kafkaBrokers')], clientId: `${name}-verify` }
-      return awaitVerdict(settings, pipeline, { orders: p.opts.ordersPartitions, shards: p.opts.shards }, Number(FAST_WINDOWS.WINDOW_SIZE_MS), timeoutMs)
+      return awaitVerdict(settings, pipeline, { orders: p.opts.ordersPartitions, shards: p.opts.shards }, eventTimeRule(p.opts.env ?? {}), timeoutMs)
+    },
+    /** Every record of the dead-letter topic, read back; a record that is not a dead letter fails the test. */
+    async deadLetters(): Promise<ReadDeadLetter[]> {
+      const records = await readWholeTopic(t.settings, p.topics.TOPIC_DLQ, 1)
+      return records.map((r) => {
+        const d = readDeadLetter(r.headers, r.value)
+        if (!d) throw new Error(`dead-letter offset ${r.offset} carries no dead-letter headers`)
+        return d
+      })
     },
     /**
      * Stops the pipeline and deletes its data. After a failed test, each

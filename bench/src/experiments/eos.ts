@@ -7,6 +7,7 @@ import { LocalPipeline, sleep, waitReady, type WorkerProcess } from '@ridepulse/
 import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
 import type { Experiment, Figure } from '../results.js'
 import { drainRate, type DrainResult } from './steady.js'
+import { eventTimeRule } from '@ridepulse/worker/config'
 
 const WINDOW = 4000
 const SHARDS = 2
@@ -61,7 +62,7 @@ async function crashTrial(o: EosOptions, name: string, faults: { opa: string; op
     await Promise.all([restartOnDeath(opa, () => p.startOpa(0)), restartOnDeath(opb, () => p.startOpb(0))])
     await sleep(1500)
     await load.stop()
-    const v = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, WINDOW, 60_000)
+    const v = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, eventTimeRule(p.opts.env ?? {}), 60_000)
     return { lost: v.lost, duplicated: v.duplicated, exact: v.ok }
   } finally {
     await p.stopAll()

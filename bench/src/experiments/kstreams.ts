@@ -14,6 +14,7 @@ import { pipelineTopics } from '@ridepulse/worker/topics'
 import type { Experiment, Figure } from '../results.js'
 import { summarize, type Summary } from '../stats.js'
 import { failure, parsePeerLine, peerTotal, ratio, restoreSummary, runningAt, type PeerLine } from './kstreams-lines.js'
+import { onTeardown } from '@ridepulse/worker/demo/teardown'
 
 /**
  * OpB against an ordinary Kafka Streams application doing the same job
@@ -281,6 +282,8 @@ class Peer {
       if (l) this.lines.push(l)
     })
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)))
+    const forget = onTeardown(() => this.kill())
+    void this.exited.then(forget)
   }
 
   /** Why the process cannot be waited on any more, if it cannot. */

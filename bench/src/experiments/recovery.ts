@@ -1,7 +1,8 @@
-import { execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { onTeardown } from '@ridepulse/worker/demo/teardown'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
 
@@ -12,11 +13,11 @@ interface RecoverySamples {
 }
 
 /** Design test 1, on one shard: the worker's recovery benchmark at each state size, its samples summarized here. */
-export function localRecovery(o: { root: string; keys: number[]; trials: number; tail: number; port: number }): Experiment {
+export async function localRecovery(o: { root: string; keys: number[]; trials: number; tail: number; port: number }): Promise<Experiment> {
   const dir = mkdtempSync(join(tmpdir(), 'ridepulse-bench-recovery-'))
   const file = join(dir, 'samples.json')
   try {
-    execFileSync(process.execPath, [join(o.root, 'worker', 'dist', 'bench', 'recovery.js'), '--keys', o.keys.join(','), '--trials', String(o.trials), '--tail', String(o.tail), '--port', String(o.port), '--json', file], { stdio: ['ignore', 'inherit', 'inherit'] })
+    await runNode([join(o.root, 'worker', 'dist', 'bench', 'recovery.js'), '--keys', o.keys.join(','), '--trials', String(o.trials), '--tail', String(o.tail), '--port', String(o.port), '--json', file])
     const r = JSON.parse(readFileSync(file, 'utf8')) as RecoverySamples
     const figures: Figure[] = []
     for (const s of r.samples) {
@@ -38,4 +39,21 @@ export function localRecovery(o: { root: string; keys: number[]; trials: number;
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** Runs a Node script to its end; a harness stopped by a signal stops it (and it, its own broker) first. */
+function runNode(args: string[]): Promise<void> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] })
+  const forget = onTeardown(() => {
+    child.kill('SIGTERM')
+    return new Promise((resolve) => child.once('exit', resolve))
+  })
+  return new Promise((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (code, signal) => {
+      forget()
+      if (code === 0) resolve()
+      else reject(new Error(`${args[0]} exited with ${code ?? signal}`))
+    })
+  })
 }

@@ -12,6 +12,7 @@ import { ensureTopics, PartitionReader, PlainProducer, type KafkaSettings } from
 import { pipelineTopics } from '@ridepulse/worker/topics'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
+import { eventTimeRule } from '@ridepulse/worker/config'
 
 const env = (windowMs: number) => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' })
 
@@ -140,7 +141,7 @@ export async function drainRate(o: SteadyOptions, name: string, extraEnv: Record
       await sleep(50)
     }
     const rate = Math.round(backlog.length / ((Date.now() - t0) / 1000))
-    const v = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, o.windowMs, 120_000)
+    const v = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, eventTimeRule(drain.opts.env ?? {}), 120_000)
     return { rate, events: backlog.length, exact: v.ok, lost: v.lost, duplicated: v.duplicated }
   } finally {
     await drain.stopAll()
@@ -170,7 +171,7 @@ export async function steadyState(o: SteadyOptions): Promise<Experiment> {
     const elapsed = (Date.now() - began) / 1000
     await sleep(2000) // the last commits
     await probe.stop()
-    const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: o.shards, shards: o.shards }, o.windowMs, 120_000)
+    const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: o.shards, shards: o.shards }, eventTimeRule(p.opts.env ?? {}), 120_000)
     await p.stopAll()
     rmSync(p.opts.dataDir, { recursive: true, force: true })
     figures.push({

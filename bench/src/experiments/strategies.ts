@@ -7,6 +7,7 @@ import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
 import { LatencyProbe } from './steady.js'
+import { eventTimeRule } from '@ridepulse/worker/config'
 
 const SHARDS = 3
 const env = (windowMs: number, extra: Record<string, string>) => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '1000', LOG_LEVEL: 'warn', ...extra })
@@ -80,7 +81,7 @@ export async function snapshotModes(o: Common): Promise<Experiment> {
       const elapsed = (Date.now() - began) / 1000
       await sleep(2000)
       await probe.stop()
-      const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, o.windowMs, 120_000)
+      const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, eventTimeRule(p.opts.env ?? {}), 120_000)
       const sum = (name: string) => [...snapMetrics].filter(([k]) => k.startsWith(name)).reduce((a, [, v]) => a + v, 0)
       const snapCount = sum('ridepulse_snapshot_duration_ms_count')
       const snapMean = snapCount > 0 ? sum('ridepulse_snapshot_duration_ms_sum') / snapCount : 0
@@ -150,7 +151,7 @@ export async function localVsGlobal(o: Common): Promise<Experiment> {
         if (steady > 0) opaRatio.push(((Math.max(0, now - base) / ((upAt - failedAt) / 1000)) / steady) * 1000)
       }
       await load.stop()
-      const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, o.windowMs, 120_000)
+      const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: SHARDS, shards: SHARDS }, eventTimeRule(p.opts.env ?? {}), 120_000)
       const params = { strategy, exact: verdict.ok, lost: verdict.lost, duplicated: verdict.duplicated }
       figures.push(
         { key: `strategy.ttr.${strategy}`, label: `${strategy}: failure → failed shard's first committed output`, unit: 'ms', summary: summarize(ttr), params },

@@ -7,6 +7,7 @@ import { firstCommitAfterRecovery, getJson, LocalPipeline, sleep, waitReady } fr
 import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
 import type { Experiment } from '../results.js'
 import { summarize } from '../stats.js'
+import { eventTimeRule } from '@ridepulse/worker/config'
 
 const WINDOW = 4000
 
@@ -68,7 +69,7 @@ export async function recoveryUnderLoad(o: { brokers: string; kills: number; rat
     }
     await sleep(1500)
     const sent = await load.stop()
-    const report = await awaitVerdict(settings, p.opts.pipeline, { orders: shards, shards }, WINDOW, 60_000)
+    const report = await awaitVerdict(settings, p.opts.pipeline, { orders: shards, shards }, eventTimeRule(p.opts.env ?? {}), 60_000)
     const opaAlive = opa.child.exitCode === null
     const ratio = summarize(opaRatio.map((r) => r * 1000))
     return {

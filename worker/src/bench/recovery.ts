@@ -23,6 +23,7 @@ import { newStoreMeta, StateStore } from '../store/state-store.js'
 import { pipelineTopics } from '../topics.js'
 import { startLocalKafka } from '../demo/local-kafka.js'
 import { getJson, LocalPipeline, topicsFor, waitReady } from '../demo/pipeline.js'
+import { runTeardown, stopOnSignals } from '../demo/teardown.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -76,6 +77,7 @@ async function writeChangelog(settings: KafkaSettings, topic: string, txId: stri
 }
 
 const samples: { keys: number; snapshotBytes: number; ttrMs: number[]; fenceMs: number[]; snapshotLoadMs: number[]; replayMs: number[]; tailRecords: number; fullReplay: { records: number; ms: number } }[] = []
+stopOnSignals()
 const kafka = startLocalKafka(Number(args.port))
 const settings = { brokers: [kafka.brokers], clientId: 'bench-recovery' }
 try {
@@ -154,5 +156,5 @@ try {
   if (args.json) writeFileSync(args.json, JSON.stringify({ trials, tail, samples }))
   out('\nttr: replacement process spawned → /readyz 200 (Node start, fence, snapshot load, changelog tail replay, resume).')
 } finally {
-  kafka.stop()
+  await runTeardown()
 }

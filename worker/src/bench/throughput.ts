@@ -26,6 +26,8 @@ import { startLoad } from '../demo/load.js'
 import { startLocalKafka } from '../demo/local-kafka.js'
 import { LocalPipeline, sleep, topicsFor } from '../demo/pipeline.js'
 import { awaitVerdict } from '../demo/verdict.js'
+import { eventTimeRule } from '../config.js'
+import { runTeardown, stopOnSignals } from '../demo/teardown.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -41,6 +43,7 @@ const WINDOW = 60_000
 const env = { WINDOW_SIZE_MS: String(WINDOW), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' }
 const out = (s: string) => process.stdout.write(`${s}\n`)
 
+stopOnSignals()
 const kafka = startLocalKafka(Number(args.port))
 const settings = { brokers: [kafka.brokers], clientId: 'bench-throughput' }
 let n = 0
@@ -110,7 +113,7 @@ try {
     await sleep(100)
   }
   const drainMs = Date.now() - t0
-  const drained = await awaitVerdict(settings, drain.opts.pipeline, { orders: shards, shards }, WINDOW, 120_000)
+  const drained = await awaitVerdict(settings, drain.opts.pipeline, { orders: shards, shards }, eventTimeRule(env), 120_000)
   await drain.stopAll()
   out(`# pipeline throughput and latency (OpA ×1, OpB ×${shards}, commit interval 100 ms, one broker on loopback)`)
   out(`drain: ${backlog.length} raw events (${valid} valid) through OpA and OpB in ${drainMs} ms (processes started included) = ${Math.round(backlog.length / (drainMs / 1000))} events/s; verifier ${drained.ok ? 'exact' : 'MISMATCH'} (windows ${drained.windows}, lost ${drained.lost}, duplicated ${drained.duplicated})`)
@@ -125,12 +128,12 @@ try {
   const buckets = await latencyBuckets(steady)
   const counted = buckets.at(-1)?.count ?? 0
   const st = await Promise.all([...steady.opb.values()].map((w) => statusOf(w.port)))
-  const verdict = await awaitVerdict(settings, steady.opts.pipeline, { orders: shards, shards }, WINDOW, 120_000)
+  const verdict = await awaitVerdict(settings, steady.opts.pipeline, { orders: shards, shards }, eventTimeRule(env), 120_000)
   await steady.stopAll()
   out(
     `steady: ${Number(args.rate)} events/s offered for ${args.seconds} s, ${sent.sent} sent, ${counted} counted by OpB (lag at the end ${st.reduce((s, x) => s + x.lag, 0)}); ` +
       `end-to-end latency p50 ${quantile(buckets, 0.5)} ms, p95 ${quantile(buckets, 0.95)} ms, p99 ${quantile(buckets, 0.99)} ms; verifier ${verdict.ok ? 'exact' : 'MISMATCH'} (lost ${verdict.lost}, duplicated ${verdict.duplicated})`,
   )
 } finally {
-  kafka.stop()
+  await runTeardown()
 }

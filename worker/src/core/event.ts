@@ -15,7 +15,17 @@ export interface RideEvent {
   ingestMs: number
 }
 
-export type ParseResult = { ok: true; event: RideEvent } | { ok: false; reason: string }
+/**
+ * Why a raw record was refused: it is not a ride event (`malformed`), or its
+ * event time is further ahead of its ingest time than the pipeline allows
+ * (`future-event-time`: a device or upstream clock running ahead).
+ */
+export type RejectCode = 'malformed' | 'future-event-time'
+
+export type ParseResult = { ok: true; event: RideEvent } | { ok: false; code: RejectCode; reason: string }
+
+/** How far an event's time may be ahead of the time its record reached Kafka, by default. */
+export const DEFAULT_MAX_FUTURE_SKEW_MS = 60_000
 
 const TYPE_ALIASES: Record<string, RideType> = {
   requested: 'requested',
@@ -83,17 +93,25 @@ const rawSchema = z.object({
   }),
 })
 
-/** Validates and normalizes one raw `orders` record. Never throws. */
-export function parseRawEvent(value: Buffer | string | null | undefined, ingestMs: number): ParseResult {
-  if (value === null || value === undefined || value.length === 0) return { ok: false, reason: 'empty record' }
+const malformed = (reason: string): ParseResult => ({ ok: false, code: 'malformed', reason })
+
+/**
+ * Validates and normalizes one raw `orders` record whose record timestamp
+ * is `ingestMs`. An event stamped more than `maxFutureSkewMs` after its
+ * ingest time is refused: nothing can happen after it was recorded, so its
+ * clock is wrong, and counting it would put it in a minute that has not
+ * come yet. Never throws.
+ */
+export function parseRawEvent(value: Buffer | string | null | undefined, ingestMs: number, maxFutureSkewMs = DEFAULT_MAX_FUTURE_SKEW_MS): ParseResult {
+  if (value === null || value === undefined || value.length === 0) return malformed('empty record')
   let json: unknown
   try {
     json = JSON.parse(typeof value === 'string' ? value : value.toString('utf8'))
   } catch (err) {
-    return { ok: false, reason: `invalid JSON: ${(err as Error).message}` }
+    return malformed(`invalid JSON: ${(err as Error).message}`)
   }
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    return { ok: false, reason: 'event must be a JSON object' }
+    return malformed('event must be a JSON object')
   }
   const parsed = rawSchema.safeParse(json)
   if (!parsed.success) {
@@ -103,7 +121,15 @@ export function parseRawEvent(value: Buffer | string | null | undefined, ingestM
         return `${field}: ${field in (json as object) ? i.message : 'missing'}`
       })
       .join('; ')
-    return { ok: false, reason }
+    return malformed(reason)
+  }
+  const ahead = parsed.data.ts - ingestMs
+  if (ahead > maxFutureSkewMs) {
+    return {
+      ok: false,
+      code: 'future-event-time',
+      reason: `ts: ${new Date(parsed.data.ts).toISOString()} is ${ahead} ms after the record's ingest time ${new Date(ingestMs).toISOString()}; at most ${maxFutureSkewMs} ms is allowed (MAX_FUTURE_SKEW_MS)`,
+    }
   }
   return { ok: true, event: { ...parsed.data, ingestMs } }
 }

@@ -206,16 +206,6 @@ export const outputSchema = z.object({
 export const encodeOutput = (o: OutputRecord): Buffer => json(o)
 export const decodeOutput = (b: Buffer): OutputRecord => parseJson(outputSchema, b, 'output record')
 
-/** A record of the dead-letter topic: the raw bytes kept as text, and why they were refused. */
-export interface DeadLetter {
-  reason: string
-  raw: string
-  sourceTopic: string
-  sourcePartition: number
-  sourceOffset: number
-  at: number
-}
-
 /** A record of the late topic: the event, and the watermark that made it late. */
 export interface LateRecord {
   eventId: string

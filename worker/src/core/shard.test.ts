@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { windowKey, type WindowAgg } from './aggregate.js'
+import { createRng } from './generator.js'
 import type { RideEvent, RideType } from './event.js'
 import { initialMeta, type ShardMeta } from './records.js'
 import { processBatch, type StateView, type WindowConfig } from './shard.js'
@@ -97,5 +98,80 @@ describe('processBatch', () => {
     expect(r1.changes.get(windowKey('harbor', T0))?.seq).toBe(2)
     expect(r2.changes.get(windowKey('harbor', T0))?.seq).toBe(3)
     expect(r2.meta.seq).toBeGreaterThan(r1.meta.seq)
+  })
+
+  it('decides lateness event by event: one after the event that closes its window is late in the same batch', () => {
+    const s = new MapState()
+    const r = run(s, initialMeta(), [ev('harbor', 'requested', T0 + 10), ev('airport', 'requested', T0 + 70_000), ev('harbor', 'cancelled', T0 + 20)], T0 + 70_000)
+    expect(r.late).toMatchObject([{ zone: 'harbor', type: 'cancelled', windowStart: T0, watermark: T0 + 68_000 }])
+    expect(r.output.filter((o) => o.final)).toMatchObject([{ zone: 'harbor', windowStart: T0, requested: 1, cancelled: 0 }])
+  })
+
+  it('moves the watermark no further than an event\'s ingest time', () => {
+    const s = new MapState()
+    // Stamped an hour after it reached Kafka: it may count, but it cannot close the windows of the shard's other traffic.
+    const ahead = { ...ev('harbor', 'requested', T0 + 3_600_000), ingestMs: T0 + 30 }
+    const r = run(s, initialMeta(), [ev('airport', 'requested', T0 + 10), ahead, ev('airport', 'matched', T0 + 20)], T0 + 40)
+    expect(r.late).toEqual([])
+    expect(r.meta.watermark).toBe(T0 + 30 - cfg.outOfOrdernessMs)
+  })
+})
+
+describe('processBatch over a whole input', () => {
+  const rng = createRng(5)
+  // Three zones, disorder up to 20 s around a clock moving 1 s per event: some events are late.
+  const input: RideEvent[] = Array.from({ length: 600 }, (_, i) => {
+    const type = (['requested', 'matched', 'completed', 'cancelled'] as const)[rng.int(4)]!
+    const ts = T0 + i * 1_000 - rng.int(20_000) + (rng.int(50) === 0 ? -90_000 : 0)
+    return { eventId: `x${i}`, rideId: `r${i}`, zone: ['harbor', 'airport', 'old-town'][rng.int(3)]!, type, ts, ingestMs: T0 + i * 1_000 }
+  })
+
+  /**
+   * Runs `input` in batches cut at random (by `seed`). With `crashAt`, the
+   * batch that starts there is computed but never committed, as if the
+   * process died before its commit: the next one starts over from the last
+   * committed state and meta, with batches cut differently from there on.
+   */
+  function runAll(seed: number, crashAt?: number) {
+    const cut = createRng(seed)
+    const s = new MapState()
+    let meta = initialMeta()
+    const finals = new Map<string, unknown>()
+    const late: string[] = []
+    let crashed = false
+    while (meta.inputOffset < input.length) {
+      const from = meta.inputOffset
+      const events = input.slice(from, from + 1 + cut.int(40))
+      const r = processBatch(s, meta, { events, nextInputOffset: from + events.length, nowMs: T0, caughtUp: false, lastEventAtMs: T0 }, cfg, 0)
+      if (crashAt !== undefined && !crashed && from + events.length > crashAt) {
+        crashed = true
+        continue // lost with the process: nothing of it reached the state, the output or the late topic
+      }
+      s.commit(r.changes)
+      meta = r.meta
+      // Counts only: rev counts the output records of a window, one per batch that changed it.
+      for (const o of r.output) if (o.final) finals.set(`${o.zone}|${o.windowStart}`, [o.requested, o.matched, o.completed, o.cancelled])
+      late.push(...r.late.map((l) => l.eventId))
+    }
+    return { finals, late }
+  }
+
+  const reference = runAll(1)
+
+  it('late events do occur in this input', () => {
+    expect(reference.late.length).toBeGreaterThan(5)
+    expect(reference.finals.size).toBeGreaterThan(20)
+  })
+
+  it.each([
+    ['other batch cuts', 2, undefined],
+    ['other batch cuts again', 3, undefined],
+    ['a crash early on', 4, 50],
+    ['a crash mid-way', 5, 300],
+    ['a crash near the end', 6, 590],
+  ])('gives identical finals and late events with %s', (_name, seed, crashAt) => {
+    const r = runAll(seed, crashAt)
+    expect(r.late).toEqual(reference.late)
+    expect(r.finals).toEqual(reference.finals)
   })
 })

@@ -41,6 +41,15 @@ export interface BatchResult {
 }
 
 /**
+ * The event time an event may move the watermark to: its own, but never
+ * past the time it reached Kafka. A device whose clock runs ahead cannot
+ * close windows that the rest of the shard's traffic is still writing to;
+ * OpA sends events too far ahead of their ingest time to the dead letters
+ * (MAX_FUTURE_SKEW_MS), and this bound holds for the ones within it.
+ */
+export const supportedEventTime = (e: Pick<RideEvent, 'ts' | 'ingestMs'>): number => Math.min(e.ts, e.ingestMs)
+
+/**
  * Applies one batch to the state: counts the events, advances the watermark,
  * closes the windows it passed and drops the ones past retention. Pure: the
  * caller writes `changes` to the changelog and the store, and `output` and
@@ -55,26 +64,34 @@ export function processBatch(view: StateView, meta: ShardMeta, input: BatchInput
   const late: LateRecord[] = []
   let maxEventTs = meta.maxEventTs
   let lastEventAtMs = input.lastEventAtMs
+  // The watermark moves event by event, in input order: which events are
+  // late depends on the input alone, never on where a batch ended.
+  let watermark = meta.watermark
 
   for (const e of input.events) {
     const start = windowStart(e.ts, cfg.sizeMs)
     lastEventAtMs = input.nowMs
-    if (isFinal(start, cfg.sizeMs, cfg.allowedLatenessMs, meta.watermark)) {
-      late.push({ eventId: e.eventId, zone: e.zone, type: e.type, ts: e.ts, windowStart: start, watermark: meta.watermark, shard })
+    if (isFinal(start, cfg.sizeMs, cfg.allowedLatenessMs, watermark)) {
+      late.push({ eventId: e.eventId, zone: e.zone, type: e.type, ts: e.ts, windowStart: start, watermark, shard })
       continue
     }
-    maxEventTs = Math.max(maxEventTs, e.ts)
+    maxEventTs = Math.max(maxEventTs, supportedEventTime(e))
+    watermark = Math.max(watermark, maxEventTs - cfg.outOfOrdernessMs)
     const key = windowKey(e.zone, start)
     changes.set(key, addEvent(read(key) ?? emptyAgg(), e.type))
   }
 
+  // An idle partition read to its end lets the watermark follow the wall
+  // clock. That advance is kept only when it is committed (it closed a
+  // window): from then on it is in the shard's state, and a replay restores
+  // it with the rest.
   const wm = advance(
-    { maxEventTs: maxEventTs < 0 ? -Infinity : maxEventTs, lastEventAtMs, watermark: meta.watermark < 0 ? -Infinity : meta.watermark },
+    { maxEventTs: maxEventTs < 0 ? -Infinity : maxEventTs, lastEventAtMs, watermark: watermark < 0 ? -Infinity : watermark },
     cfg,
     input.nowMs,
     input.caughtUp,
   ).watermark
-  const watermark = Number.isFinite(wm) ? Math.max(meta.watermark, Math.floor(wm)) : meta.watermark
+  watermark = Number.isFinite(wm) ? Math.max(watermark, Math.floor(wm)) : watermark
 
   const output: OutputRecord[] = []
   const emit = (key: string, agg: WindowAgg): WindowAgg => {

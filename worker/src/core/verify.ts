@@ -1,5 +1,6 @@
 import { countEvents, parseWindowKey, windowKey, type Counts } from './aggregate.js'
-import { parseRawEvent, type RideEvent } from './event.js'
+import { DEFAULT_MAX_FUTURE_SKEW_MS, parseRawEvent, type RideEvent } from './event.js'
+import { judgeLateness, type DeclaredLate, type EventTimeRule } from './lateness.js'
 import type { OutputRecord } from './records.js'
 import { windowStart } from './windows.js'
 
@@ -9,14 +10,25 @@ import { windowStart } from './windows.js'
  * reader of the output topic sees.
  */
 
+export interface VerifyRule extends EventTimeRule {
+  /** OpA's bound on an event's time ahead of its ingest time (MAX_FUTURE_SKEW_MS). */
+  maxFutureSkewMs?: number
+}
+
 export interface VerifyInput {
   /** The raw `orders` records, in any order. */
   raw: Array<{ value: Buffer | null; timestamp: number }>
-  /** Events the pipeline declared late: they are not in the truth. */
-  lateEventIds: Iterable<string>
+  /**
+   * Each shard's input (its partition of `orders.enriched`) in offset order:
+   * the order in which the event-time rule decides lateness. It must hold
+   * exactly the valid raw events.
+   */
+  shardInputs: readonly (readonly RideEvent[])[]
+  /** What the late topic says: which events the pipeline declared late, at which watermark. */
+  declaredLate: readonly DeclaredLate[]
   /** The output topic, in topic order per partition, as read read_committed. */
   output: OutputRecord[]
-  windowSizeMs: number
+  rule: VerifyRule
 }
 
 export interface VerifyReport {
@@ -39,8 +51,16 @@ export interface VerifyReport {
   /** Raw records parseRawEvent accepts, late ones included. */
   validEvents: number
   invalidEvents: number
-  /** Valid events left out of the truth because the pipeline declared them late. */
+  /** Valid events left out of the truth as late: by the rule, or by an accepted idle advance. */
   lateEvents: number
+  /** Of those, the ones only an idle advance (wall clock) made late. */
+  lateByIdle: number
+  /** Events the rule makes late that the pipeline counted. */
+  missedLate: number
+  /** Events the pipeline declared late without a watermark that supports it. */
+  unjustifiedLate: number
+  /** Valid raw events missing from the shards' input, plus events there that are not valid raw events (a multiset difference). */
+  inputMismatch: number
   /** The counts computed from the raw input, per `zone|windowStart` (what a final must equal). */
   truth: Map<string, Counts>
   ok: boolean
@@ -66,7 +86,6 @@ function compare(actual: Counts, truth: Counts): { below: boolean; above: boolea
 }
 
 export function verifyOutput(input: VerifyInput): VerifyReport {
-  const late = new Set(input.lateEventIds)
   const r: VerifyReport = {
     windows: 0,
     finals: 0,
@@ -80,6 +99,10 @@ export function verifyOutput(input: VerifyInput): VerifyReport {
     validEvents: 0,
     invalidEvents: 0,
     lateEvents: 0,
+    lateByIdle: 0,
+    missedLate: 0,
+    unjustifiedLate: 0,
+    inputMismatch: 0,
     truth: new Map(),
     ok: false,
     problems: [],
@@ -88,22 +111,55 @@ export function verifyOutput(input: VerifyInput): VerifyReport {
     if (r.problems.length < MAX_PROBLEMS) r.problems.push(text)
   }
 
-  const truthEvents = new Map<string, RideEvent[]>()
+  // What OpA must have written: every valid raw event, normalized, once.
+  const expected = new Map<string, number>()
+  const valid: RideEvent[] = []
   for (const rec of input.raw) {
-    const p = parseRawEvent(rec.value, rec.timestamp)
+    const p = parseRawEvent(rec.value, rec.timestamp, input.rule.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS)
     if (!p.ok) {
       r.invalidEvents++
       continue
     }
     r.validEvents++
-    if (late.has(p.event.eventId)) {
-      r.lateEvents++
+    valid.push(p.event)
+    const k = eventIdentity(p.event)
+    expected.set(k, (expected.get(k) ?? 0) + 1)
+  }
+  for (const events of input.shardInputs) {
+    for (const e of events) {
+      const k = eventIdentity(e)
+      expected.set(k, (expected.get(k) ?? 0) - 1)
+    }
+  }
+  for (const [k, n] of expected) {
+    if (n === 0) continue
+    r.inputMismatch += Math.abs(n)
+    problem(n > 0 ? `valid raw event ${k} missing ${n} time(s) from the shards' input` : `shards' input holds ${-n} event(s) ${k} beyond the valid raw input`)
+  }
+
+  // Lateness decided here, from the shards' input and the rule.
+  const lateness = judgeLateness(input.shardInputs, input.declaredLate, input.rule)
+  r.lateEvents = lateness.late.size
+  r.lateByIdle = lateness.byIdle
+  r.missedLate = lateness.missed
+  r.unjustifiedLate = lateness.unjustified
+  for (const p of lateness.problems) problem(p)
+
+  // The truth: what the user sent (the valid raw events), less the late ones.
+  const late = new Map<string, number>()
+  for (const e of lateness.late) late.set(eventIdentity(e), (late.get(eventIdentity(e)) ?? 0) + 1)
+  const truthEvents = new Map<string, RideEvent[]>()
+  for (const e of valid) {
+    const k = eventIdentity(e)
+    const n = late.get(k) ?? 0
+    if (n > 0) {
+      late.set(k, n - 1)
       continue
     }
-    const key = windowKey(p.event.zone, windowStart(p.event.ts, input.windowSizeMs))
+    const key = windowKey(e.zone, windowStart(e.ts, input.rule.windowSizeMs))
     const list = truthEvents.get(key)
-    if (list) list.push(p.event)
-    else truthEvents.set(key, [p.event])
+    if (list) list.push(e)
+    else truthEvents.set(key, [e])
   }
   const truth = new Map<string, Counts>()
   for (const [key, events] of truthEvents) truth.set(key, countEvents(events))
@@ -177,6 +233,11 @@ export function verifyOutput(input: VerifyInput): VerifyReport {
     if (above || finals.length > 1) r.duplicated++
   }
 
-  r.ok = r.lost === 0 && r.duplicated === 0 && r.finalsTwice === 0 && r.revViolations === 0 && r.decreasing === 0 && r.missingFinals === 0 && r.unexpected === 0
+  r.ok =
+    r.lost === 0 && r.duplicated === 0 && r.finalsTwice === 0 && r.revViolations === 0 && r.decreasing === 0 && r.missingFinals === 0 && r.unexpected === 0 &&
+    r.missedLate === 0 && r.unjustifiedLate === 0 && r.inputMismatch === 0
   return r
 }
+
+/** An event as OpA normalizes it: what the raw input and the shards' input are matched on. */
+const eventIdentity = (e: RideEvent): string => `${e.eventId}|${e.zone}|${e.type}|${e.ts}|${e.ingestMs}`

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { KafkaSettings } from '../kafka/client.js'
 import { LocalPipeline } from './pipeline.js'
+import { onTeardown } from './teardown.js'
 
 const SCRIPT = fileURLToPath(new URL('../../../scripts/kafka/kafka.sh', import.meta.url))
 
@@ -12,11 +13,14 @@ const SCRIPT = fileURLToPath(new URL('../../../scripts/kafka/kafka.sh', import.m
 export function startLocalKafka(port: number): { brokers: string; stop(): void } {
   const data = mkdtempSync(join(tmpdir(), 'ridepulse-kafka-'))
   const args = ['--port', String(port), '--data', data]
-  const out = execFileSync('bash', [SCRIPT, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-  return {
-    brokers: out.trim().split('\n').at(-1)!,
-    stop: () => execFileSync('bash', [SCRIPT, 'stop', ...args], { stdio: 'inherit' }),
+  const stop = () => {
+    forget()
+    execFileSync('bash', [SCRIPT, 'stop', ...args], { stdio: 'inherit' })
   }
+  // Registered before the start: a signal during it still stops the broker.
+  const forget = onTeardown(stop)
+  const out = execFileSync('bash', [SCRIPT, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  return { brokers: out.trim().split('\n').at(-1)!, stop }
 }
 
 export interface LocalRun {

@@ -17,6 +17,8 @@ import { startLoad } from './load.js'
 import { startLocalRun } from './local-kafka.js'
 import { firstCommitAfterRecovery, getJson, sleep, waitReady } from './pipeline.js'
 import { awaitVerdict } from './verdict.js'
+import { eventTimeRule } from '../config.js'
+import { onTeardown, runTeardown, stopOnSignals } from './teardown.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -37,7 +39,8 @@ const say = (s: string) => process.stdout.write(`${s}\n`)
 
 say(`starting a local Kafka broker on 127.0.0.1:${args.port} …`)
 const shards = 3
-const { kafka, pipeline: p, settings } = startLocalRun('demo', {
+stopOnSignals()
+const { pipeline: p, settings } = startLocalRun('demo', {
   port: Number(args.port),
   shards,
   httpBase: 28000,
@@ -52,7 +55,6 @@ const { kafka, pipeline: p, settings } = startLocalRun('demo', {
 })
 const pipeline = p.opts.pipeline
 let exitCode = 1
-let stopBoard = () => undefined as unknown
 let boardUrl = ''
 try {
   say(`pipeline ${pipeline}: OpA ×1, OpB ×${shards}; worker logs in ${join(p.opts.dataDir, 'logs')}`)
@@ -71,7 +73,7 @@ try {
     },
     stdio: 'ignore',
   })
-  stopBoard = () => web.kill('SIGTERM')
+  onTeardown(() => web.kill('SIGTERM'))
   boardUrl = `http://127.0.0.1:${args['board-port']}/`
   say(`dispatch board: ${boardUrl} (open it in a browser)`)
   const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: shards, ratePerSec: Number(args.rate), zones: Number(args.zones), seed: 42, malformedFraction: 0.01, maxDisorderMs: 500 })
@@ -104,7 +106,7 @@ try {
   }
   const sent = await load.stop()
   say(`\ntraffic stopped after ${sent.sent} events; waiting for every window to be final …`)
-  const report = await awaitVerdict(settings, pipeline, { orders: shards, shards }, windowMs, 60_000)
+  const report = await awaitVerdict(settings, pipeline, { orders: shards, shards }, eventTimeRule(p.opts.env ?? {}), 60_000)
   await board.poll()
   say(renderBoard(board.latest, { windows: 1, zones: 8 }))
   say(`\n${recovery}`)
@@ -116,12 +118,10 @@ try {
   await board.close()
   exitCode = report.ok ? 0 : 1
   if (args.linger) {
-    say(`\nthe pipeline and the board stay up at ${boardUrl}; Ctrl-C to stop`)
-    await new Promise((resolve) => process.once('SIGINT', resolve))
+    say(`\nthe pipeline and the board stay up at ${boardUrl}; Ctrl-C (or SIGTERM) stops them all`)
+    await new Promise(() => undefined) // until a signal: its handler stops everything and exits
   }
 } finally {
-  stopBoard()
-  await p.stopAll()
-  kafka.stop()
+  await runTeardown()
 }
 process.exit(exitCode)

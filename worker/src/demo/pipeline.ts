@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { onTeardown } from './teardown.js'
 
 // The bundled worker (npm run build), whether this module runs compiled
 // (dist/demo) or from source under the test runner (src/demo).
@@ -51,6 +52,7 @@ export class LocalPipeline {
   constructor(readonly opts: PipelineOptions) {
     this.topics = topicsFor(opts.pipeline)
     mkdirSync(join(opts.dataDir, 'logs'), { recursive: true })
+    onTeardown(() => this.stopAll())
   }
 
   #env(): Record<string, string> {

@@ -1,4 +1,4 @@
-import type { VerifyReport } from '../core/verify.js'
+import type { VerifyReport, VerifyRule } from '../core/verify.js'
 import type { KafkaSettings } from '../kafka/client.js'
 import { runVerifier } from '../verify/verifier.js'
 import { sleep, topicsFor } from './pipeline.js'
@@ -12,7 +12,7 @@ export async function awaitVerdict(
   settings: KafkaSettings,
   pipeline: string,
   partitions: { orders: number; shards: number },
-  windowSizeMs: number,
+  rule: VerifyRule,
   timeoutMs: number,
 ): Promise<VerifyReport> {
   const t = topicsFor(pipeline)
@@ -20,9 +20,9 @@ export async function awaitVerdict(
   for (;;) {
     const report = await runVerifier(
       settings,
-      { orders: t.TOPIC_ORDERS, late: t.TOPIC_LATE, output: t.TOPIC_OUTPUT },
-      { orders: partitions.orders, late: partitions.shards, output: partitions.shards },
-      windowSizeMs,
+      { orders: t.TOPIC_ORDERS, enriched: t.TOPIC_ENRICHED, late: t.TOPIC_LATE, output: t.TOPIC_OUTPUT },
+      partitions,
+      rule,
     )
     if (report.ok || Date.now() >= deadline) return report
     await sleep(1000)

@@ -1,7 +1,8 @@
 import { Admin, compressionsAlgorithmsByBitmask, Consumer, createAPI, endTxnV4, fetchV17, findCoordinatorV6, FindCoordinatorKeyTypes, Producer, ResponseError, type Broker, type Reader } from '@platformatic/kafka'
 import { chunkBySize } from './chunks.js'
+import { TRANSACTION_TIMEOUT_MS } from './limits.js'
 import { committedBatches } from './read-committed.js'
-import { decodeRecordBatches, type Decompress } from './record-batches.js'
+import { decodeRecordBatches, type Decompress, type RecordHeader } from './record-batches.js'
 
 /**
  * The only module (with its siblings) that talks to Kafka. Reads are by
@@ -25,6 +26,7 @@ export interface ConsumedRecord {
   key: Buffer | null
   value: Buffer | null
   timestamp: number
+  headers: readonly RecordHeader[]
 }
 
 export interface FetchResult {
@@ -68,9 +70,14 @@ function errorsIn(err: unknown): object[] {
   return found
 }
 
+/** The messages of an error and those inside it, each with its protocol error name when it has one. */
 const errorText = (err: unknown): string =>
   errorsIn(err)
-    .flatMap((e) => (e instanceof Error ? [e.message] : []))
+    .flatMap((e) => {
+      if (!(e instanceof Error)) return []
+      const id = (e as { apiId?: unknown }).apiId
+      return [typeof id === 'string' ? `${e.message} [${id}]` : e.message]
+    })
     .join(' | ')
 
 export const isFencingError = (err: unknown): boolean =>
@@ -139,6 +146,13 @@ const decompress: Decompress = (codec, data) => {
   return algorithm.decompressSync(data)
 }
 
+/** The size of the record batch that `records` begins with, when they hold less than all of it. */
+function wholeBatchBytes(records: Buffer | undefined): number | undefined {
+  if (!records || records.length < 12) return undefined
+  const size = 12 + records.readInt32BE(8)
+  return size > records.length ? size : undefined
+}
+
 /** Reads one partition from a given offset, read_committed, without joining a group. */
 export class PartitionReader {
   readonly #consumer: Consumer
@@ -172,19 +186,29 @@ export class PartitionReader {
   }
 
   async fetch(offset: number, opts: { maxWaitMs: number; maxBytes: number }): Promise<FetchResult> {
+    let maxBytes = opts.maxBytes
     for (let attempt = 0; ; attempt++) {
       try {
         const route = await this.#route(attempt > 0)
         const connection = await this.#consumer.connections.get(route.broker)
-        const partitions = await rawFetch.async(connection, opts.maxWaitMs, 1, opts.maxBytes, READ_COMMITTED, 0, 0, [
+        const partitions = await rawFetch.async(connection, opts.maxWaitMs, 1, maxBytes, READ_COMMITTED, 0, 0, [
           {
             topicId: route.topicId,
-            partitions: [{ partition: this.partition, currentLeaderEpoch: route.epoch, fetchOffset: BigInt(offset), lastFetchedEpoch: -1, partitionMaxBytes: opts.maxBytes }],
+            partitions: [{ partition: this.partition, currentLeaderEpoch: route.epoch, fetchOffset: BigInt(offset), lastFetchedEpoch: -1, partitionMaxBytes: maxBytes }],
           },
         ], [], '')
         const part = partitions[0]
         if (!part) return { records: [], nextOffset: offset, lastStableOffset: offset, highWatermark: offset }
         const batches = part.records ? decodeRecordBatches(part.records, decompress) : []
+        // The broker sends a first batch larger than the limit whole; should
+        // one come back cut anyway, ask again for as many bytes as it has,
+        // so a record larger than one fetch never stops the reader.
+        const cut = batches.length === 0 ? wholeBatchBytes(part.records) : undefined
+        if (cut !== undefined && cut > maxBytes) {
+          maxBytes = cut
+          attempt--
+          continue
+        }
         const records: ConsumedRecord[] = []
         for (const b of committedBatches(batches, part.abortedTransactions)) {
           for (const r of b.records) if (r.offset >= offset) records.push(r) // a batch may start before the offset asked for
@@ -239,6 +263,7 @@ export interface OutgoingRecord {
   key?: Buffer | string
   value: Buffer | null
   timestamp?: number
+  headers?: readonly (readonly [string, Buffer])[]
 }
 
 const toMessage = (r: OutgoingRecord) => ({
@@ -247,6 +272,7 @@ const toMessage = (r: OutgoingRecord) => ({
   key: typeof r.key === 'string' ? Buffer.from(r.key) : r.key,
   value: r.value ?? undefined,
   timestamp: r.timestamp === undefined ? undefined : BigInt(r.timestamp),
+  ...(r.headers?.length ? { headers: new Map(r.headers.map(([k, v]) => [Buffer.from(k), v])) } : {}),
 })
 
 /** Half the broker's default `max.message.bytes`: room for batch headers and compression's worst case. */
@@ -270,6 +296,9 @@ const protocolErrorIds = (err: unknown): string[] => errorsIn(err).flatMap((e) =
   const id = (e as { apiId?: unknown }).apiId
   return typeof id === 'string' ? [id] : []
 })
+
+/** The broker refused a record or a batch as larger than the topic allows. */
+export const isRecordTooLarge = (err: unknown): boolean => protocolErrorIds(err).some((id) => id === 'MESSAGE_TOO_LARGE' || id === 'RECORD_LIST_TOO_LARGE')
 
 /** EndTxn answers that mean another process owns the transactional id. */
 const FENCED_ON_END = new Set(['PRODUCER_FENCED', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING'])
@@ -351,10 +380,8 @@ export class TxnProducer {
       // while the broker writes the previous commit's markers: retry fast.
       retryDelay: (_client, _op, attempt) => Math.min(5 * 2 ** attempt, 1000),
       // The transaction timeout (the client also sends it as a produce's
-      // wait for acknowledgements). A transaction left open longer is aborted
-      // by the coordinator with a new epoch, which fences this process for
-      // good; a broker restart takes longer than 15 s. Kafka's default.
-      timeout: 60_000,
+      // wait for acknowledgements).
+      timeout: TRANSACTION_TIMEOUT_MS,
     })
   }
 

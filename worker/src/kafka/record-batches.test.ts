@@ -53,12 +53,15 @@ const gunzip: Decompress = (codec, data) => {
   return gunzipSync(data)
 }
 const plain = (batches: ReturnType<typeof decodeRecordBatches>) =>
-  batches.map((x) => ({ ...x, records: x.records.map((r) => ({ ...r, key: r.key?.toString() ?? null, value: r.value?.toString() ?? null })) }))
+  batches.map((x) => ({
+    ...x,
+    records: x.records.map((r) => ({ ...r, key: r.key?.toString() ?? null, value: r.value?.toString() ?? null, headers: r.headers.map(([k, v]) => [k, v?.toString() ?? null]) })),
+  }))
 
 describe('decodeRecordBatches', () => {
   const ts = 1_763_800_000_000
 
-  it('reads offsets, timestamps, keys, values, nulls and skips headers', () => {
+  it('reads offsets, timestamps, keys, values, nulls and headers', () => {
     const buf = Buffer.concat([
       encodeBatch({
         baseOffset: 40,
@@ -66,7 +69,7 @@ describe('decodeRecordBatches', () => {
         attributes: 0x10,
         producerId: 7,
         records: [
-          { key: b('zone-1|60000'), value: b('{"a":1}'), headers: [[b('h'), b('x')]] },
+          { key: b('zone-1|60000'), value: b('{"a":1}'), headers: [[b('h'), b('x')], [b('reason'), b('bad')]] },
           { key: b('zone-2|60000'), value: null, timestampDelta: 1234 },
           { key: null, value: b(''), timestampDelta: -5 },
         ],
@@ -80,12 +83,12 @@ describe('decodeRecordBatches', () => {
         attributes: 0x10,
         producerId: 7n,
         records: [
-          { offset: 40, key: 'zone-1|60000', value: '{"a":1}', timestamp: ts },
-          { offset: 41, key: 'zone-2|60000', value: null, timestamp: ts + 1234 },
-          { offset: 42, key: null, value: '', timestamp: ts - 5 },
+          { offset: 40, key: 'zone-1|60000', value: '{"a":1}', timestamp: ts, headers: [['h', 'x'], ['reason', 'bad']] },
+          { offset: 41, key: 'zone-2|60000', value: null, timestamp: ts + 1234, headers: [] },
+          { offset: 42, key: null, value: '', timestamp: ts - 5, headers: [] },
         ],
       },
-      { firstOffset: 43n, lastOffsetDelta: 0, attributes: 0, producerId: -1n, records: [{ offset: 43, key: 'k', value: 'v', timestamp: ts + 10 + 2 ** 40 }] },
+      { firstOffset: 43n, lastOffsetDelta: 0, attributes: 0, producerId: -1n, records: [{ offset: 43, key: 'k', value: 'v', timestamp: ts + 10 + 2 ** 40, headers: [] }] },
     ])
   })
 
@@ -109,8 +112,8 @@ describe('decodeRecordBatches', () => {
   it('inflates a compressed batch with the decompressor given', () => {
     const buf = encodeBatch({ baseOffset: 5, baseTimestamp: ts, gzip: true, records: [{ key: b('a'), value: b('x'.repeat(500)) }, { key: b('b'), value: b('y') }] })
     expect(plain(decodeRecordBatches(buf, gunzip))[0]!.records).toEqual([
-      { offset: 5, key: 'a', value: 'x'.repeat(500), timestamp: ts },
-      { offset: 6, key: 'b', value: 'y', timestamp: ts },
+      { offset: 5, key: 'a', value: 'x'.repeat(500), timestamp: ts, headers: [] },
+      { offset: 6, key: 'b', value: 'y', timestamp: ts, headers: [] },
     ])
     expect(() => decodeRecordBatches(buf)).toThrow(CorruptBatchError)
   })

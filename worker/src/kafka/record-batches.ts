@@ -22,7 +22,13 @@ export interface DecodedRecord {
   key: Buffer | null
   value: Buffer | null
   timestamp: number
+  /** The record's headers, in order; one shared empty list when it has none. */
+  headers: readonly RecordHeader[]
 }
+
+export type RecordHeader = readonly [key: string, value: Buffer | null]
+
+const NO_HEADERS: readonly RecordHeader[] = Object.freeze([])
 
 export interface DecodedBatch {
   firstOffset: bigint
@@ -88,9 +94,16 @@ export function decodeRecordBatches(buf: Buffer, decompress?: Decompress): Decod
       const offsetDelta = r.varint()
       const key = r.bytes()
       const value = r.bytes()
-      // Headers are not used here: the record's length skips them.
+      const headerCount = r.varint()
+      let headers = NO_HEADERS
+      if (headerCount > 0) {
+        const list: RecordHeader[] = []
+        for (let h = 0; h < headerCount; h++) list.push([r.bytes()?.toString('utf8') ?? '', r.bytes()])
+        headers = list
+      }
+      if (r.pos > recordEnd) throw new CorruptBatchError(`record ${i} of the batch at offset ${firstOffset}: headers run past the record`)
       r.pos = recordEnd
-      records[i] = { offset: base + offsetDelta, key, value, timestamp: baseTimestamp + timestampDelta }
+      records[i] = { offset: base + offsetDelta, key, value, timestamp: baseTimestamp + timestampDelta, headers }
     }
     batches.push({ firstOffset, lastOffsetDelta, attributes, producerId, records })
     pos = end

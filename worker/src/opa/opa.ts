@@ -1,10 +1,10 @@
 import type { Logger } from 'pino'
-import { encodeEvent, parseRawEvent } from '../core/event.js'
-import { encodeJson, type DeadLetter } from '../core/records.js'
+import { deadLetter } from '../core/dead-letter.js'
+import { encodeEvent, parseRawEvent, type RejectCode } from '../core/event.js'
 import { ownedPartitions, zonePartition } from '../core/partition.js'
 import { kafkaSettings, type OpaConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
-import { committedOffsets, describeError, PartitionReader, AtLeastOnceProducer, TxnProducer, type BatchProducer, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
+import { committedOffsets, describeError, isRecordTooLarge, PartitionReader, AtLeastOnceProducer, sleep, TxnProducer, type BatchProducer, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
 
 /**
@@ -19,6 +19,11 @@ export class OpaInstance {
   #positions = new Map<number, number>()
   #coordinatorId = 0
   #lastError: string | undefined
+  /** The longest original a dead letter keeps; 0 once the broker refused one (headers alone always fit). */
+  #dlqValueLimit: number
+  /** Events stamped too far ahead of their ingest time since the last log line about them. */
+  #futureUnlogged = 0
+  #futureLoggedAt = 0
   readonly #settings: KafkaSettings
   readonly #producer: BatchProducer
   readonly #readers: Map<number, PartitionReader>
@@ -36,6 +41,7 @@ export class OpaInstance {
     this.#group = `${cfg.PIPELINE}-opa`
     this.#readers = new Map(ownedPartitions(cfg.ORDERS_PARTITIONS, cfg.OPA_INDEX, cfg.OPA_INSTANCES).map((p) => [p, new PartitionReader(this.#settings, cfg.TOPIC_ORDERS, p)]))
     this.#fault = faultInjector(cfg.FAULT)
+    this.#dlqValueLimit = cfg.DLQ_MAX_VALUE_BYTES
   }
 
   ready(): boolean {
@@ -80,6 +86,13 @@ export class OpaInstance {
           this.log.error({ err }, 'producer fenced; stopping without registering again')
           throw err
         }
+        if (isRecordTooLarge(err) && this.#dlqValueLimit > 0) {
+          // Only a dead letter can be large (an enriched event is bounded by
+          // its schema): from now on they keep the headers, without the
+          // original bytes, so no record can hold a partition up.
+          this.log.error({ err, dlqMaxValueBytes: this.#dlqValueLimit }, 'the broker refused a record as too large; dead letters keep only their headers from now on')
+          this.#dlqValueLimit = 0
+        }
         await this.#producer.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'))
         // start() ends what is still open with this process's epoch; if
         // another instance took over meanwhile, it throws and we exit.
@@ -99,10 +112,12 @@ export class OpaInstance {
   }
 
   async #interval(): Promise<void> {
+    if (this.#readers.size === 0) return sleep(this.cfg.COMMIT_INTERVAL_MS) // refused by the configuration; never spin
     const deadline = this.nowMs() + this.cfg.COMMIT_INTERVAL_MS
     const out: OutgoingRecord[] = []
     const next = new Map(this.#positions)
-    let dlq = 0
+    const dead: Record<RejectCode, number> = { malformed: 0, 'future-event-time': 0 }
+    let example: { partition: number; offset: number; reason: string } | undefined
     let read = 0
     // Partitions are fetched in turn; each waits at most its share of the interval.
     const share = Math.max(1, Math.floor(this.cfg.COMMIT_INTERVAL_MS / Math.max(1, this.#readers.size)))
@@ -111,14 +126,15 @@ export class OpaInstance {
       const r = await reader.fetch(from, { maxWaitMs: Math.min(share, Math.max(0, deadline - this.nowMs())), maxBytes: 2 << 20 })
       for (const rec of r.records.slice(0, this.cfg.COMMIT_MAX_RECORDS)) {
         read++
-        const parsed = parseRawEvent(rec.value, rec.timestamp)
+        const parsed = parseRawEvent(rec.value, rec.timestamp, this.cfg.MAX_FUTURE_SKEW_MS)
         if (parsed.ok) {
           const e = parsed.event
           out.push({ topic: this.cfg.TOPIC_ENRICHED, partition: zonePartition(e.zone, this.cfg.SHARDS), key: e.zone, value: encodeEvent(e), timestamp: e.ts })
         } else {
-          dlq++
-          const dead: DeadLetter = { reason: parsed.reason, raw: rec.value?.toString('utf8') ?? '', sourceTopic: this.cfg.TOPIC_ORDERS, sourcePartition: p, sourceOffset: rec.offset, at: this.nowMs() }
-          out.push({ topic: this.cfg.TOPIC_DLQ, partition: 0, key: rec.key ?? undefined, value: encodeJson(dead) })
+          dead[parsed.code]++
+          if (parsed.code === 'future-event-time') example ??= { partition: p, offset: rec.offset, reason: parsed.reason }
+          const d = deadLetter({ topic: this.cfg.TOPIC_ORDERS, partition: p, offset: rec.offset, timestamp: rec.timestamp, key: rec.key, value: rec.value }, parsed, this.#dlqValueLimit)
+          out.push({ topic: this.cfg.TOPIC_DLQ, partition: 0, key: d.key, value: d.value, headers: d.headers })
         }
         next.set(p, rec.offset + 1)
       }
@@ -136,11 +152,23 @@ export class OpaInstance {
     await this.#producer.commit()
     this.#fault('after-commit', commitNo)
     this.#positions = next
+    const dlq = dead.malformed + dead['future-event-time']
     this.metrics.transactions.inc({ outcome: 'committed' })
     this.metrics.recordsIn.inc(read)
     this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_ENRICHED }, out.length - dlq)
     this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_DLQ }, dlq)
-    this.metrics.dlq.inc(dlq)
+    for (const [code, n] of Object.entries(dead)) if (n > 0) this.metrics.dlq.inc({ code }, n)
+    this.#noteFutureEvents(dead['future-event-time'], example)
+  }
+
+  /** One log line at most every 10 s about events whose clock ran ahead, with how many and one of them. */
+  #noteFutureEvents(count: number, example: { partition: number; offset: number; reason: string } | undefined): void {
+    this.#futureUnlogged += count
+    const now = this.nowMs()
+    if (this.#futureUnlogged === 0 || now - this.#futureLoggedAt < 10_000) return
+    this.log.warn({ events: this.#futureUnlogged, example, maxFutureSkewMs: this.cfg.MAX_FUTURE_SKEW_MS }, 'events stamped ahead of their ingest time sent to the dead-letter topic')
+    this.#futureUnlogged = 0
+    this.#futureLoggedAt = now
   }
 
   async stop(): Promise<void> {

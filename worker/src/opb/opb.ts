@@ -8,7 +8,7 @@ import { kafkaSettings, type OpbConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
 import { PartitionReader, AtLeastOnceProducer, TxnProducer, type BatchProducer, describeError, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
-import { SnapshotStore, SnapshotUnavailableError, manifestSchema, type SnapshotManifest, type Staged } from '../store/snapshots.js'
+import { isVolumeError, SnapshotStore, SnapshotUnavailableError, manifestSchema, type SnapshotManifest, type Staged } from '../store/snapshots.js'
 import type { EarlyRestore } from './early-restore.js'
 import { newStoreMeta, StateStore, type StoreMeta } from '../store/state-store.js'
 
@@ -58,6 +58,8 @@ export class ChangelogReplayIncompleteError extends Error {
   }
 }
 
+type VolumeOperation = 'snapshot' | 'state' | 'recovery'
+
 /** Fetches in a row that bring a replay no further before it is given up. */
 const REPLAY_MAX_STALLS = 20
 
@@ -80,6 +82,8 @@ export class OpbShard {
   #txIngest: number[] = []
   #recoveries: RecoveryReport[] = []
   #lastError: string | undefined
+  /** Since when, and how, writes to the data volume fail; undefined while they succeed. */
+  #volume: { since: number; operation: VolumeOperation; error: string } | undefined
   #lag = 0
   readonly #settings: KafkaSettings
   readonly #producer: BatchProducer
@@ -147,7 +151,32 @@ export class OpbShard {
       lastRecovery: this.#recoveries.at(-1) ?? null,
       recoveries: this.#recoveries.length,
       lastError: this.#lastError ?? null,
+      volume: this.#volume ? { writable: false, ...this.#volume } : { writable: true },
     }
+  }
+
+  /**
+   * Not healthy while writes to the data volume fail: Kubernetes restarts
+   * the container (which removes what failed writes left) and an alert can
+   * fire. The shard keeps processing meanwhile when it can: snapshots only
+   * shorten a recovery, the changelog holds the state.
+   */
+  health(): { ok: boolean; detail: string } {
+    const v = this.#volume
+    return v ? { ok: false, detail: `cannot write to the data volume since ${new Date(v.since).toISOString()} (${v.operation}): ${v.error}` } : { ok: true, detail: 'ok' }
+  }
+
+  #volumeFailed(operation: VolumeOperation, err: unknown): void {
+    this.metrics.volumeWriteFailures.inc({ operation })
+    this.metrics.volumeWritable.set(0)
+    if (!this.#volume) this.log.error({ err, operation, dataDir: this.cfg.DATA_DIR }, 'cannot write to the data volume; /healthz reports it until a write succeeds')
+    this.#volume = { since: this.#volume?.since ?? this.nowMs(), operation, error: describeError(err) }
+  }
+
+  #volumeWritten(): void {
+    if (this.#volume) this.log.info({ since: this.#volume.since, operation: this.#volume.operation }, 'the data volume takes writes again')
+    this.#volume = undefined
+    this.metrics.volumeWritable.set(1)
   }
 
   #to(next: Phase): void {
@@ -160,6 +189,9 @@ export class OpbShard {
   async recover(startedAt: number, topicsReady: Promise<unknown> = Promise.resolve()): Promise<RecoveryReport> {
     const t0 = this.nowMs()
     this.#to('fencing')
+    // What a process that died mid-snapshot, or wrote to a full disk, left behind.
+    const leftovers = await this.#snapshots.removeLeftovers()
+    if (leftovers.length > 0) this.log.warn({ leftovers }, 'removed temporary snapshot directories left by an earlier failure')
     // Checking the local snapshots needs no broker: it runs while the fence goes out.
     const live = join(this.cfg.DATA_DIR, 'live')
     await this.#store?.close()
@@ -234,6 +266,7 @@ export class OpbShard {
       timeToFirstCommitMs: null,
     }
     this.#recoveries.push(report)
+    if (this.#volume?.operation !== 'snapshot') this.#volumeWritten() // the live store was written whole
     this.metrics.timeToRecover.set(report.timeToRecoverMs)
     for (const [phase, ms] of Object.entries(report.phasesMs)) this.metrics.recoveryPhase.set({ phase }, ms)
     this.metrics.replayedRecords.inc(replay.records)
@@ -330,10 +363,11 @@ export class OpbShard {
       try {
         await this.#interval()
         if (this.#checkpointOnly) await this.#maybeCheckpoint()
-        else await this.#maybeSnapshot()
+        else await this.#snapshotWithoutStopping()
       } catch (err) {
         if (this.#stopping) break
         this.#lastError = describeError(err)
+        if (isVolumeError(err)) this.#volumeFailed('state', err)
         this.metrics.transactions.inc({ outcome: 'aborted' })
         this.#txOpen = false
         if (this.#producer.fenced) {
@@ -364,6 +398,7 @@ export class OpbShard {
       } catch (err) {
         if ((err as Error).name === 'ProducerFencedError') throw err
         this.#lastError = describeError(err)
+        if (isVolumeError(err)) this.#volumeFailed('recovery', err)
         this.log.warn({ err, attempt }, 'recovery attempt failed; retrying')
         if (this.#phase !== 'failed') this.#to('failed')
       }
@@ -515,10 +550,27 @@ export class OpbShard {
     }
   }
 
-  async #maybeSnapshot(): Promise<void> {
+  /**
+   * A snapshot that fails (a full disk, say) stops nothing: the commit it
+   * follows is done, and the changelog holds the state. It is tried again
+   * after the next snapshot interval, with the keys it missed.
+   */
+  async #snapshotWithoutStopping(): Promise<void> {
+    const failing = this.#volume?.operation === 'snapshot'
+    try {
+      const took = await this.#maybeSnapshot()
+      if (took && failing) this.#volumeWritten()
+    } catch (err) {
+      this.#lastError = describeError(err)
+      this.#volumeFailed('snapshot', err)
+    }
+  }
+
+  /** Takes a snapshot when one is due; says whether it did. */
+  async #maybeSnapshot(): Promise<boolean> {
     const now = this.nowMs()
-    if (now - this.#lastSnapshotAt < this.cfg.SNAPSHOT_INTERVAL_MS) return
-    if (this.#lastSnapshot && this.#dirty.size === 0 && this.#lastSnapshot.inputOffsets[`${this.cfg.TOPIC_ENRICHED}:${this.cfg.SHARD}`] === this.#meta.inputOffset) return
+    if (now - this.#lastSnapshotAt < this.cfg.SNAPSHOT_INTERVAL_MS) return false
+    if (this.#lastSnapshot && this.#dirty.size === 0 && this.#lastSnapshot.inputOffsets[`${this.cfg.TOPIC_ENRICHED}:${this.cfg.SHARD}`] === this.#meta.inputOffset) return false
     this.#lastSnapshotAt = now
     const store = this.#store!
     const t0 = this.nowMs()
@@ -536,6 +588,7 @@ export class OpbShard {
     this.metrics.stateKeys.set(store.windowCount())
     const removed = await this.#snapshots.prune(this.cfg.SNAPSHOT_KEEP)
     this.log.info({ snapshotId: m.snapshotId, kind: m.kind, sizeBytes: m.sizeBytes, keys: m.keys, ms, removed: removed.length }, 'snapshot taken')
+    return true
   }
 
   async stop(): Promise<void> {

@@ -185,16 +185,46 @@ export class SnapshotStore {
     }
   }
 
+  /** Runs `write` into a fresh temporary directory; a failed write (a full disk, say) leaves nothing behind. */
+  async #inTemp<T>(id: string, write: (tmp: string) => Promise<T>): Promise<T> {
+    const tmp = join(this.root, `.tmp-${id}`)
+    try {
+      await mkdir(tmp, { recursive: true })
+      return await write(tmp)
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true }).catch(() => undefined) // the write's error is the one to report
+      throw err
+    }
+  }
+
+  /**
+   * Removes what a process that died mid-snapshot (or wrote to a full disk)
+   * left: temporary snapshot directories. Run before a recovery, when no
+   * snapshot of this process is being written.
+   */
+  async removeLeftovers(): Promise<string[]> {
+    let names: string[]
+    try {
+      names = await readdir(this.root)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
+    const leftovers = names.filter((n) => n.startsWith('.tmp-'))
+    for (const n of leftovers) await rm(join(this.root, n), { recursive: true, force: true })
+    return leftovers
+  }
+
   /** A full snapshot: the store must be at a commit boundary (no write in between). */
   async takeFull(store: StateStore, inputTopic: string, nowMs: number): Promise<SnapshotManifest> {
     const meta = store.meta()
     if (!meta) throw new Error('cannot snapshot a store without metadata')
     const id = this.#newId(nowMs)
-    const tmp = join(this.root, `.tmp-${id}`)
-    await mkdir(tmp, { recursive: true })
-    await store.backup(tmp)
-    await rm(join(tmp, 'lock.mdb'), { force: true })
-    return this.#finish(tmp, id, { ...this.#manifestFields(meta, inputTopic, nowMs), snapshotId: id, kind: 'full', base: id, parent: null, keys: store.windowCount() })
+    return this.#inTemp(id, async (tmp) => {
+      await store.backup(tmp)
+      await rm(join(tmp, 'lock.mdb'), { force: true })
+      return this.#finish(tmp, id, { ...this.#manifestFields(meta, inputTopic, nowMs), snapshotId: id, kind: 'full', base: id, parent: null, keys: store.windowCount() })
+    })
   }
 
   /** A partial snapshot: only the keys changed since `parent`. */
@@ -202,18 +232,18 @@ export class SnapshotStore {
     const meta = store.meta()
     if (!meta) throw new Error('cannot snapshot a store without metadata')
     const id = this.#newId(nowMs)
-    const tmp = join(this.root, `.tmp-${id}`)
-    await mkdir(tmp, { recursive: true })
     const changes: [string, WindowAgg | null][] = []
     for (const key of changedKeys) changes.push([key, store.get(key) ?? null])
-    await writeFile(join(tmp, 'delta.json'), JSON.stringify({ v: STATE_VERSION, meta, changes }))
-    return this.#finish(tmp, id, {
-      ...this.#manifestFields(meta, inputTopic, nowMs),
-      snapshotId: id,
-      kind: 'partial',
-      base: parent.base,
-      parent: parent.snapshotId,
-      keys: changes.length,
+    return this.#inTemp(id, async (tmp) => {
+      await writeFile(join(tmp, 'delta.json'), JSON.stringify({ v: STATE_VERSION, meta, changes }))
+      return this.#finish(tmp, id, {
+        ...this.#manifestFields(meta, inputTopic, nowMs),
+        snapshotId: id,
+        kind: 'partial',
+        base: parent.base,
+        parent: parent.snapshotId,
+        keys: changes.length,
+      })
     })
   }
 
@@ -428,4 +458,14 @@ export class SnapshotStore {
     }
     return removed
   }
+}
+
+/** An error of the data volume itself (full, over quota, read-only, failing): waiting or a restart may cure it, retrying at once does not. */
+export function isVolumeError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string' && ['ENOSPC', 'EDQUOT', 'EROFS', 'EIO'].includes(code)) return true
+    if (e instanceof Error && /ENOSPC|No space left|EDQUOT|quota exceeded|EROFS|read-only file system|MDB_MAP_FULL/i.test(e.message)) return true
+  }
+  return false
 }

@@ -1,61 +1,67 @@
+import { decodeEvent, type RideEvent } from '../core/event.js'
+import type { DeclaredLate } from '../core/lateness.js'
 import { decodeOutput, type OutputRecord } from '../core/records.js'
-import { verifyOutput, type VerifyReport } from '../core/verify.js'
+import { verifyOutput, type VerifyReport, type VerifyRule } from '../core/verify.js'
 import type { KafkaSettings } from '../kafka/client.js'
-import { readWholeTopic } from './read-topic.js'
+import { readWholePartition, readWholeTopic } from './read-topic.js'
 
 export interface VerifierReport extends VerifyReport {
   /** Output records decodeOutput refused: the pipeline wrote something it should not have. */
   undecodableOutput: number
-  /** Late-topic records without a readable eventId; their events stay in the truth. */
+  /** Late-topic records without a readable eventId and watermark. */
   unreadableLate: number
-  /** Late-topic records whose watermark had not passed the event's window: the pipeline dropped a countable event. */
-  unjustifiedLate: number
+  /** Records of the shards' input that are not enriched events. */
+  undecodableInput: number
 }
 
-/** A late record's event id, and whether the watermark it carries had passed the event's window at all. */
-function readLate(value: Buffer | null, windowSizeMs: number): { id: string; justified: boolean } | undefined {
+/** A late record's event id and the watermark the pipeline judged it by. */
+function readLate(value: Buffer | null): DeclaredLate | undefined {
   if (!value) return undefined
   try {
-    const v = JSON.parse(value.toString('utf8')) as { eventId?: unknown; windowStart?: unknown; watermark?: unknown }
-    if (typeof v !== 'object' || v === null || typeof v.eventId !== 'string' || v.eventId === '') return undefined
-    const justified = typeof v.windowStart === 'number' && typeof v.watermark === 'number' && v.watermark >= v.windowStart + windowSizeMs
-    return { id: v.eventId, justified }
+    const v = JSON.parse(value.toString('utf8')) as { eventId?: unknown; watermark?: unknown }
+    if (typeof v !== 'object' || v === null || typeof v.eventId !== 'string' || v.eventId === '' || typeof v.watermark !== 'number') return undefined
+    return { eventId: v.eventId, watermark: v.watermark }
   } catch {
     return undefined // counted by the caller as unreadable
   }
 }
 
 /**
- * Reads the raw, late and output topics whole (read_committed) and checks the
- * output against the truth computed from the raw input.
+ * Reads the raw, enriched, late and output topics whole (read_committed),
+ * decides lateness itself from each shard's input and the event-time rule,
+ * and checks the output against the truth computed from the raw input.
  */
 export async function runVerifier(
   settings: KafkaSettings,
-  topics: { orders: string; late: string; output: string },
-  partitions: { orders: number; late: number; output: number },
-  windowSizeMs: number,
+  topics: { orders: string; enriched: string; late: string; output: string },
+  partitions: { orders: number; shards: number },
+  rule: VerifyRule,
 ): Promise<VerifierReport> {
   // The output is read first: everything final in it was computed from input
-  // that is already in the raw and late topics when they are read after it.
-  const outputRecords = await readWholeTopic(settings, topics.output, partitions.output)
-  const [raw, lateRecords] = await Promise.all([
+  // that is already in the other topics when they are read after it.
+  const outputRecords = await readWholeTopic(settings, topics.output, partitions.shards)
+  const [raw, lateRecords, ...inputs] = await Promise.all([
     readWholeTopic(settings, topics.orders, partitions.orders),
-    readWholeTopic(settings, topics.late, partitions.late),
+    readWholeTopic(settings, topics.late, partitions.shards),
+    ...Array.from({ length: partitions.shards }, (_, s) => readWholePartition(settings, topics.enriched, s)),
   ])
 
-  // The pipeline's word decides which events were late, so it is checked:
-  // an event may only be late once the watermark has passed its window's end.
-  const lateEventIds: string[] = []
+  const declaredLate: DeclaredLate[] = []
   let unreadableLate = 0
-  let unjustifiedLate = 0
   for (const r of lateRecords) {
-    const late = readLate(r.value, windowSizeMs)
+    const late = readLate(r.value)
     if (late === undefined) unreadableLate++
-    else {
-      lateEventIds.push(late.id)
-      if (!late.justified) unjustifiedLate++
-    }
+    else declaredLate.push(late)
   }
+
+  let undecodableInput = 0
+  const shardInputs: RideEvent[][] = inputs.map((records) =>
+    records.flatMap((r) => {
+      const e = decodeEvent(r.value)
+      if (!e) undecodableInput++
+      return e ? [e] : []
+    }),
+  )
 
   const output: OutputRecord[] = []
   let undecodableOutput = 0
@@ -71,17 +77,17 @@ export async function runVerifier(
     }
   }
 
-  const report = verifyOutput({ raw, lateEventIds, output, windowSizeMs })
+  const report = verifyOutput({ raw, shardInputs, declaredLate, output, rule })
   const problems = [...report.problems]
   if (undecodableOutput > 0) problems.unshift(`${undecodableOutput} output records could not be decoded`)
-  if (unreadableLate > 0) problems.unshift(`${unreadableLate} late records carry no eventId`)
-  if (unjustifiedLate > 0) problems.unshift(`${unjustifiedLate} events were declared late before the watermark passed their window`)
+  if (unreadableLate > 0) problems.unshift(`${unreadableLate} late records carry no eventId or watermark`)
+  if (undecodableInput > 0) problems.unshift(`${undecodableInput} records of the shards' input are not enriched events`)
   return {
     ...report,
     undecodableOutput,
     unreadableLate,
-    unjustifiedLate,
-    ok: report.ok && undecodableOutput === 0 && unjustifiedLate === 0,
+    undecodableInput,
+    ok: report.ok && undecodableOutput === 0 && unreadableLate === 0 && undecodableInput === 0,
     problems: problems.slice(0, 20),
   }
 }

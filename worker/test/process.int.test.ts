@@ -1,0 +1,107 @@
+import { execFileSync, spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, inject, it } from 'vitest'
+import { sleep, topicsFor, waitReady } from '../src/demo/pipeline.js'
+
+// The bundled worker, as the image runs it.
+const MAIN = fileURLToPath(new URL('../dist/worker.mjs', import.meta.url))
+const dataDir = mkdtempSync(join(tmpdir(), 'ridepulse-process-'))
+afterAll(() => rmSync(dataDir, { recursive: true, force: true }))
+
+interface Exit {
+  code: number | null
+  output: string
+  /** From the SIGTERM (or the start, without one) to the exit. */
+  ms: number
+}
+
+/** Runs the worker with `env` alone; with `sigtermAfterMs`, sends it SIGTERM then. Kills it after `limitMs` whatever happens. */
+function runWorker(env: Record<string, string>, opts: { sigtermAfterMs?: number; limitMs: number }): Promise<Exit> {
+  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()))
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()))
+  let from = Date.now()
+  const term = opts.sigtermAfterMs === undefined ? undefined : setTimeout(() => ((from = Date.now()), child.kill('SIGTERM')), opts.sigtermAfterMs)
+  const limit = setTimeout(() => child.kill('SIGKILL'), opts.limitMs)
+  return new Promise((resolve) =>
+    child.once('exit', (code) => {
+      clearTimeout(term)
+      clearTimeout(limit)
+      resolve({ code, output, ms: Date.now() - from })
+    }),
+  )
+}
+
+describe('the worker process', () => {
+  it.each<[string, Record<string, string>, RegExp]>([
+    ['an empty SHARD', { ROLE: 'opb', SHARD: '', DATA_DIR: dataDir }, /SHARD: must be a whole number/],
+    ['a blank SHARD', { ROLE: 'opb', SHARD: '  ', DATA_DIR: dataDir }, /SHARD: must be a whole number/],
+    ['SHARD equal to SHARDS', { ROLE: 'opb', SHARD: '3', SHARDS: '3', DATA_DIR: dataDir }, /SHARD: must be below SHARDS \(3\)/],
+    ['an OPA_INDEX past OPA_INSTANCES', { ROLE: 'opa', OPA_INDEX: '1', OPA_INSTANCES: '1' }, /OPA_INDEX: must be below OPA_INSTANCES \(1\)/],
+    ['an OpA instance that would own no partition', { ROLE: 'opa', OPA_INDEX: '3', OPA_INSTANCES: '4', ORDERS_PARTITIONS: '3' }, /OPA_INDEX: instance 3 would own no partition/],
+    ['a checkpoint interval past what the transaction timeout allows', { ROLE: 'opb', SHARD: '0', DATA_DIR: dataDir, SNAPSHOT_MODE: 'checkpoint', SNAPSHOT_INTERVAL_MS: '30000' }, /SNAPSHOT_INTERVAL_MS: .*the transaction timeout is 60000 ms/],
+    ['a negative future skew', { ROLE: 'opa', OPA_INDEX: '0', MAX_FUTURE_SKEW_MS: '-1' }, /MAX_FUTURE_SKEW_MS/],
+  ])('exits with code 2 on %s, naming the variable, before it connects to anything', async (_what, env, message) => {
+    const r = await runWorker({ KAFKA_BROKERS: '127.0.0.1:1', ...env }, { limitMs: 20_000 })
+    expect(r.code).toBe(2)
+    expect(r.output).toMatch(message)
+  })
+
+  it('OpA and OpB given SIGTERM while their broker does not answer stop within their shutdown timeout', async () => {
+    // A broker of its own: it is frozen (SIGSTOP) under the running workers, so every request hangs.
+    const script = inject('kafkaScript')
+    const port = inject('kafkaPort') + 2
+    const data = join(dataDir, 'kafka')
+    const args = ['--port', String(port), '--data', data]
+    const brokers = execFileSync('bash', [script, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!
+    const pid = Number(readFileSync(join(data, 'kafka.pid'), 'utf8'))
+    try {
+      const pipeline = `frozen-${Date.now().toString(36)}`
+      const common = { KAFKA_BROKERS: brokers, PIPELINE: pipeline, ...topicsFor(pipeline), SHARDS: '1', ORDERS_PARTITIONS: '1', SHUTDOWN_TIMEOUT_MS: '3000', LOG_LEVEL: 'info' }
+      const workers = [
+        startWorker({ ...common, ROLE: 'opa', OPA_INDEX: '0', HTTP_PORT: String(port + 10) }),
+        startWorker({ ...common, ROLE: 'opb', SHARD: '0', DATA_DIR: join(dataDir, 'opb'), HTTP_PORT: String(port + 11) }),
+      ]
+      for (const [i, w] of workers.entries()) await waitReady({ ...w, port: port + 10 + i }, 60_000)
+      process.kill(pid, 'SIGSTOP')
+      await sleep(1000)
+      const exits = await Promise.all(workers.map((w) => w.term(30_000)))
+      for (const r of exits) {
+        expect(r.code, r.output.slice(-2000)).not.toBeNull() // not the SIGKILL of the limit
+        expect(r.ms).toBeLessThan(8_000)
+        expect(r.output).toMatch(/"msg":"stopping"/)
+      }
+    } finally {
+      process.kill(pid, 'SIGCONT')
+      execFileSync('bash', [script, 'stop', ...args], { stdio: 'inherit' })
+    }
+  })
+})
+
+/** A worker process with its output kept; `term` sends SIGTERM and waits at most `limitMs` before SIGKILL. */
+function startWorker(env: Record<string, string>) {
+  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (b: Buffer) => (output += b.toString()))
+  child.stderr.on('data', (b: Buffer) => (output += b.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  return {
+    name: `${env.ROLE}`,
+    logFile: '',
+    child,
+    startedAt: Date.now(),
+    exited,
+    async term(limitMs: number): Promise<Exit> {
+      const from = Date.now()
+      child.kill('SIGTERM')
+      const limit = setTimeout(() => child.kill('SIGKILL'), limitMs)
+      const code = await exited
+      clearTimeout(limit)
+      return { code, output, ms: Date.now() - from }
+    },
+  }
+}
