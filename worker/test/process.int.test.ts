@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, inject, it } from 'vitest'
 import { sleep, topicsFor, waitReady } from '../src/demo/pipeline.js'
@@ -81,6 +82,47 @@ describe('the worker process', () => {
     }
   })
 })
+
+describe('the demo', () => {
+  it('lingering after its verdict, given SIGTERM, stops its broker, workers and board before it exits', async () => {
+    const port = inject('kafkaPort') + 4
+    const boardPort = port + 7
+    const demo = spawn(process.execPath, [DEMO, '--seconds', '5', '--linger', '--port', String(port), '--board-port', String(boardPort)], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    demo.stdout.on('data', (b: Buffer) => (output += b.toString()))
+    demo.stderr.on('data', (b: Buffer) => (output += b.toString()))
+    const exited = new Promise<number | null>((resolve) => demo.once('exit', (code) => resolve(code)))
+    try {
+      const deadline = Date.now() + 150_000
+      while (!/stay up/.test(output) && demo.exitCode === null && Date.now() < deadline) await sleep(200)
+      expect(output, output.slice(-3000)).toMatch(/verifier: EXACT/)
+      expect(output).toMatch(/stay up/)
+      const ports = [port, boardPort, DEMO_HTTP_BASE, ...[0, 1, 2].map((s) => DEMO_HTTP_BASE + 100 + s)]
+      expect(await Promise.all(ports.map(listening))).toEqual(ports.map(() => true))
+      demo.kill('SIGTERM')
+      const code = await Promise.race([exited, sleep(60_000).then(() => 'still running')])
+      expect(code).toBe(143)
+      expect(await Promise.all(ports.map(listening))).toEqual(ports.map(() => false))
+    } finally {
+      if (demo.exitCode === null) demo.kill('SIGKILL')
+    }
+  })
+})
+
+const DEMO = fileURLToPath(new URL('../dist/demo/main.js', import.meta.url))
+/** The demo's workers listen from here (OpA 0 on it, OpB shard s on it + 100 + s). */
+const DEMO_HTTP_BASE = 28000
+
+/** Whether something accepts connections on the port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port }, () => {
+      socket.destroy()
+      resolve(true)
+    })
+    socket.once('error', () => resolve(false))
+  })
+}
 
 /** A worker process with its output kept; `term` sends SIGTERM and waits at most `limitMs` before SIGKILL. */
 function startWorker(env: Record<string, string>) {
