@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
-# A real single-node Apache Kafka (KRaft, broker+controller) on loopback.
+# A real Apache Kafka (KRaft) on loopback: one node, or a cluster of several,
+# each node broker and controller at once.
 #
 #   kafka.sh install                      fetch the broker jars (cached, keyed by version)
-#   kafka.sh start [--port P] [--data D] [--host H]
-#                                         format storage if needed, start, wait until it serves
-#   kafka.sh stop  [--port P] [--data D]  SIGTERM, wait, SIGKILL after 30 s
-#   kafka.sh kill  [--port P] [--data D]  SIGKILL (crash tests)
+#   kafka.sh start [--port P] [--data D] [--host H] [--nodes N] [--node K]
+#                                         format storage if needed, start, wait until it serves;
+#                                         prints the bootstrap servers (host:port,...)
+#   kafka.sh stop  [--port P] [--data D] [--nodes N] [--node K]
+#                                         SIGTERM, wait, SIGKILL after 30 s
+#   kafka.sh kill  [--port P] [--data D] [--nodes N] [--node K]
+#                                         SIGKILL (crash tests)
+#   kafka.sh pid   [--data D] [--nodes N] --node K
+#                                         the process id of node K
 #   kafka.sh status [--port P] [--host H] exit 0 when the port serves
 #   kafka.sh classpath                    the classpath of the broker and its tools
+#
+# --nodes N (default 1) runs N nodes: node k serves clients on P + 2(k-1) and
+# its controller on the port after, keeps its data in D/node-k, and the
+# cluster replicates as production clusters do (replication factor 3, or N
+# when smaller; min.insync.replicas 2; the transaction and offsets logs
+# replicated alike). --node K restricts start, stop and kill to node K, the
+# way a crash test takes one broker away and brings it back. One node keeps
+# its data in D itself.
 #
 # --host H (default 127.0.0.1) is the address clients connect to: the broker
 # listens and advertises there. Pods of a local cluster reach the host at its
@@ -27,6 +41,8 @@ lib="$install_dir/lib"
 port=9092
 host=127.0.0.1
 data=""
+nodes=1
+only=""
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 while [ $# -gt 0 ]; do
@@ -34,12 +50,33 @@ while [ $# -gt 0 ]; do
     --port) port=$2; shift 2 ;;
     --data) data=$2; shift 2 ;;
     --host) host=$2; shift 2 ;;
+    --nodes) nodes=$2; shift 2 ;;
+    --node) only=$2; shift 2 ;;
     *) echo "kafka.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
-controller_port=$((port + 1))
 [ -n "$data" ] || data="${TMPDIR:-/tmp}/ridepulse-kafka-$port"
-pidfile="$data/kafka.pid"
+case "$nodes" in ''|*[!0-9]*|0) echo "kafka.sh: --nodes must be a positive whole number" >&2; exit 2 ;; esac
+if [ -n "$only" ] && { [ "$only" -lt 1 ] || [ "$only" -gt "$nodes" ]; }; then echo "kafka.sh: --node must be between 1 and $nodes" >&2; exit 2; fi
+
+# Node k (1-based): its client port, controller port and data directory.
+node_port() { echo $((port + 2 * ($1 - 1))); }
+node_controller_port() { echo $(($(node_port "$1") + 1)); }
+node_data() { if [ "$nodes" = 1 ]; then echo "$data"; else echo "$data/node-$1"; fi; }
+node_pidfile() { echo "$(node_data "$1")/kafka.pid"; }
+selected_nodes() { if [ -n "$only" ]; then echo "$only"; else seq 1 "$nodes"; fi; }
+replication=$((nodes < 3 ? nodes : 3))
+min_isr=$((replication < 2 ? 1 : 2))
+voters() {
+  local k list=""
+  for k in $(seq 1 "$nodes"); do list="$list${list:+,}$k@127.0.0.1:$(node_controller_port "$k")"; done
+  echo "$list"
+}
+bootstrap() {
+  local k list=""
+  for k in $(seq 1 "$nodes"); do list="$list${list:+,}$host:$(node_port "$k")"; done
+  echo "$list"
+}
 
 log() { echo "kafka.sh: $*" >&2; }
 
@@ -61,78 +98,103 @@ install() {
 serving() { (exec 3<>"/dev/tcp/$host/$1") 2>/dev/null; }
 
 running_pid() {
+  local pidfile pid
+  pidfile=$(node_pidfile "$1")
   [ -f "$pidfile" ] || return 1
-  local pid
   pid=$(cat "$pidfile")
   kill -0 "$pid" 2>/dev/null && echo "$pid"
 }
 
-start() {
-  install
-  mkdir -p "$data/logs"
-  if pid=$(running_pid); then
-    log "already running (pid $pid) on $host:$port"
-    echo "$host:$port"
+# The cluster's id, shared by every node's storage.
+cluster_id() {
+  local file="$data/cluster.id"
+  mkdir -p "$data"
+  [ -s "$file" ] || java -cp "$lib/*" -Dlog4j.configuration="file:$here/log4j.properties" kafka.tools.StorageTool random-uuid >"$file"
+  cat "$file"
+}
+
+# Writes node k's configuration, formats its storage once, launches it.
+launch() {
+  local k=$1 dir p cport props pid
+  dir=$(node_data "$k")
+  p=$(node_port "$k")
+  cport=$(node_controller_port "$k")
+  mkdir -p "$dir/logs"
+  if pid=$(running_pid "$k"); then
+    log "node $k already running (pid $pid) on $host:$p"
     return 0
   fi
-  if serving "$port"; then log "port $port is taken by another process"; exit 1; fi
-  local props="$data/server.properties"
+  if serving "$p"; then log "port $p is taken by another process"; exit 1; fi
+  props="$dir/server.properties"
   cat >"$props" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$controller_port
-listeners=PLAINTEXT://$host:$port,CONTROLLER://127.0.0.1:$controller_port
-advertised.listeners=PLAINTEXT://$host:$port
+node.id=$k
+controller.quorum.voters=$(voters)
+listeners=PLAINTEXT://$host:$p,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://$host:$p
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=$data/logs
+log.dirs=$dir/logs
 num.partitions=1
-offsets.topic.replication.factor=1
+default.replication.factor=$replication
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$replication
 offsets.topic.num.partitions=3
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+transaction.state.log.replication.factor=$replication
+transaction.state.log.min.isr=$min_isr
 transaction.state.log.num.partitions=3
 auto.create.topics.enable=false
 log.cleaner.backoff.ms=1000
 EOF
-  if [ ! -f "$data/logs/meta.properties" ]; then
-    local id
-    id=$(java -cp "$lib/*" -Dlog4j.configuration="file:$here/log4j.properties" kafka.tools.StorageTool random-uuid)
+  if [ ! -f "$dir/logs/meta.properties" ]; then
     java -cp "$lib/*" -Dlog4j.configuration="file:$here/log4j.properties" \
-      kafka.tools.StorageTool format -t "$id" -c "$props" >"$data/format.log" 2>&1 \
-      || { cat "$data/format.log" >&2; exit 1; }
+      kafka.tools.StorageTool format -t "$(cluster_id)" -c "$props" >"$dir/format.log" 2>&1 \
+      || { cat "$dir/format.log" >&2; exit 1; }
   fi
   # setsid: the broker outlives the shell that started it and is not hit by
   # signals sent to that shell's process group.
   setsid java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g} -XX:+UseG1GC \
     -Dlog4j.configuration="file:$here/log4j.properties" \
-    -cp "$lib/*" kafka.Kafka "$props" >"$data/server.log" 2>&1 </dev/null &
-  echo $! >"$pidfile"
-  local deadline=$((SECONDS + 90))
-  until serving "$port"; do
-    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
-      log "broker exited during start; last lines of $data/server.log:"
-      tail -n 30 "$data/server.log" >&2
-      exit 1
-    fi
-    if [ $SECONDS -ge $deadline ]; then log "broker did not open port $port within 90 s"; exit 1; fi
-    sleep 0.2
+    -cp "$lib/*" kafka.Kafka "$props" >"$dir/server.log" 2>&1 </dev/null &
+  echo $! >"$(node_pidfile "$k")"
+}
+
+start() {
+  install
+  local k p dir deadline
+  # Every node first: a cluster's controllers need a quorum before any serves.
+  for k in $(selected_nodes); do launch "$k"; done
+  deadline=$((SECONDS + 120))
+  for k in $(selected_nodes); do
+    p=$(node_port "$k")
+    dir=$(node_data "$k")
+    until serving "$p"; do
+      if ! kill -0 "$(cat "$(node_pidfile "$k")")" 2>/dev/null; then
+        log "node $k exited during start; last lines of $dir/server.log:"
+        tail -n 30 "$dir/server.log" >&2
+        exit 1
+      fi
+      if [ $SECONDS -ge $deadline ]; then log "node $k did not open port $p within 120 s"; exit 1; fi
+      sleep 0.2
+    done
+    log "Kafka $kafka_version node $k of $nodes serving on $host:$p (data $dir, pid $(cat "$(node_pidfile "$k")"))"
   done
-  log "Kafka $kafka_version serving on $host:$port (data $data, pid $(cat "$pidfile"))"
-  echo "$host:$port"
+  bootstrap
 }
 
 stop() {
-  local sig=${1:-TERM} pid
-  pid=$(running_pid) || { rm -f "$pidfile"; return 0; }
-  kill "-$sig" "$pid"
-  local deadline=$((SECONDS + 30))
-  while kill -0 "$pid" 2>/dev/null; do
-    if [ $SECONDS -ge $deadline ]; then kill -KILL "$pid"; fi
-    sleep 0.2
+  local sig=$1 k pid deadline
+  for k in $(selected_nodes); do
+    pid=$(running_pid "$k") || { rm -f "$(node_pidfile "$k")"; continue; }
+    kill "-$sig" "$pid"
+    deadline=$((SECONDS + 30))
+    while kill -0 "$pid" 2>/dev/null; do
+      if [ $SECONDS -ge $deadline ]; then kill -KILL "$pid"; fi
+      sleep 0.2
+    done
+    rm -f "$(node_pidfile "$k")"
   done
-  rm -f "$pidfile"
 }
 
 case "$cmd" in
@@ -140,7 +202,8 @@ case "$cmd" in
   start) start ;;
   stop) stop TERM ;;
   kill) stop KILL ;;
+  pid) [ -n "$only" ] || { log "pid needs --node"; exit 2; }; running_pid "$only" ;;
   status) serving "$port" ;;
   classpath) install; echo "$lib/*" ;;
-  *) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -39,12 +39,15 @@ export function cleanUpPipelinesAfterEach(): void {
   })
 }
 
+/** A pipeline of its own on the test broker, or on `opts.brokers` (a cluster's bootstrap list). */
 export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) {
   const pipeline = `${name}-${Date.now().toString(36)}`
+  const brokers = opts.brokers ?? inject('kafkaBrokers')
+  const settingsFor = (who: string) => ({ brokers: brokers.split(','), clientId: `${name}-${who}` })
   const dataDir = mkdtempSync(join(tmpdir(), `ridepulse-${name}-`))
   ports += 300
   const p = new LocalPipeline({
-    brokers: inject('kafkaBrokers'),
+    brokers,
     pipeline,
     shards: 2,
     ordersPartitions: 2,
@@ -57,10 +60,10 @@ export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) 
   const t = {
     p,
     dataDir,
-    settings: { brokers: [inject('kafkaBrokers')], clientId: `${name}-test` },
+    settings: settingsFor('test'),
     load(o: Partial<LoadOptions> = {}) {
       return startLoad({
-        settings: { brokers: [inject('kafkaBrokers')], clientId: `${name}-load` },
+        settings: settingsFor('load'),
         topic: topicsFor(pipeline).TOPIC_ORDERS,
         partitions: p.opts.ordersPartitions,
         ratePerSec: 400,
@@ -73,8 +76,7 @@ export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) 
     },
     /** Polls the verifier until every window is final and exact, or the time is up; returns the last report. */
     verifyWhenFinal(timeoutMs = 30_000): Promise<VerifyReport> {
-      const settings = { brokers: [inject('kafkaBrokers')], clientId: `${name}-verify` }
-      return awaitVerdict(settings, pipeline, { orders: p.opts.ordersPartitions, shards: p.opts.shards }, eventTimeRule(p.opts.env ?? {}), timeoutMs)
+      return awaitVerdict(settingsFor('verify'), pipeline, { orders: p.opts.ordersPartitions, shards: p.opts.shards }, eventTimeRule(p.opts.env ?? {}), timeoutMs)
     },
     /** Every record of the dead-letter topic, read back; a record that is not a dead letter fails the test. */
     async deadLetters(): Promise<ReadDeadLetter[]> {
