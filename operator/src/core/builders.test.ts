@@ -68,4 +68,11 @@ describe('builders', () => {
     expect(e.find((x) => x.name === 'OPA_INDEX')?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.labels['apps.kubernetes.io/pod-index']")
     expect(env(e)).toMatchObject({ ROLE: 'opa', OPA_INSTANCES: '2' })
   })
+
+  it('passes the event-time bound and the dead-letter size to the workers', () => {
+    const spec = specOf({ windows: { maxFutureSkewMs: 30_000 }, deadLetters: { maxValueBytes: 4096 } })
+    for (const e of [buildOpaStatefulSet(owner, spec).spec!.template.spec!.containers[0]!.env, buildOpbPod(owner, spec, 0).spec!.containers[0]!.env]) {
+      expect(env(e)).toMatchObject({ MAX_FUTURE_SKEW_MS: '30000', DLQ_MAX_VALUE_BYTES: '4096' })
+    }
+  })
 })

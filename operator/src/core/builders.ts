@@ -77,6 +77,8 @@ function commonEnv(o: Owner, spec: PipelineSpec): V1EnvVar[] {
     HTTP_PORT: String(WORKER_PORT),
     LOG_LEVEL: spec.logLevel,
     COMMIT_INTERVAL_MS: String(spec.commitIntervalMs),
+    MAX_FUTURE_SKEW_MS: String(spec.windows.maxFutureSkewMs),
+    DLQ_MAX_VALUE_BYTES: String(spec.deadLetters.maxValueBytes),
   }
   const out: V1EnvVar[] = Object.entries(env).map(([name, value]) => ({ name, value }))
   const c = spec.kafka.credentials

@@ -16,6 +16,8 @@ describe('parseResource', () => {
       snapshots: { mode: 'incremental', intervalMs: 10_000 },
       recovery: { strategy: 'local', nodeLostTimeoutSeconds: 60 },
       commitIntervalMs: 100,
+      windows: { maxFutureSkewMs: 60_000 },
+      deadLetters: { maxValueBytes: 262_144 },
     })
   })
 
@@ -28,6 +30,8 @@ describe('parseResource', () => {
     ['spec.snapshots.intervalMs', 'rides', { ...base, snapshots: { mode: 'checkpoint', intervalMs: 10_001 } }],
     ['spec.kafka.credentials.secretName', 'rides', { kafka: { ...base.kafka, credentials: { secretName: 'Not_A_Name' } } }],
     ['spec.extra', 'rides', { ...base, extra: true }],
+    ['spec.windows.maxFutureSkewMs', 'rides', { ...base, windows: { maxFutureSkewMs: -1 } }],
+    ['spec.deadLetters.maxValueBytes', 'rides', { ...base, deadLetters: { maxValueBytes: 2_000_000 } }],
   ])('names %s when it is wrong', (path, name, spec) => {
     const r = parseResource(name, spec)
     expect(r.ok).toBe(false)

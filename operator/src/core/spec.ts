@@ -105,6 +105,15 @@ export const specSchema = z
         outOfOrdernessMs: int(0, 86_400_000).default(5_000),
         idleTimeoutMs: int(100, 86_400_000).default(10_000),
         retentionMs: int(0, 604_800_000).default(600_000),
+        /** How far an event's time may be after its ingest time; further ahead, OpA makes it a dead letter. */
+        maxFutureSkewMs: int(0, 86_400_000).default(60_000),
+      })
+      .strict()
+      .prefault({}),
+    deadLetters: z
+      .object({
+        /** The longest original a dead letter keeps; longer ones are cut, their size and SHA-256 kept in headers. */
+        maxValueBytes: int(0, 900_000).default(262_144),
       })
       .strict()
       .prefault({}),
