@@ -1,16 +1,17 @@
 import type { Logger } from 'pino'
 import { join } from 'node:path'
-import type { WindowAgg } from '../core/aggregate.js'
 import { decodeEvent, type RideEvent } from '../core/event.js'
-import { decodeMeta, decodeWindowValue, encodeJson, encodeMeta, encodeOutput, encodeWindowValue, initialMeta, META_KEY, type ShardMeta } from '../core/records.js'
+import { encodeJson, encodeMeta, encodeOutput, encodeWindowValue, initialMeta, META_KEY, type ShardMeta } from '../core/records.js'
 import { processBatch, type BatchResult, type WindowConfig } from '../core/shard.js'
 import { kafkaSettings, type OpbConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
 import { PartitionReader, AtLeastOnceProducer, TxnProducer, type BatchProducer, describeError, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
 import type { Metrics } from '../metrics.js'
-import { isVolumeError, SnapshotStore, SnapshotUnavailableError, manifestSchema, type SnapshotManifest, type Staged } from '../store/snapshots.js'
+import { isVolumeError, SnapshotStore, SnapshotUnavailableError, type SnapshotManifest, type Staged } from '../store/snapshots.js'
+import { latestPublishedManifest, replayChangelog } from './changelog.js'
 import type { EarlyRestore } from './early-restore.js'
-import { newStoreMeta, StateStore, type StoreMeta } from '../store/state-store.js'
+import { VolumeHealth } from './volume-health.js'
+import { newStoreMeta, StateStore } from '../store/state-store.js'
 
 export type Phase = 'starting' | 'fencing' | 'loading-snapshot' | 'replaying' | 'running' | 'stopping' | 'stopped' | 'failed'
 
@@ -50,19 +51,6 @@ export interface RecoveryHooks {
   afterFence?: () => Promise<void>
 }
 
-/** The changelog replay stopped below the end offset read after the fence: the restored state would miss committed changes. */
-export class ChangelogReplayIncompleteError extends Error {
-  constructor(topic: string, shard: number, reached: number, end: number) {
-    super(`changelog ${topic}[${shard}] replay stopped at offset ${reached}, below the end offset ${end} read after the fence`)
-    this.name = 'ChangelogReplayIncompleteError'
-  }
-}
-
-type VolumeOperation = 'snapshot' | 'state' | 'recovery'
-
-/** Fetches in a row that bring a replay no further before it is given up. */
-const REPLAY_MAX_STALLS = 20
-
 /** One OpB shard: owns partition `shard` of the input and of the changelog. */
 export class OpbShard {
   #phase: Phase = 'starting'
@@ -82,8 +70,6 @@ export class OpbShard {
   #txIngest: number[] = []
   #recoveries: RecoveryReport[] = []
   #lastError: string | undefined
-  /** Since when, and how, writes to the data volume fail; undefined while they succeed. */
-  #volume: { since: number; operation: VolumeOperation; error: string } | undefined
   #lag = 0
   readonly #settings: KafkaSettings
   readonly #producer: BatchProducer
@@ -93,6 +79,7 @@ export class OpbShard {
   /** The copy of the newest base begun at start-up, for the first recovery only. */
   #earlyStaged: Staged | undefined
   readonly #windows: WindowConfig
+  readonly #volume: VolumeHealth
   readonly #fault: ReturnType<typeof faultInjector>
   readonly #pipeline: string
   /** No changelog: one transaction per snapshot interval, committed with a full snapshot's manifest. */
@@ -123,6 +110,7 @@ export class OpbShard {
       retentionMs: cfg.RETENTION_MS,
     }
     this.#fault = faultInjector(cfg.FAULT)
+    this.#volume = new VolumeHealth(log, metrics, cfg.DATA_DIR, nowMs)
   }
 
   get phase(): Phase {
@@ -151,32 +139,13 @@ export class OpbShard {
       lastRecovery: this.#recoveries.at(-1) ?? null,
       recoveries: this.#recoveries.length,
       lastError: this.#lastError ?? null,
-      volume: this.#volume ? { writable: false, ...this.#volume } : { writable: true },
+      volume: this.#volume.status(),
     }
   }
 
-  /**
-   * Not healthy while writes to the data volume fail: Kubernetes restarts
-   * the container (which removes what failed writes left) and an alert can
-   * fire. The shard keeps processing meanwhile when it can: snapshots only
-   * shorten a recovery, the changelog holds the state.
-   */
+  /** Not healthy while writes to the data volume fail (see VolumeHealth); it keeps processing meanwhile when it can. */
   health(): { ok: boolean; detail: string } {
-    const v = this.#volume
-    return v ? { ok: false, detail: `cannot write to the data volume since ${new Date(v.since).toISOString()} (${v.operation}): ${v.error}` } : { ok: true, detail: 'ok' }
-  }
-
-  #volumeFailed(operation: VolumeOperation, err: unknown): void {
-    this.metrics.volumeWriteFailures.inc({ operation })
-    this.metrics.volumeWritable.set(0)
-    if (!this.#volume) this.log.error({ err, operation, dataDir: this.cfg.DATA_DIR }, 'cannot write to the data volume; /healthz reports it until a write succeeds')
-    this.#volume = { since: this.#volume?.since ?? this.nowMs(), operation, error: describeError(err) }
-  }
-
-  #volumeWritten(): void {
-    if (this.#volume) this.log.info({ since: this.#volume.since, operation: this.#volume.operation }, 'the data volume takes writes again')
-    this.#volume = undefined
-    this.metrics.volumeWritable.set(1)
+    return this.#volume.health()
   }
 
   #to(next: Phase): void {
@@ -208,7 +177,10 @@ export class OpbShard {
     // markers were still being written) is complete, so its records are then
     // below the end offset. Read any earlier, they could be missed: input
     // processed twice, a rev emitted again, duplicate seqs in the changelog.
-    const [changelogEnd, published] = await Promise.all([this.#checkpointOnly ? 0 : this.#changelog.endOffset(), this.#latestPublishedManifest()])
+    const [changelogEnd, published] = await Promise.all([
+      this.#checkpointOnly ? 0 : this.#changelog.endOffset(),
+      latestPublishedManifest(this.#settings, this.cfg.TOPIC_SNAPSHOTS, this.cfg.SHARD, `${this.#pipeline}/${this.cfg.SHARD}`),
+    ])
     const t1 = this.nowMs()
 
     this.#to('loading-snapshot')
@@ -231,7 +203,7 @@ export class OpbShard {
 
     this.#to('replaying')
     const from = restored ? restored.lastChangelogOffset + 1 : 0
-    const replay = this.#checkpointOnly ? { records: 0, bytes: 0 } : await this.#replayChangelog(from, changelogEnd)
+    const replay = this.#checkpointOnly ? { records: 0, bytes: 0 } : await replayChangelog(this.#changelog, store, from, changelogEnd, this.log, this.nowMs)
     const meta = store.meta()
     this.#meta = meta ? { inputOffset: meta.inputOffset, watermark: meta.watermark, maxEventTs: meta.maxEventTs, late: meta.late, seq: meta.seq } : initialMeta()
     this.#lastChangelogOffset = Math.max(changelogEnd - 1, meta?.lastChangelogOffset ?? -1)
@@ -266,7 +238,7 @@ export class OpbShard {
       timeToFirstCommitMs: null,
     }
     this.#recoveries.push(report)
-    if (this.#volume?.operation !== 'snapshot') this.#volumeWritten() // the live store was written whole
+    if (this.#volume.failing !== 'snapshot') this.#volume.written() // the live store was written whole
     this.metrics.timeToRecover.set(report.timeToRecoverMs)
     for (const [phase, ms] of Object.entries(report.phasesMs)) this.metrics.recoveryPhase.set({ phase }, ms)
     this.metrics.replayedRecords.inc(replay.records)
@@ -274,87 +246,6 @@ export class OpbShard {
     this.metrics.stateKeys.set(report.keys)
     this.log.info({ recovery: report }, 'recovered')
     return report
-  }
-
-  async #latestPublishedManifest(): Promise<SnapshotManifest | undefined> {
-    const reader = new PartitionReader(this.#settings, this.cfg.TOPIC_SNAPSHOTS, this.cfg.SHARD)
-    try {
-      const end = await reader.endOffset()
-      const key = `${this.#pipeline}/${this.cfg.SHARD}`
-      let latest: SnapshotManifest | undefined
-      for (let off = 0; off < end; ) {
-        const r = await reader.fetch(off, { maxWaitMs: 50, maxBytes: 1 << 20 })
-        for (const rec of r.records) {
-          if (rec.key?.toString() !== key || !rec.value) continue
-          const parsed = manifestSchema.safeParse(JSON.parse(rec.value.toString()))
-          if (parsed.success) latest = parsed.data
-        }
-        if (r.nextOffset <= off) break
-        off = r.nextOffset
-      }
-      return latest
-    } finally {
-      await reader.close()
-    }
-  }
-
-  async #replayChangelog(from: number, end: number): Promise<{ records: number; bytes: number }> {
-    const store = this.#store!
-    let records = 0
-    let bytes = 0
-    let lastLog = this.nowMs()
-    const fetchFrom = (off: number) => this.#changelog.fetch(off, { maxWaitMs: 50, maxBytes: 8 << 20 })
-    let off = from
-    // The next fetch goes out before this batch is applied: the broker
-    // reads while the store writes.
-    let pending = off < end ? fetchFrom(off) : undefined
-    const snapshotMeta = store.meta()
-    const replay = store.beginReplay()
-    let lastMeta: StoreMeta | undefined
-    let stalls = 0
-    while (pending) {
-      const r = await pending
-      const next = r.nextOffset
-      // A fetch that brings nothing below the end is asked again a few times
-      // (a leader moving, say); the check after the loop decides.
-      if (next <= off && ++stalls < REPLAY_MAX_STALLS) {
-        pending = fetchFrom(off)
-        continue
-      }
-      stalls = 0
-      pending = next > off && next < end ? fetchFrom(next) : undefined
-      // Within a batch only the newest record of a key matters (log order is seq order).
-      const latest = new Map<string, WindowAgg | null>()
-      let meta: StoreMeta | undefined
-      for (const rec of r.records) {
-        if (rec.offset >= end) break
-        const key = rec.key?.toString() ?? ''
-        records++
-        bytes += (rec.key?.length ?? 0) + (rec.value?.length ?? 0)
-        if (key === META_KEY) {
-          if (rec.value) meta = newStoreMeta(decodeMeta(rec.value), rec.offset)
-          continue
-        }
-        latest.set(key, rec.value ? decodeWindowValue(rec.value) : null)
-      }
-      // In log order the metadata's seq only grows: the newest record wins,
-      // unless the snapshot already holds a newer one.
-      if (meta && (snapshotMeta === undefined || meta.seq > snapshotMeta.seq)) lastMeta = meta
-      await replay.apply(latest)
-      if (next <= off) break
-      off = next
-      if (this.nowMs() - lastLog > 1000) {
-        lastLog = this.nowMs()
-        this.log.info({ offset: off, end, records }, 'replaying changelog')
-      }
-    }
-    await pending
-    if (off < end) {
-      await replay.finish(undefined).catch(() => undefined) // the store is dropped: recovery starts again from a snapshot
-      throw new ChangelogReplayIncompleteError(this.cfg.TOPIC_CHANGELOG, this.cfg.SHARD, off, end)
-    }
-    await replay.finish(lastMeta)
-    return { records, bytes }
   }
 
   /** Runs commit intervals until stopped. On a failed transaction: abort and recover from the last committed point. */
@@ -367,7 +258,7 @@ export class OpbShard {
       } catch (err) {
         if (this.#stopping) break
         this.#lastError = describeError(err)
-        if (isVolumeError(err)) this.#volumeFailed('state', err)
+        if (isVolumeError(err)) this.#volume.failed('state', err)
         this.metrics.transactions.inc({ outcome: 'aborted' })
         this.#txOpen = false
         if (this.#producer.fenced) {
@@ -398,7 +289,7 @@ export class OpbShard {
       } catch (err) {
         if ((err as Error).name === 'ProducerFencedError') throw err
         this.#lastError = describeError(err)
-        if (isVolumeError(err)) this.#volumeFailed('recovery', err)
+        if (isVolumeError(err)) this.#volume.failed('recovery', err)
         this.log.warn({ err, attempt }, 'recovery attempt failed; retrying')
         if (this.#phase !== 'failed') this.#to('failed')
       }
@@ -556,13 +447,13 @@ export class OpbShard {
    * after the next snapshot interval, with the keys it missed.
    */
   async #snapshotWithoutStopping(): Promise<void> {
-    const failing = this.#volume?.operation === 'snapshot'
+    const failing = this.#volume.failing === 'snapshot'
     try {
       const took = await this.#maybeSnapshot()
-      if (took && failing) this.#volumeWritten()
+      if (took && failing) this.#volume.written()
     } catch (err) {
       this.#lastError = describeError(err)
-      this.#volumeFailed('snapshot', err)
+      this.#volume.failed('snapshot', err)
     }
   }
 
