@@ -43,6 +43,12 @@ const shutdown = (signal: string) => {
     process.exit(1)
   }, cfg.SHUTDOWN_TIMEOUT_MS).unref()
 }
+// An error thrown out of a client's callback cannot be caught where it
+// happens: log it where the worker's logs go before the process ends.
+process.on('uncaughtException', (err) => {
+  log.fatal({ err }, 'uncaught exception; exiting')
+  process.exit(1)
+})
 process.on('SIGTERM', () => shutdown('SIGTERM'))
 process.on('SIGINT', () => shutdown('SIGINT'))
 

@@ -5,6 +5,8 @@ import { join } from 'node:path'
 import { Admin } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { getJson, sleep, type WorkerProcess } from '../src/demo/pipeline.js'
+import { decodeMeta, META_KEY } from '../src/core/records.js'
+import { readWholePartition } from '../src/verify/read-topic.js'
 import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
 
 cleanUpPipelinesAfterEach()
@@ -115,6 +117,7 @@ describe(`a ${NODES}-broker cluster`, () => {
     )
 
     const report = await t.verifyWhenFinal(60_000)
+    if (!report.ok) await explainInputOrder(t.settings, { enriched: t.p.topics.TOPIC_ENRICHED, changelog: t.p.topics.TOPIC_CHANGELOG }, report.problems)
     expect(report.problems).toEqual([])
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0, missedLate: 0, unjustifiedLate: 0, inputMismatch: 0 })
     expect(report.validEvents).toBeGreaterThan(sent.valid * 0.99)
@@ -125,3 +128,34 @@ describe(`a ${NODES}-broker cluster`, () => {
     }
   })
 })
+
+/**
+ * For the next failure's diagnosis: the shard's input around the first
+ * event the verifier names (offset, event, event time, ingest time), and
+ * where the shard stood after each commit there (its changelog's metadata
+ * records: input offset and watermark), all as read read_committed.
+ */
+async function explainInputOrder(settings: { brokers: string[]; clientId: string }, topics: { enriched: string; changelog: string }, problems: string[]): Promise<void> {
+  try {
+    const m = problems.map((p) => /^shard (\d+): event (\S+) /.exec(p)).find((x) => x)
+    if (!m) return
+    const shard = Number(m[1])
+    const records = await readWholePartition(settings, topics.enriched, shard)
+    const at = records.findIndex((r) => r.value?.toString().includes(`"eventId":"${m[2]}"`))
+    const shown = records.slice(Math.max(0, at - 60), at + 10)
+    const lines = shown.map((r) => {
+      const e = JSON.parse(r.value!.toString()) as { eventId: string; ts: number; ingestMs: number }
+      return `  input ${r.offset} ${e.eventId} ts ${new Date(e.ts).toISOString()} ingest ${new Date(e.ingestMs).toISOString()}`
+    })
+    const from = shown[0]?.offset ?? 0
+    const to = shown.at(-1)?.offset ?? 0
+    for (const r of await readWholePartition(settings, topics.changelog, shard)) {
+      if (r.key?.toString() !== META_KEY || !r.value) continue
+      const meta = decodeMeta(r.value)
+      if (meta.inputOffset >= from && meta.inputOffset <= to + 1) lines.push(`  commit at changelog ${r.offset}: input offset ${meta.inputOffset}, watermark ${new Date(meta.watermark).toISOString()}, max event ${new Date(meta.maxEventTs).toISOString()}`)
+    }
+    process.stderr.write(`shard ${shard} around ${m[2]}:\n${lines.join('\n')}\n`)
+  } catch (err) {
+    process.stderr.write(`could not explain the input order: ${String(err)}\n`)
+  }
+}

@@ -27,6 +27,14 @@ export interface EventTimeRule {
 export interface DeclaredLate {
   eventId: string
   watermark: number
+  /** The shard and the event's offset in its input, which tell two copies of one event apart. */
+  shard?: number
+  offset?: number
+}
+
+/** An event of a shard's input, with its offset there when known. */
+export interface InputEvent extends RideEvent {
+  offset?: number
 }
 
 export interface LatenessVerdict {
@@ -43,12 +51,29 @@ export interface LatenessVerdict {
 
 const MAX_PROBLEMS = 20
 
-export function judgeLateness(shardInputs: readonly (readonly RideEvent[])[], declared: readonly DeclaredLate[], rule: EventTimeRule): LatenessVerdict {
+export function judgeLateness(shardInputs: readonly (readonly InputEvent[])[], declared: readonly DeclaredLate[], rule: EventTimeRule): LatenessVerdict {
+  // A declaration names its event by position when it can: an upstream that
+  // retries sends can put two copies of one event in the input, and only
+  // the position says which of them was declared late.
+  const atPosition = new Map<string, DeclaredLate>()
   const pending = new Map<string, DeclaredLate[]>()
   for (const d of declared) {
+    if (d.shard !== undefined && d.offset !== undefined) {
+      atPosition.set(`${d.shard}:${d.offset}`, d)
+      continue
+    }
     const list = pending.get(d.eventId)
     if (list) list.push(d)
     else pending.set(d.eventId, [d])
+  }
+  const declaredFor = (shard: number, e: InputEvent): DeclaredLate | undefined => {
+    const key = `${shard}:${e.offset}`
+    const d = e.offset === undefined ? undefined : atPosition.get(key)
+    if (d) {
+      atPosition.delete(key)
+      return d
+    }
+    return pending.get(e.eventId)?.shift()
   }
   const v: LatenessVerdict = { late: new Set(), byRule: 0, byIdle: 0, missed: 0, unjustified: 0, problems: [] }
   const problem = (text: string): void => {
@@ -61,7 +86,7 @@ export function judgeLateness(shardInputs: readonly (readonly RideEvent[])[], de
     let maxTs = -Infinity
     for (const e of events) {
       const start = windowStart(e.ts, rule.windowSizeMs)
-      const said = pending.get(e.eventId)?.shift()
+      const said = declaredFor(shard, e)
       if (final(start, watermark)) {
         v.late.add(e)
         v.byRule++
@@ -88,6 +113,10 @@ export function judgeLateness(shardInputs: readonly (readonly RideEvent[])[], de
     if (left.length === 0) continue
     v.unjustified += left.length
     problem(`event ${eventId} declared late ${left.length} more time(s) than it is in the shards' input`)
+  }
+  for (const [position, d] of atPosition) {
+    v.unjustified++
+    problem(`event ${d.eventId} declared late at shard:offset ${position}, where the shards' input does not hold it`)
   }
   return v
 }

@@ -209,6 +209,8 @@ export const decodeOutput = (b: Buffer): OutputRecord => parseJson(outputSchema,
 /** A record of the late topic: the event, and the watermark that made it late. */
 export interface LateRecord {
   eventId: string
+  /** Where the event is in the shard's input (`orders.enriched`, partition `shard`): what tells apart two copies of one event. */
+  offset?: number
   zone: string
   type: string
   ts: number

@@ -22,6 +22,8 @@ export interface StateView {
 
 export interface BatchInput {
   events: readonly RideEvent[]
+  /** Each event's offset in the shard's input, when known (it goes into its late record). */
+  offsets?: readonly number[]
   /** Offset after the last record consumed (records that were not events included). */
   nextInputOffset: number
   nowMs: number
@@ -68,18 +70,19 @@ export function processBatch(view: StateView, meta: ShardMeta, input: BatchInput
   // late depends on the input alone, never on where a batch ended.
   let watermark = meta.watermark
 
-  for (const e of input.events) {
+  input.events.forEach((e, i) => {
     const start = windowStart(e.ts, cfg.sizeMs)
     lastEventAtMs = input.nowMs
     if (isFinal(start, cfg.sizeMs, cfg.allowedLatenessMs, watermark)) {
-      late.push({ eventId: e.eventId, zone: e.zone, type: e.type, ts: e.ts, windowStart: start, watermark, shard })
-      continue
+      const offset = input.offsets?.[i]
+      late.push({ eventId: e.eventId, ...(offset === undefined ? {} : { offset }), zone: e.zone, type: e.type, ts: e.ts, windowStart: start, watermark, shard })
+      return
     }
     maxEventTs = Math.max(maxEventTs, supportedEventTime(e))
     watermark = Math.max(watermark, maxEventTs - cfg.outOfOrdernessMs)
     const key = windowKey(e.zone, start)
     changes.set(key, addEvent(read(key) ?? emptyAgg(), e.type))
-  }
+  })
 
   // An idle partition read to its end lets the watermark follow the wall
   // clock. That advance is kept only when it is committed (it closed a

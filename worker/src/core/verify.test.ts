@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { parseRawEvent, type RideEvent } from './event.js'
-import type { DeclaredLate } from './lateness.js'
+import type { DeclaredLate, InputEvent } from './lateness.js'
 import type { OutputRecord } from './records.js'
 import { verifyOutput, type VerifyInput, type VerifyReport, type VerifyRule } from './verify.js'
 
@@ -18,12 +18,14 @@ const raw = (zone: string, type: string, ts: number | string, eventId = `e${n++}
 /** A lateness so long that none of the main input is late. */
 const LENIENT: VerifyRule = { windowSizeMs: W, allowedLatenessMs: W, outOfOrdernessMs: 1_000 }
 
-/** What an exact OpA writes for `records`: the valid ones, in this order, on one shard. */
-const oneShard = (records: { value: Buffer; timestamp: number }[]): RideEvent[][] => [
-  records.flatMap((r) => {
-    const p = parseRawEvent(r.value, r.timestamp)
-    return p.ok ? [p.event] : []
-  }),
+/** What an exact OpA writes for `records`: the valid ones, in this order, on one shard (shard 0, from offset 0). */
+const oneShard = (records: { value: Buffer; timestamp: number }[]): InputEvent[][] => [
+  records
+    .flatMap((r) => {
+      const p = parseRawEvent(r.value, r.timestamp)
+      return p.ok ? [p.event] : []
+    })
+    .map((e, offset) => ({ ...e, offset })),
 ]
 
 const verify = (over: Partial<VerifyInput> & Pick<VerifyInput, 'raw' | 'output'>) =>
@@ -145,6 +147,15 @@ describe('verifyOutput', () => {
       expect(verify({ raw: input2, output: out2, rule, declaredLate: [declared('e3', t0 + W + 5_000)] })).toMatchObject({ ok: true, lateEvents: 1, lateByIdle: 1 })
       // A watermark that has not passed the window's end plus the lateness explains nothing.
       expect(verify({ raw: input2, output: out2, rule, declaredLate: [declared('e3', t0 + W + 4_999)] })).toMatchObject({ ok: false, unjustifiedLate: 1 })
+    })
+
+    it('tells two copies of one event apart by their position: the late copy is the one declared late', () => {
+      // An upstream that retried a send: e1 twice, the second copy after e2 closed its window.
+      const twice = [...lateInput.slice(0, 2), raw('harbor', 'requested', t0 + 1_000, 'e1')]
+      const output = [out('harbor', t0, [1, 0, 0, 0], 1, false), out('harbor', t0 + W, [0, 1, 0, 0], 1, false), out('harbor', t0, [1, 0, 0, 0], 2, true), out('harbor', t0 + W, [0, 1, 0, 0], 2, true)]
+      const r = verify({ raw: twice, output, rule, declaredLate: [{ ...declared('e1', t0 + W + 9_000), shard: 0, offset: 2 }] })
+      expect(r.problems).toEqual([])
+      expect(r).toMatchObject({ ok: true, lateEvents: 1, lateByIdle: 0, validEvents: 3 })
     })
 
     it('reports a late record for an event no shard read', () => {

@@ -1,6 +1,6 @@
 import { countEvents, parseWindowKey, windowKey, type Counts } from './aggregate.js'
 import { DEFAULT_MAX_FUTURE_SKEW_MS, parseRawEvent, type RideEvent } from './event.js'
-import { judgeLateness, type DeclaredLate, type EventTimeRule } from './lateness.js'
+import { judgeLateness, type DeclaredLate, type EventTimeRule, type InputEvent } from './lateness.js'
 import type { OutputRecord } from './records.js'
 import { windowStart } from './windows.js'
 
@@ -23,7 +23,7 @@ export interface VerifyInput {
    * the order in which the event-time rule decides lateness. It must hold
    * exactly the valid raw events.
    */
-  shardInputs: readonly (readonly RideEvent[])[]
+  shardInputs: readonly (readonly InputEvent[])[]
   /** What the late topic says: which events the pipeline declared late, at which watermark. */
   declaredLate: readonly DeclaredLate[]
   /** The output topic, in topic order per partition, as read read_committed. */

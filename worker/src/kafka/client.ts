@@ -49,6 +49,14 @@ export class ProducerFencedError extends Error {
   }
 }
 
+/** The group's coordinator is no longer in the cluster metadata: find it again (FindCoordinator) and retry. */
+export class CoordinatorMovedError extends Error {
+  constructor(groupId: string, coordinatorId: number) {
+    super(`the coordinator of group ${groupId} (broker ${coordinatorId}) is no longer in the cluster metadata`)
+    this.name = 'CoordinatorMovedError'
+  }
+}
+
 export class TopicMissingError extends Error {
   constructor(topic: string) {
     super(`topic ${topic} does not exist`)
@@ -478,6 +486,12 @@ export class TxnProducer {
     if (offsets.length === 0) return
     this.#sent = true
     await this.#wrap(async () => {
+      // The client looks the coordinator up in its cluster metadata and throws
+      // out of a callback, taking the process down, when it is not there (the
+      // broker died and left the metadata). Asked first, a coordinator that
+      // moved fails this transaction instead, and the caller finds it again.
+      const md = await this.#producer.metadata({ topics: [offsets[0]!.topic] })
+      if (!md.brokers.has(coordinatorId)) throw new CoordinatorMovedError(groupId, coordinatorId)
       await tx.addConsumer({ groupId } as unknown as Parameters<Transaction['addConsumer']>[0])
       for (const o of offsets) {
         // The client commits `offset + 1`, as if handed the last record consumed.

@@ -301,6 +301,7 @@ export class OpbShard {
     const start = this.nowMs()
     const deadline = start + this.cfg.COMMIT_INTERVAL_MS
     const events: RideEvent[] = []
+    const offsets: number[] = []
     let offset = this.#meta.inputOffset
     let caughtUp = false
     let skipped = 0
@@ -315,7 +316,10 @@ export class OpbShard {
           break
         }
         const e = decodeEvent(rec.value)
-        if (e) events.push(e)
+        if (e) {
+          events.push(e)
+          offsets.push(rec.offset)
+        }
         else skipped++
       }
       offset = next
@@ -328,7 +332,7 @@ export class OpbShard {
     this.metrics.lag.set(this.#lag)
 
     const now = this.nowMs()
-    const result = processBatch(store, this.#meta, { events, nextInputOffset: offset, nowMs: now, caughtUp, lastEventAtMs: this.#lastEventAtMs }, this.#windows, this.cfg.SHARD)
+    const result = processBatch(store, this.#meta, { events, offsets, nextInputOffset: offset, nowMs: now, caughtUp, lastEventAtMs: this.#lastEventAtMs }, this.#windows, this.cfg.SHARD)
     // A watermark that moved without closing a window needs no transaction:
     // it is recomputed from the same inputs next time.
     const nothing = result.changes.size === 0 && result.late.length === 0 && offset === this.#meta.inputOffset && !this.#pendingManifest

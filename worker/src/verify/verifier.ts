@@ -1,5 +1,5 @@
-import { decodeEvent, type RideEvent } from '../core/event.js'
-import type { DeclaredLate } from '../core/lateness.js'
+import { decodeEvent } from '../core/event.js'
+import type { DeclaredLate, InputEvent } from '../core/lateness.js'
 import { decodeOutput, type OutputRecord } from '../core/records.js'
 import { verifyOutput, type VerifyReport, type VerifyRule } from '../core/verify.js'
 import type { KafkaSettings } from '../kafka/client.js'
@@ -14,13 +14,14 @@ export interface VerifierReport extends VerifyReport {
   undecodableInput: number
 }
 
-/** A late record's event id and the watermark the pipeline judged it by. */
+/** A late record's event (its id, and its position when the record has it) and the watermark the pipeline judged it by. */
 function readLate(value: Buffer | null): DeclaredLate | undefined {
   if (!value) return undefined
   try {
-    const v = JSON.parse(value.toString('utf8')) as { eventId?: unknown; watermark?: unknown }
+    const v = JSON.parse(value.toString('utf8')) as { eventId?: unknown; watermark?: unknown; shard?: unknown; offset?: unknown }
     if (typeof v !== 'object' || v === null || typeof v.eventId !== 'string' || v.eventId === '' || typeof v.watermark !== 'number') return undefined
-    return { eventId: v.eventId, watermark: v.watermark }
+    const position = Number.isInteger(v.shard) && Number.isInteger(v.offset) ? { shard: v.shard as number, offset: v.offset as number } : {}
+    return { eventId: v.eventId, watermark: v.watermark, ...position }
   } catch {
     return undefined // counted by the caller as unreadable
   }
@@ -55,11 +56,11 @@ export async function runVerifier(
   }
 
   let undecodableInput = 0
-  const shardInputs: RideEvent[][] = inputs.map((records) =>
+  const shardInputs: InputEvent[][] = inputs.map((records) =>
     records.flatMap((r) => {
       const e = decodeEvent(r.value)
       if (!e) undecodableInput++
-      return e ? [e] : []
+      return e ? [{ ...e, offset: r.offset }] : []
     }),
   )
 
