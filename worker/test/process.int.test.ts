@@ -19,22 +19,36 @@ interface Exit {
   ms: number
 }
 
-/** Runs the worker with `env` alone; with `sigtermAfterMs`, sends it SIGTERM then. Kills it after `limitMs` whatever happens. */
-function runWorker(env: Record<string, string>, opts: { sigtermAfterMs?: number; limitMs: number }): Promise<Exit> {
+/**
+ * The worker with `env` alone (no inherited environment), its output kept.
+ * `exit` waits for it to end by itself, `term` sends SIGTERM first; either
+ * kills it after `limitMs`, which the caller sees as a null code.
+ */
+function startWorker(env: Record<string, string>) {
   const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout.on('data', (b: Buffer) => (output += b.toString()))
   child.stderr.on('data', (b: Buffer) => (output += b.toString()))
-  let from = Date.now()
-  const term = opts.sigtermAfterMs === undefined ? undefined : setTimeout(() => ((from = Date.now()), child.kill('SIGTERM')), opts.sigtermAfterMs)
-  const limit = setTimeout(() => child.kill('SIGKILL'), opts.limitMs)
-  return new Promise((resolve) =>
-    child.once('exit', (code) => {
-      clearTimeout(term)
-      clearTimeout(limit)
-      resolve({ code, output, ms: Date.now() - from })
-    }),
-  )
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const exit = async (limitMs: number, from = Date.now()): Promise<Exit> => {
+    const limit = setTimeout(() => child.kill('SIGKILL'), limitMs)
+    const code = await exited
+    clearTimeout(limit)
+    return { code, output, ms: Date.now() - from }
+  }
+  return {
+    name: `${env.ROLE}`,
+    logFile: '',
+    child,
+    startedAt: Date.now(),
+    exited,
+    exit,
+    term(limitMs: number): Promise<Exit> {
+      const from = Date.now()
+      child.kill('SIGTERM')
+      return exit(limitMs, from)
+    },
+  }
 }
 
 describe('the worker process', () => {
@@ -47,7 +61,7 @@ describe('the worker process', () => {
     ['a checkpoint interval past what the transaction timeout allows', { ROLE: 'opb', SHARD: '0', DATA_DIR: dataDir, SNAPSHOT_MODE: 'checkpoint', SNAPSHOT_INTERVAL_MS: '30000' }, /SNAPSHOT_INTERVAL_MS: .*the transaction timeout is 60000 ms/],
     ['a negative future skew', { ROLE: 'opa', OPA_INDEX: '0', MAX_FUTURE_SKEW_MS: '-1' }, /MAX_FUTURE_SKEW_MS/],
   ])('exits with code 2 on %s, naming the variable, before it connects to anything', async (_what, env, message) => {
-    const r = await runWorker({ KAFKA_BROKERS: '127.0.0.1:1', ...env }, { limitMs: 20_000 })
+    const r = await startWorker({ KAFKA_BROKERS: '127.0.0.1:1', ...env }).exit(20_000)
     expect(r.code).toBe(2)
     expect(r.output).toMatch(message)
   })
@@ -122,28 +136,4 @@ function listening(port: number): Promise<boolean> {
     })
     socket.once('error', () => resolve(false))
   })
-}
-
-/** A worker process with its output kept; `term` sends SIGTERM and waits at most `limitMs` before SIGKILL. */
-function startWorker(env: Record<string, string>) {
-  const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let output = ''
-  child.stdout.on('data', (b: Buffer) => (output += b.toString()))
-  child.stderr.on('data', (b: Buffer) => (output += b.toString()))
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  return {
-    name: `${env.ROLE}`,
-    logFile: '',
-    child,
-    startedAt: Date.now(),
-    exited,
-    async term(limitMs: number): Promise<Exit> {
-      const from = Date.now()
-      child.kill('SIGTERM')
-      const limit = setTimeout(() => child.kill('SIGKILL'), limitMs)
-      const code = await exited
-      clearTimeout(limit)
-      return { code, output, ms: Date.now() - from }
-    },
-  }
 }

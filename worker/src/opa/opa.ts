@@ -23,6 +23,7 @@ export class OpaInstance {
   #dlqValueLimit: number
   /** Events stamped too far ahead of their ingest time since the last log line about them. */
   #futureUnlogged = 0
+  #futureExample: { partition: number; offset: number; reason: string } | undefined
   #futureLoggedAt = 0
   readonly #settings: KafkaSettings
   readonly #producer: BatchProducer
@@ -164,10 +165,12 @@ export class OpaInstance {
   /** One log line at most every 10 s about events whose clock ran ahead, with how many and one of them. */
   #noteFutureEvents(count: number, example: { partition: number; offset: number; reason: string } | undefined): void {
     this.#futureUnlogged += count
+    this.#futureExample ??= example
     const now = this.nowMs()
     if (this.#futureUnlogged === 0 || now - this.#futureLoggedAt < 10_000) return
-    this.log.warn({ events: this.#futureUnlogged, example, maxFutureSkewMs: this.cfg.MAX_FUTURE_SKEW_MS }, 'events stamped ahead of their ingest time sent to the dead-letter topic')
+    this.log.warn({ events: this.#futureUnlogged, example: this.#futureExample, maxFutureSkewMs: this.cfg.MAX_FUTURE_SKEW_MS }, 'events stamped ahead of their ingest time sent to the dead-letter topic')
     this.#futureUnlogged = 0
+    this.#futureExample = undefined
     this.#futureLoggedAt = now
   }
 
