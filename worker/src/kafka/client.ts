@@ -1,4 +1,4 @@
-import { Admin, compressionsAlgorithmsByBitmask, Consumer, createAPI, endTxnV4, fetchV17, findCoordinatorV6, FindCoordinatorKeyTypes, Producer, ResponseError, type Broker, type Reader } from '@platformatic/kafka'
+import { Admin, compressionsAlgorithmsByBitmask, Consumer, createAPI, endTxnV4, fetchV17, findCoordinatorV6, FindCoordinatorKeyTypes, NetworkError, Producer, ResponseError, type Broker, type Reader } from '@platformatic/kafka'
 import { chunkBySize } from './chunks.js'
 import { TRANSACTION_TIMEOUT_MS } from './limits.js'
 import { committedBatches } from './read-committed.js'
@@ -16,6 +16,26 @@ export interface KafkaSettings {
   sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512'; username: string; password: string }
   /** Replication factor of the topics this process creates; -1 takes the broker's default. */
   replicationFactor?: number
+}
+
+/**
+ * The client looks brokers up in its cluster metadata by id (a transaction
+ * or group coordinator, say) and hands what it finds to its connection
+ * pool, which throws out of a callback, taking the process down, when the
+ * broker is not there: a killed broker leaves the metadata before the
+ * coordinator moves. Made into a failed call instead, the operation fails
+ * and its caller goes through its ordinary recovery.
+ */
+function refuseUnknownBrokers<C extends { connections: { get: (broker: Broker, callback?: never) => unknown } }>(client: C): C {
+  const pool = client.connections as unknown as { get: (broker: Broker | undefined, callback?: (err: Error | null, c?: unknown) => void) => unknown }
+  const get = pool.get.bind(pool)
+  pool.get = (broker, callback) => {
+    if (broker) return get(broker, callback)
+    const err = new NetworkError('a broker named by the cluster metadata is no longer in it (it left the cluster)')
+    if (callback) return callback(err)
+    return Promise.reject(err)
+  }
+  return client
 }
 
 /** Where and as whom every client of this module connects. */
@@ -46,14 +66,6 @@ export class ProducerFencedError extends Error {
   constructor(transactionalId: string, options?: { cause?: unknown }) {
     super(`producer ${transactionalId} was fenced: a newer process took the transactional id over, or the coordinator aborted a transaction left open past the transaction timeout`, options)
     this.name = 'ProducerFencedError'
-  }
-}
-
-/** The group's coordinator is no longer in the cluster metadata: find it again (FindCoordinator) and retry. */
-export class CoordinatorMovedError extends Error {
-  constructor(groupId: string, coordinatorId: number) {
-    super(`the coordinator of group ${groupId} (broker ${coordinatorId}) is no longer in the cluster metadata`)
-    this.name = 'CoordinatorMovedError'
   }
 }
 
@@ -249,7 +261,7 @@ export class PartitionReader {
 
 /** Reads the positions a group committed (through transactions), and where its coordinator is. */
 export async function committedOffsets(settings: KafkaSettings, groupId: string, topic: string, partitions: number[]): Promise<{ offsets: Map<number, number>; coordinatorId: number }> {
-  const consumer = new Consumer({ clientId: `${settings.clientId}-offsets`, ...connection(settings), groupId, retries: 10, retryDelay: 300 })
+  const consumer = refuseUnknownBrokers(new Consumer({ clientId: `${settings.clientId}-offsets`, ...connection(settings), groupId, retries: 10, retryDelay: 300 }))
   try {
     const coordinatorId = await consumer.findGroupCoordinator()
     const res = await consumer.listCommittedOffsets({ topics: [{ topic, partitions }] })
@@ -373,7 +385,7 @@ export class TxnProducer {
    * PRODUCER_FENCED once another process has taken the id.
    */
   #client(producerId: bigint, producerEpoch: number): Producer {
-    return new Producer({
+    return refuseUnknownBrokers(new Producer({
       clientId: this.settings.clientId,
       ...connection(this.settings),
       transactionalId: this.transactionalId,
@@ -390,7 +402,7 @@ export class TxnProducer {
       // The transaction timeout (the client also sends it as a produce's
       // wait for acknowledgements).
       timeout: TRANSACTION_TIMEOUT_MS,
-    })
+    }))
   }
 
   get epoch(): number | undefined {
@@ -486,12 +498,6 @@ export class TxnProducer {
     if (offsets.length === 0) return
     this.#sent = true
     await this.#wrap(async () => {
-      // The client looks the coordinator up in its cluster metadata and throws
-      // out of a callback, taking the process down, when it is not there (the
-      // broker died and left the metadata). Asked first, a coordinator that
-      // moved fails this transaction instead, and the caller finds it again.
-      const md = await this.#producer.metadata({ topics: [offsets[0]!.topic] })
-      if (!md.brokers.has(coordinatorId)) throw new CoordinatorMovedError(groupId, coordinatorId)
       await tx.addConsumer({ groupId } as unknown as Parameters<Transaction['addConsumer']>[0])
       for (const o of offsets) {
         // The client commits `offset + 1`, as if handed the last record consumed.
@@ -539,7 +545,7 @@ export class AtLeastOnceProducer implements BatchProducer {
   #flushing: Promise<void> | undefined
 
   constructor(settings: KafkaSettings) {
-    this.#producer = new Producer({ clientId: settings.clientId, ...connection(settings), idempotent: true, acks: -1, retries: 12, retryDelay: 100, timeout: 15_000 })
+    this.#producer = refuseUnknownBrokers(new Producer({ clientId: settings.clientId, ...connection(settings), idempotent: true, acks: -1, retries: 12, retryDelay: 100, timeout: 15_000 }))
     this.#admin = new Admin({ clientId: `${settings.clientId}-offsets`, ...connection(settings), retries: 10, retryDelay: 100 })
   }
 
@@ -616,7 +622,7 @@ export class PlainProducer {
   readonly #producer: Producer
 
   constructor(settings: KafkaSettings) {
-    this.#producer = new Producer({ clientId: settings.clientId, ...connection(settings), idempotent: true, acks: -1, retries: 10, retryDelay: 200 })
+    this.#producer = refuseUnknownBrokers(new Producer({ clientId: settings.clientId, ...connection(settings), idempotent: true, acks: -1, retries: 10, retryDelay: 200 }))
   }
 
   async send(records: OutgoingRecord[]): Promise<void> {
