@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['worker/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'board/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
+          include: ['contracts/src/**/*.test.ts', 'worker/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'board/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
           // Behaviour, not speed, is asserted: a busy two-core machine must not fail a test.
           testTimeout: 30_000,

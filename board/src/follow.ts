@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { decodeOutput } from '@ridepulse/worker/core/records'
+import { decodeOutput } from '@ridepulse/contracts'
 import { PartitionReader, type KafkaSettings } from '@ridepulse/worker/kafka/client'
 import type { BoardState } from './core/state.js'
 

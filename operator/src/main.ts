@@ -2,7 +2,7 @@
 import type { KubernetesObject } from '@kubernetes/client-node'
 import { pino } from 'pino'
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, FIELD_MANAGER } from './core/builders.js'
-import { API_VERSION, PLURAL } from './core/spec.js'
+import { API_VERSION, PLURAL } from '@ridepulse/contracts'
 import { ConfigError, loadConfig, type OperatorConfig } from './config.js'
 import { fetchJson, startHttp } from './http.js'
 import { ResilientInformer } from './kube/informers.js'

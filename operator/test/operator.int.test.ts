@@ -7,7 +7,7 @@ import { type KubernetesObject, type V1PersistentVolumeClaim, type V1Pod, type V
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
 import { ANNOTATION_NUDGED_AT, WORKER_PORT } from '../src/core/builders.js'
 import { NUDGE_AFTER_MS } from '../src/core/shards.js'
-import { parseResource } from '../src/core/spec.js'
+import { parseResource } from '@ridepulse/contracts'
 import { sameJson, type PipelineStatus } from '../src/core/status.js'
 import { ApiError, objectPath, type Rest } from '../src/kube/rest.js'
 import {

@@ -1,129 +1,7 @@
-import { z } from 'zod'
-import { DEFAULT_MAX_FUTURE_SKEW_MS } from './core/event.js'
-import type { VerifyRule } from './core/verify.js'
+import { parseWorkerEnv, type WorkerConfig } from '@ridepulse/contracts'
 import type { KafkaSettings } from './kafka/client.js'
-import { TRANSACTION_TIMEOUT_MS } from './kafka/limits.js'
 
-/**
- * A whole number written in digits. `z.coerce.number()` would read an empty
- * variable (`SHARD=`) as 0 and a blank one as 0 too: refused here instead.
- */
-const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
-  z
-    .unknown()
-    .transform((v, ctx) => {
-      if (typeof v === 'number') return v
-      if (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v)) return Number(v)
-      ctx.addIssue({ code: 'custom', message: `must be a whole number (got ${JSON.stringify(v)})` })
-      return z.NEVER
-    })
-    .pipe(z.number().int().min(min).max(max))
-const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'each broker must be host:port')).min(1))
-
-const common = {
-  KAFKA_BROKERS: list.default(['127.0.0.1:9092']),
-  PIPELINE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'lowercase letters, digits and dashes').default('rides'),
-  TOPIC_ORDERS: z.string().min(1).default('orders'),
-  TOPIC_ENRICHED: z.string().min(1).default('orders.enriched'),
-  TOPIC_DLQ: z.string().min(1).default('orders.dlq'),
-  TOPIC_OUTPUT: z.string().min(1).default('orders.output'),
-  TOPIC_LATE: z.string().min(1).default('orders.late'),
-  TOPIC_CHANGELOG: z.string().min(1).default('opb-changelog'),
-  TOPIC_SNAPSHOTS: z.string().min(1).default('opb-snapshots'),
-  ORDERS_PARTITIONS: int(1).default(3),
-  SHARDS: int(1).default(3),
-  /** Replication factor of the topics a worker creates when they are missing; -1 takes the broker's default. */
-  TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).max(32).refine((n) => n !== 0, 'must be -1 or at least 1').default(-1),
-  /** SASL: all three or none. */
-  KAFKA_SASL_MECHANISM: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).optional(),
-  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
-  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
-  HTTP_PORT: int(0).default(8080),
-  /** Address the HTTP endpoints listen on. */
-  HTTP_HOST: z.string().min(1).default('0.0.0.0'),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
-  COMMIT_INTERVAL_MS: int(5).default(100),
-  /**
-   * A safety cap, not the rhythm: transactions follow COMMIT_INTERVAL_MS, and
-   * this bounds one (memory, transaction size) when a backlog is drained.
-   */
-  COMMIT_MAX_RECORDS: int(1).default(50_000),
-  /**
-   * exactly-once: every batch is one Kafka transaction with its input
-   * positions. at-least-once: no transactions, positions committed after the
-   * batch; a crash repeats output. Only there to measure what exactly-once costs.
-   */
-  DELIVERY: z.enum(['exactly-once', 'at-least-once']).default('exactly-once'),
-  /**
-   * How far an event's time may run ahead of its record's timestamp on the
-   * input (when it reached Kafka); an event further ahead is a dead letter.
-   */
-  MAX_FUTURE_SKEW_MS: int(0).default(DEFAULT_MAX_FUTURE_SKEW_MS),
-  /** The longest original kept in a dead letter; a longer one is cut, its size and SHA-256 kept in headers. */
-  DLQ_MAX_VALUE_BYTES: int(0, 900_000).default(256 * 1024),
-  /** After SIGTERM, the longest a worker waits for its last transaction and its connections before it exits anyway. */
-  SHUTDOWN_TIMEOUT_MS: int(100, 25_000).default(10_000),
-  /** Deterministic crash for tests: `<point>:<n>`, point before-commit | during-commit | after-commit. */
-  FAULT: z
-    .string()
-    .regex(/^(before-commit|during-commit|after-commit):\d+$/, 'must be before-commit|during-commit|after-commit:<commit number>')
-    .optional(),
-}
-
-export const opaSchema = z.object({
-  ...common,
-  ROLE: z.literal('opa'),
-  OPA_INDEX: int(0),
-  OPA_INSTANCES: int(1).default(1),
-})
-const opaRules = (c: z.infer<typeof opaSchema>, ctx: z.RefinementCtx) => {
-  if (c.OPA_INDEX >= c.OPA_INSTANCES) ctx.addIssue({ code: 'custom', path: ['OPA_INDEX'], message: `must be below OPA_INSTANCES (${c.OPA_INSTANCES})` })
-  else if (c.OPA_INDEX >= c.ORDERS_PARTITIONS) {
-    ctx.addIssue({ code: 'custom', path: ['OPA_INDEX'], message: `instance ${c.OPA_INDEX} would own no partition of ${c.TOPIC_ORDERS} (ORDERS_PARTITIONS=${c.ORDERS_PARTITIONS}): run at most ORDERS_PARTITIONS instances` })
-  }
-}
-
-export const opbSchema = z.object({
-  ...common,
-  ROLE: z.literal('opb'),
-  SHARD: int(0),
-  DATA_DIR: z.string().min(1),
-  /**
-   * incremental: partial snapshots chained to a full base, plus the changelog;
-   * full: full snapshots plus the changelog; checkpoint: no changelog, one
-   * transaction per snapshot interval (the baseline to measure against).
-   */
-  SNAPSHOT_MODE: z.enum(['incremental', 'full', 'checkpoint']).default('incremental'),
-  SNAPSHOT_INTERVAL_MS: int(100).default(10_000),
-  /** Every how many partial snapshots a full one is taken. */
-  SNAPSHOT_FULL_EVERY: int(1).default(10),
-  SNAPSHOT_KEEP: int(1).default(3),
-  WINDOW_SIZE_MS: int(1000).default(60_000),
-  ALLOWED_LATENESS_MS: int(0).default(10_000),
-  OUT_OF_ORDERNESS_MS: int(0).default(5_000),
-  IDLE_TIMEOUT_MS: int(100).default(10_000),
-  RETENTION_MS: int(0).default(600_000),
-})
-
-const saslComplete = (c: { KAFKA_SASL_MECHANISM?: string; KAFKA_SASL_USERNAME?: string; KAFKA_SASL_PASSWORD?: string }) =>
-  [c.KAFKA_SASL_MECHANISM, c.KAFKA_SASL_USERNAME, c.KAFKA_SASL_PASSWORD].filter((x) => x !== undefined).length % 3 === 0
-const saslRule = { path: ['KAFKA_SASL_MECHANISM'], message: 'set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD together, or none of them' }
-
-export const configSchema = z.discriminatedUnion('ROLE', [
-  opaSchema.refine(saslComplete, saslRule).superRefine(opaRules),
-  opbSchema.refine(saslComplete, saslRule).superRefine((c, ctx) => {
-    if (c.SHARD >= c.SHARDS) ctx.addIssue({ code: 'custom', path: ['SHARD'], message: `must be below SHARDS (${c.SHARDS}): shard s owns partition s of the input` })
-  }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.SNAPSHOT_INTERVAL_MS <= 10_000, {
-    path: ['SNAPSHOT_INTERVAL_MS'],
-    message: `in checkpoint mode a transaction spans the snapshot interval, which must stay within 10000 ms (the transaction timeout is ${TRANSACTION_TIMEOUT_MS} ms)`,
-  }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.DELIVERY === 'exactly-once', {
-    path: ['DELIVERY'],
-    message: 'checkpoint mode has no changelog and relies on transactions: it needs DELIVERY=exactly-once',
-  }),
-])
-export type OpaConfig = z.infer<typeof opaSchema>
-export type OpbConfig = z.infer<typeof opbSchema>
-export type WorkerConfig = z.infer<typeof configSchema>
+export type { OpaConfig, OpbConfig, WorkerConfig } from '@ridepulse/contracts'
 
 /** How a worker's clients reach the brokers. */
 export function kafkaSettings(cfg: WorkerConfig, clientId: string): KafkaSettings {
@@ -142,15 +20,7 @@ export class ConfigError extends Error {
 
 /** Reads the worker's configuration from the environment; throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): WorkerConfig {
-  const r = configSchema.safeParse(env)
-  if (r.success) return r.data
-  throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.') || 'ROLE'}: ${i.message}`))
-}
-
-const ruleSchema = opbSchema.pick({ WINDOW_SIZE_MS: true, ALLOWED_LATENESS_MS: true, OUT_OF_ORDERNESS_MS: true, MAX_FUTURE_SKEW_MS: true })
-
-/** The event-time rule a pipeline started with `env` follows, the defaults included: what the verifier judges lateness by. */
-export function eventTimeRule(env: Record<string, string | undefined>): VerifyRule {
-  const c = ruleSchema.parse(env)
-  return { windowSizeMs: c.WINDOW_SIZE_MS, allowedLatenessMs: c.ALLOWED_LATENESS_MS, outOfOrdernessMs: c.OUT_OF_ORDERNESS_MS, maxFutureSkewMs: c.MAX_FUTURE_SKEW_MS }
+  const r = parseWorkerEnv(env)
+  if (r.ok) return r.config
+  throw new ConfigError(r.issues)
 }

@@ -2,13 +2,12 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, inject } from 'vitest'
-import { readDeadLetter, type ReadDeadLetter } from '../src/core/dead-letter.js'
+import { eventTimeRule, readDeadLetter, type ReadDeadLetter } from '@ridepulse/contracts'
 import type { VerifyReport } from '../src/core/verify.js'
 import { readWholeTopic } from '../src/verify/read-topic.js'
 import { LocalPipeline, topicsFor, type PipelineOptions } from '../src/demo/pipeline.js'
 import { awaitVerdict } from '../src/demo/verdict.js'
 import { startLoad, type LoadOptions } from '../src/demo/load.js'
-import { eventTimeRule } from '../src/config.js'
 
 /** Short windows so a test sees many of them closed within seconds. */
 export const FAST_WINDOWS = {

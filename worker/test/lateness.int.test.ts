@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createRng } from '../src/core/generator.js'
-import { decodeOutput } from '../src/core/records.js'
+import { decodeOutput } from '@ridepulse/contracts'
 import { sleep, waitReady } from '../src/demo/pipeline.js'
 import { PlainProducer, type OutgoingRecord } from '../src/kafka/client.js'
 import { readWholeTopic } from '../src/verify/read-topic.js'

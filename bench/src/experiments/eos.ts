@@ -7,7 +7,7 @@ import { LocalPipeline, sleep, waitReady, type WorkerProcess } from '@ridepulse/
 import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
 import type { Experiment, Figure } from '../results.js'
 import { drainRate, type DrainResult } from './steady.js'
-import { eventTimeRule } from '@ridepulse/worker/config'
+import { eventTimeRule } from '@ridepulse/contracts'
 
 const WINDOW = 4000
 const SHARDS = 2

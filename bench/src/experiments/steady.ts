@@ -2,9 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTraffic, type GeneratedRecord } from '@ridepulse/worker/core/generator'
-import { hash32 } from '@ridepulse/worker/core/partition'
-import { decodeOutput } from '@ridepulse/worker/core/records'
-import { windowStart } from '@ridepulse/worker/core/windows'
+import { decodeOutput, eventTimeRule, hash32, windowStart } from '@ridepulse/contracts'
 import { startLoad } from '@ridepulse/worker/demo/load'
 import { LocalPipeline, sleep, topicsFor } from '@ridepulse/worker/demo/pipeline'
 import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
@@ -12,7 +10,6 @@ import { ensureTopics, PartitionReader, PlainProducer, type KafkaSettings } from
 import { pipelineTopics } from '@ridepulse/worker/topics'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
-import { eventTimeRule } from '@ridepulse/worker/config'
 
 const env = (windowMs: number) => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' })
 

@@ -7,7 +7,7 @@ import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
 import { LatencyProbe } from './steady.js'
-import { eventTimeRule } from '@ridepulse/worker/config'
+import { eventTimeRule } from '@ridepulse/contracts'
 
 const SHARDS = 3
 const env = (windowMs: number, extra: Record<string, string>) => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '1000', LOG_LEVEL: 'warn', ...extra })

@@ -7,7 +7,7 @@ import { firstCommitAfterRecovery, getJson, LocalPipeline, sleep, waitReady } fr
 import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
 import type { Experiment } from '../results.js'
 import { summarize } from '../stats.js'
-import { eventTimeRule } from '@ridepulse/worker/config'
+import { eventTimeRule } from '@ridepulse/contracts'
 
 const WINDOW = 4000
 

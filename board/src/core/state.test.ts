@@ -40,14 +40,21 @@ describe('shardHealth', () => {
     [{ phase: 'fencing' }, undefined, 'recovering', 0.25],
     [{ phase: 'replaying' }, undefined, 'recovering', 0.75],
     [{ phase: 'failed' }, undefined, 'down', 0],
+    [{ phase: 'dancing' }, undefined, 'unknown', 0],
   ])('reads %j as %s', (status, error, state, progress) => {
     const h = shardHealth(1, status, error, 1000)
     expect(h.state).toBe(state)
     expect(h.progress).toBe(progress)
   })
 
+  it('names what it cannot read in a status instead of guessing', () => {
+    const h = shardHealth(1, { phase: 'running', lastRecovery: { readyAt: 'soon' } }, undefined, 1000)
+    expect(h).toMatchObject({ state: 'unknown' })
+    expect(h.error).toMatch(/lastRecovery\.readyAt/)
+  })
+
   it('calls a running shard that stops answering down, and keeps its last recovery', () => {
-    const running = shardHealth(0, { phase: 'running', lastRecovery: { readyAt: 500, timeToRecoverMs: 700, snapshot: { snapshotId: 's-1' }, replayedRecords: 42 } }, undefined, 1000)
+    const running = shardHealth(0, { phase: 'running', lastRecovery: { readyAt: 500, timeToRecoverMs: 700, snapshot: { snapshotId: 's-1', kind: 'full' }, replayedRecords: 42, replayedBytes: 4200 } }, undefined, 1000)
     expect(running.lastRecovery).toEqual({ readyAt: 500, timeToRecoverMs: 700, snapshot: 's-1', replayedRecords: 42 })
     const down = shardHealth(0, undefined, 'ECONNREFUSED', 2000, running)
     expect(down).toMatchObject({ state: 'down', since: 2000, error: 'ECONNREFUSED', lastRecovery: running.lastRecovery })

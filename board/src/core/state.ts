@@ -3,7 +3,7 @@
  * from `orders.output`, and the health of each OpB shard. Pure: records and
  * the clock come in, views go out.
  */
-import type { OutputRecord } from '@ridepulse/worker/core/records'
+import { opbStatusSchema, RECOVERY_STEPS, type OutputRecord, type ShardStatus } from '@ridepulse/contracts'
 
 export type Cell = Pick<OutputRecord, 'zone' | 'windowStart' | 'windowEnd' | 'requested' | 'matched' | 'completed' | 'cancelled' | 'rev' | 'final' | 'emittedAt'>
 
@@ -69,23 +69,22 @@ export interface ShardHealth {
   error?: string
 }
 
-const STEPS = ['starting', 'fencing', 'loading-snapshot', 'replaying', 'running']
 
 /** What a worker's /status (or its absence) says about a shard; `prev` keeps `since` while the state holds. */
 export function shardHealth(shard: number, status: unknown, error: string | undefined, nowMs: number, prev?: ShardHealth): ShardHealth {
   let next: Omit<ShardHealth, 'since'>
-  if (error !== undefined || !status || typeof status !== 'object') {
-    // No answer: the process is gone (a kill) or not listening yet.
-    next = { shard, state: prev && prev.state !== 'unknown' ? (prev.state === 'running' ? 'down' : prev.state) : 'unknown', phase: 'no answer', progress: 0, ...(error ? { error } : {}), ...(prev?.lastRecovery ? { lastRecovery: prev.lastRecovery } : {}) }
+  const parsed = error === undefined ? opbStatusSchema.safeParse(status) : undefined
+  if (!parsed?.success) {
+    // No answer: the process is gone (a kill) or not listening yet; or an answer the board cannot read.
+    const why = error ?? `unreadable status: ${parsed?.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`
+    next = { shard, state: prev && prev.state !== 'unknown' ? (prev.state === 'running' ? 'down' : prev.state) : 'unknown', phase: 'no answer', progress: 0, error: why, ...(prev?.lastRecovery ? { lastRecovery: prev.lastRecovery } : {}) }
   } else {
-    const s = status as { phase?: string; lastRecovery?: { readyAt?: number; timeToRecoverMs?: number; snapshot?: { snapshotId?: string } | null; replayedRecords?: number } | null }
-    const phase = s.phase ?? 'unknown'
-    const r = s.lastRecovery
-    const lastRecovery = r?.readyAt !== undefined ? { readyAt: r.readyAt, timeToRecoverMs: r.timeToRecoverMs ?? 0, snapshot: r.snapshot?.snapshotId ?? null, replayedRecords: r.replayedRecords ?? 0 } : undefined
-    const step = STEPS.indexOf(phase)
+    const { phase, lastRecovery: r } = parsed.data
+    const lastRecovery = r ? { readyAt: r.readyAt, timeToRecoverMs: r.timeToRecoverMs, snapshot: r.snapshot?.snapshotId ?? null, replayedRecords: r.replayedRecords } : undefined
+    const step = RECOVERY_STEPS.indexOf(phase)
     next = phase === 'running'
       ? { shard, state: 'running', ...(lastRecovery ? { lastRecovery } : {}) }
-      : { shard, state: step >= 0 ? 'recovering' : 'down', phase, progress: step >= 0 ? step / (STEPS.length - 1) : 0, ...(lastRecovery ? { lastRecovery } : {}) }
+      : { shard, state: step >= 0 ? 'recovering' : 'down', phase, progress: step >= 0 ? step / (RECOVERY_STEPS.length - 1) : 0, ...(lastRecovery ? { lastRecovery } : {}) }
   }
   // A shard that was down and answers again, but is not running yet, is recovering.
   if (next.state === 'down' && prev?.state === 'recovering' && error === undefined) next = { ...next, state: 'recovering' }
@@ -93,13 +92,7 @@ export function shardHealth(shard: number, status: unknown, error: string | unde
 }
 
 /** A shard as the operator records it in the StatefulOperator's status. */
-export interface ResourceShard {
-  shard: number
-  phase: string
-  ready: boolean
-  pendingRecovery?: { reason: string; detectedAt: string; podRecreatedAt?: string }
-  lastRecovery?: { readyAt?: string; timeToRecoverMs?: number; snapshotId?: string; replayedRecords?: number }
-}
+export type ResourceShard = Pick<ShardStatus, 'shard' | 'phase' | 'ready' | 'pendingRecovery' | 'lastRecovery'>
 
 /** The health of every shard from the resource's status (on Kubernetes, where the operator watches the pods). */
 export function healthFromResource(shards: ResourceShard[], nowMs: number, prev: Map<number, ShardHealth>): ShardHealth[] {

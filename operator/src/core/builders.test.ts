@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ANNOTATION_OPA_PAUSED, buildOpaStatefulSet, buildOpbClaim, buildOpbPod, opbTemplateHash, planOpa, type Owner } from './builders.js'
-import { parseResource, type PipelineSpecInput } from './spec.js'
+import { parseResource, parseWorkerEnv, type PipelineSpecInput } from '@ridepulse/contracts'
 
 const owner: Owner = { name: 'rides', namespace: 'city', uid: 'uid-1' }
 const specOf = (s: Partial<PipelineSpecInput> = {}) => {
@@ -27,6 +27,19 @@ describe('builders', () => {
     expect(buildOpbPod(owner, s, 0).metadata?.annotations).toEqual(buildOpbPod(owner, s, 7).metadata?.annotations)
     expect(opbTemplateHash(owner, specOf({ commitIntervalMs: 50 }))).not.toBe(opbTemplateHash(owner, s))
     expect(opbTemplateHash(owner, specOf({ opb: { storage: { deleteClaim: true } } }))).toBe(opbTemplateHash(owner, s))
+  })
+
+  it.each([
+    ['defaults', {}],
+    ['every setting changed', { snapshots: { mode: 'full', intervalMs: 5000, fullEvery: 2, keep: 5 }, windows: { sizeMs: 30_000, allowedLatenessMs: 0, maxFutureSkewMs: 1000 }, commitIntervalMs: 50, logLevel: 'debug', deadLetters: { maxValueBytes: 1024 }, kafka: { bootstrapServers: ['k:9093'], credentials: { secretName: 'u', mechanism: 'PLAIN' } } }],
+  ] as [string, Partial<PipelineSpecInput>][])('renders an environment the worker accepts as it is meant (%s)', (_, s) => {
+    const spec = specOf(s)
+    // What the kubelet would fill in from the Secret and the pod's labels.
+    const resolved = (list: { name: string; value?: string }[]) => ({ ...env(list), KAFKA_SASL_USERNAME: spec.kafka.credentials ? 'u' : undefined, KAFKA_SASL_PASSWORD: spec.kafka.credentials ? 'p' : undefined })
+    const opb = parseWorkerEnv(resolved(buildOpbPod(owner, spec, 1).spec!.containers[0]!.env!))
+    expect(opb).toMatchObject({ ok: true, config: { ROLE: 'opb', SHARD: 1, COMMIT_INTERVAL_MS: spec.commitIntervalMs, SNAPSHOT_MODE: spec.snapshots.mode, WINDOW_SIZE_MS: spec.windows.sizeMs, MAX_FUTURE_SKEW_MS: spec.windows.maxFutureSkewMs, DLQ_MAX_VALUE_BYTES: spec.deadLetters.maxValueBytes, KAFKA_BROKERS: spec.kafka.bootstrapServers } })
+    const opa = parseWorkerEnv({ ...resolved(buildOpaStatefulSet(owner, spec).spec!.template.spec!.containers[0]!.env!), OPA_INDEX: '0' })
+    expect(opa).toMatchObject({ ok: true, config: { ROLE: 'opa', OPA_INSTANCES: spec.opa.replicas, TOPIC_ORDERS: spec.topics.orders } })
   })
 
   it('takes SASL credentials from the Secret, never into the pod spec', () => {

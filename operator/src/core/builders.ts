@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1ResourceRequirements, V1Service, V1StatefulSet } from '@kubernetes/client-node'
-import { API_VERSION, KIND, type PipelineSpec } from './spec.js'
+import { API_VERSION, KIND, renderWorkerEnv, type PipelineSpec, type WorkerEnvName } from '@ridepulse/contracts'
 
 /** What the builders need to know of the resource. */
 export interface Owner {
@@ -59,11 +59,15 @@ export function hashOf(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16)
 }
 
+/** Environment variables from typed values: only names the worker reads compile (see `renderWorkerEnv`). */
+const envVars = (values: Parameters<typeof renderWorkerEnv>[0]): V1EnvVar[] => Object.entries(renderWorkerEnv(values)).map(([name, value]) => ({ name, value }))
+const secretEnv = (name: WorkerEnvName, secret: string, key: string): V1EnvVar => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } })
+
 function commonEnv(o: Owner, spec: PipelineSpec): V1EnvVar[] {
   const t = spec.topics
-  const env: Record<string, string> = {
+  const out = envVars({
     PIPELINE: o.name,
-    KAFKA_BROKERS: spec.kafka.bootstrapServers.join(','),
+    KAFKA_BROKERS: spec.kafka.bootstrapServers,
     TOPIC_ORDERS: t.orders,
     TOPIC_ENRICHED: t.enriched,
     TOPIC_DLQ: t.dlq,
@@ -71,22 +75,21 @@ function commonEnv(o: Owner, spec: PipelineSpec): V1EnvVar[] {
     TOPIC_LATE: t.late,
     TOPIC_CHANGELOG: t.changelog,
     TOPIC_SNAPSHOTS: t.snapshots,
-    ORDERS_PARTITIONS: String(t.ordersPartitions),
-    SHARDS: String(spec.opb.shards),
-    TOPIC_REPLICATION_FACTOR: String(spec.kafka.replicationFactor),
-    HTTP_PORT: String(WORKER_PORT),
+    ORDERS_PARTITIONS: t.ordersPartitions,
+    SHARDS: spec.opb.shards,
+    TOPIC_REPLICATION_FACTOR: spec.kafka.replicationFactor,
+    HTTP_PORT: WORKER_PORT,
     LOG_LEVEL: spec.logLevel,
-    COMMIT_INTERVAL_MS: String(spec.commitIntervalMs),
-    MAX_FUTURE_SKEW_MS: String(spec.windows.maxFutureSkewMs),
-    DLQ_MAX_VALUE_BYTES: String(spec.deadLetters.maxValueBytes),
-  }
-  const out: V1EnvVar[] = Object.entries(env).map(([name, value]) => ({ name, value }))
+    COMMIT_INTERVAL_MS: spec.commitIntervalMs,
+    MAX_FUTURE_SKEW_MS: spec.windows.maxFutureSkewMs,
+    DLQ_MAX_VALUE_BYTES: spec.deadLetters.maxValueBytes,
+  })
   const c = spec.kafka.credentials
   if (c) {
     out.push(
-      { name: 'KAFKA_SASL_MECHANISM', value: c.mechanism },
-      { name: 'KAFKA_SASL_USERNAME', valueFrom: { secretKeyRef: { name: c.secretName, key: c.usernameKey } } },
-      { name: 'KAFKA_SASL_PASSWORD', valueFrom: { secretKeyRef: { name: c.secretName, key: c.passwordKey } } },
+      ...envVars({ KAFKA_SASL_MECHANISM: c.mechanism }),
+      secretEnv('KAFKA_SASL_USERNAME', c.secretName, c.usernameKey),
+      secretEnv('KAFKA_SASL_PASSWORD', c.secretName, c.passwordKey),
     )
   }
   return out
@@ -129,10 +132,9 @@ export function planOpa(current: V1StatefulSet | undefined, spec: PipelineSpec, 
 /** OpA: stateless, but its transactional ids follow its ordinal, so a StatefulSet gives it stable identities. */
 export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec, hold = false): V1StatefulSet {
   const env: V1EnvVar[] = [
-    { name: 'ROLE', value: 'opa' },
-    { name: 'OPA_INSTANCES', value: String(spec.opa.replicas) },
+    ...envVars({ ROLE: 'opa', OPA_INSTANCES: spec.opa.replicas }),
     // The ordinal: `<pipeline>-opa-<i>` owns the orders partitions p with p % replicas == i.
-    { name: 'OPA_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } } },
+    { name: 'OPA_INDEX' satisfies WorkerEnvName, valueFrom: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } } },
     ...commonEnv(o, spec),
   ]
   return {
@@ -197,18 +199,20 @@ export const opbTemplateHash = (o: Owner, spec: PipelineSpec): string => hashOf(
 
 function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
   const env: V1EnvVar[] = [
-    { name: 'ROLE', value: 'opb' },
-    { name: 'SHARD', value: String(shard) },
-    { name: 'DATA_DIR', value: DATA_DIR },
-    { name: 'SNAPSHOT_MODE', value: spec.snapshots.mode },
-    { name: 'SNAPSHOT_INTERVAL_MS', value: String(spec.snapshots.intervalMs) },
-    { name: 'SNAPSHOT_FULL_EVERY', value: String(spec.snapshots.fullEvery) },
-    { name: 'SNAPSHOT_KEEP', value: String(spec.snapshots.keep) },
-    { name: 'WINDOW_SIZE_MS', value: String(spec.windows.sizeMs) },
-    { name: 'ALLOWED_LATENESS_MS', value: String(spec.windows.allowedLatenessMs) },
-    { name: 'OUT_OF_ORDERNESS_MS', value: String(spec.windows.outOfOrdernessMs) },
-    { name: 'IDLE_TIMEOUT_MS', value: String(spec.windows.idleTimeoutMs) },
-    { name: 'RETENTION_MS', value: String(spec.windows.retentionMs) },
+    ...envVars({
+      ROLE: 'opb',
+      SHARD: shard,
+      DATA_DIR,
+      SNAPSHOT_MODE: spec.snapshots.mode,
+      SNAPSHOT_INTERVAL_MS: spec.snapshots.intervalMs,
+      SNAPSHOT_FULL_EVERY: spec.snapshots.fullEvery,
+      SNAPSHOT_KEEP: spec.snapshots.keep,
+      WINDOW_SIZE_MS: spec.windows.sizeMs,
+      ALLOWED_LATENESS_MS: spec.windows.allowedLatenessMs,
+      OUT_OF_ORDERNESS_MS: spec.windows.outOfOrdernessMs,
+      IDLE_TIMEOUT_MS: spec.windows.idleTimeoutMs,
+      RETENTION_MS: spec.windows.retentionMs,
+    }),
     ...commonEnv(o, spec),
   ]
   return {

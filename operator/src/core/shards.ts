@@ -1,3 +1,7 @@
+import type { Recovery, RecoveryReason, ShardPhase, ShardStatus } from '@ridepulse/contracts'
+
+export type { Recovery, RecoveryReason, ShardPhase, ShardStatus } from '@ridepulse/contracts'
+
 /**
  * What to do with one OpB shard, from what is observed of its pod and claim
  * and what the resource's status remembers of it. Pure: the clock is a
@@ -26,39 +30,6 @@ export interface ObservedPod {
   started: boolean
   /** When the operator last nudged the kubelet about this pod (annotation), ms. */
   nudgedAtMs?: number
-}
-
-export interface Recovery {
-  reason: RecoveryReason
-  detectedAt: string
-  podRecreatedAt?: string
-  readyAt?: string
-  timeToRecoverMs?: number
-  /** From the worker's own report (`/status`), when it could be read. */
-  snapshotId?: string
-  snapshotKind?: string
-  replayedRecords?: number
-  replayedBytes?: number
-  workerTimeToRecoverMs?: number
-  statusError?: string
-}
-
-export type RecoveryReason = 'PodDeleted' | 'PodFailed' | 'NodeLost' | 'ContainerRestarted' | 'PodReplaced' | 'PipelineRestart'
-
-export type ShardPhase = 'Creating' | 'Starting' | 'Running' | 'Recovering' | 'Rolling' | 'Terminating'
-
-export interface ShardStatus {
-  shard: number
-  pod: string
-  podUid?: string
-  claim: string
-  phase: ShardPhase
-  ready: boolean
-  restarts: number
-  recoveries: number
-  specHash?: string
-  pendingRecovery?: Recovery
-  lastRecovery?: Recovery
 }
 
 export type ShardAction =

@@ -1,37 +1,7 @@
 /** The resource's status, computed from the shards' plans and the other steps' results. Pure. */
-import type { ShardStatus } from './shards.js'
+import type { Condition, ConditionStatus, ConditionType, PipelineStatus, ShardStatus, TopicStatus } from '@ridepulse/contracts'
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Recovering'
-export type ConditionStatus = 'True' | 'False' | 'Unknown'
-
-export interface Condition {
-  type: ConditionType
-  status: ConditionStatus
-  reason: string
-  message: string
-  lastTransitionTime: string
-  observedGeneration: number
-}
-
-export interface TopicStatus {
-  name: string
-  partitions: number
-  ready: boolean
-  message?: string
-}
-
-export interface PipelineStatus {
-  observedGeneration: number
-  phase: 'Invalid' | 'Running' | 'Recovering' | 'Degraded' | 'Progressing'
-  shardsReady: string
-  readyShards: number
-  recoveries: number
-  lastTimeToRecover?: string
-  opa?: { replicas: number; readyReplicas: number }
-  topics?: TopicStatus[]
-  shards?: ShardStatus[]
-  conditions: Condition[]
-}
+export type { Condition, ConditionStatus, ConditionType, PipelineStatus, TopicStatus } from '@ridepulse/contracts'
 
 /** A failed step: its class and message become a condition and a Warning event. */
 export interface StepFailure {

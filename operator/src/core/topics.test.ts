@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseResource, type PipelineSpec } from './spec.js'
+import { parseResource, type PipelineSpec } from '@ridepulse/contracts'
 import { desiredTopics, planTopics, type ObservedTopic } from './topics.js'
 
 const spec = (() => {

@@ -1,13 +1,8 @@
-import type { PipelineSpec } from './spec.js'
+import { pipelineTopics, type PipelineSpec, type PipelineTopic } from '@ridepulse/contracts'
 import type { TopicStatus } from './status.js'
 
-export interface DesiredTopic {
-  name: string
-  partitions: number
-  compacted: boolean
-  /** Partitions may be added (OpA's split of `orders` follows the count; OpB's topics are fixed by the shards). */
-  growable: boolean
-}
+/** A topic the pipeline needs, with the settings it is created with (shared with the worker). */
+export type DesiredTopic = PipelineTopic
 
 export interface ObservedTopic {
   name: string
@@ -15,19 +10,9 @@ export interface ObservedTopic {
   cleanupPolicy: string
 }
 
-/** Every topic of a pipeline: OpB's topics have one partition per shard, the manifest and changelog topics are compacted. */
+/** Every topic of a pipeline, as its resource names them. */
 export function desiredTopics(spec: PipelineSpec): DesiredTopic[] {
-  const t = spec.topics
-  const s = spec.opb.shards
-  return [
-    { name: t.orders, partitions: t.ordersPartitions, compacted: false, growable: true },
-    { name: t.enriched, partitions: s, compacted: false, growable: false },
-    { name: t.output, partitions: s, compacted: false, growable: false },
-    { name: t.late, partitions: s, compacted: false, growable: false },
-    { name: t.dlq, partitions: 1, compacted: false, growable: false },
-    { name: t.changelog, partitions: s, compacted: true, growable: false },
-    { name: t.snapshots, partitions: s, compacted: true, growable: false },
-  ]
+  return pipelineTopics(spec.topics, { ordersPartitions: spec.topics.ordersPartitions, shards: spec.opb.shards })
 }
 
 export type TopicAction = { kind: 'create'; topic: DesiredTopic } | { kind: 'add-partitions'; topic: DesiredTopic; from: number }

@@ -40,9 +40,7 @@ export class TopicAdmin {
   async apply(actions: TopicAction[], replicationFactor: number): Promise<void> {
     for (const a of actions) {
       if (a.kind === 'create') {
-        const configs = a.topic.compacted
-          ? [{ name: 'cleanup.policy', value: 'compact' }, { name: 'min.cleanable.dirty.ratio', value: '0.1' }, { name: 'segment.ms', value: '600000' }]
-          : []
+        const configs = Object.entries(a.topic.configs).map(([name, value]) => ({ name, value }))
         try {
           await this.#admin.createTopics({ topics: [a.topic.name], partitions: a.topic.partitions, replicas: replicationFactor, configs })
         } catch (err) {

@@ -21,7 +21,7 @@ import {
   type Owner,
 } from '../core/builders.js'
 import { planShard, type ObservedPod, type Recovery, type ShardPlan, type ShardStatus } from '../core/shards.js'
-import { API_VERSION, KIND, parseResource, PLURAL, type PipelineSpec } from '../core/spec.js'
+import { API_VERSION, KIND, opbStatusSchema, parseResource, PLURAL, type PipelineSpec } from '@ridepulse/contracts'
 import { computeStatus, invalidStatus, sameJson, type PipelineStatus, type StepFailure, type TopicStatus } from '../core/status.js'
 import { desiredTopics, planTopics } from '../core/topics.js'
 import { TopicAdmin, topicNames } from '../kafka/admin.js'
@@ -358,15 +358,16 @@ export class Reconciler {
   async #withWorkerReport(r: Recovery, ip: string | undefined): Promise<Recovery> {
     if (!this.d.fetchWorkerStatus || !ip) return r
     try {
-      const s = (await this.d.fetchWorkerStatus(ip, WORKER_PORT)) as { lastRecovery?: { snapshot?: { snapshotId?: string; kind?: string } | null; replayedRecords?: number; replayedBytes?: number; timeToRecoverMs?: number } | null }
-      const w = s.lastRecovery
+      const parsed = opbStatusSchema.safeParse(await this.d.fetchWorkerStatus(ip, WORKER_PORT))
+      if (!parsed.success) return { ...r, statusError: `unreadable worker status: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` }
+      const w = parsed.data.lastRecovery
       if (!w) return { ...r, statusError: 'the worker reports no recovery' }
       return {
         ...r,
         ...(w.snapshot?.snapshotId ? { snapshotId: w.snapshot.snapshotId, snapshotKind: w.snapshot.kind } : { snapshotKind: 'none' }),
-        ...(w.replayedRecords !== undefined ? { replayedRecords: w.replayedRecords } : {}),
-        ...(w.replayedBytes !== undefined ? { replayedBytes: w.replayedBytes } : {}),
-        ...(w.timeToRecoverMs !== undefined ? { workerTimeToRecoverMs: w.timeToRecoverMs } : {}),
+        replayedRecords: w.replayedRecords,
+        replayedBytes: w.replayedBytes,
+        workerTimeToRecoverMs: w.timeToRecoverMs,
       }
     } catch (err) {
       return { ...r, statusError: err instanceof Error ? err.message : String(err) }

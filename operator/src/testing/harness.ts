@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
-import { API_VERSION, PLURAL } from '../core/spec.js'
+import { API_VERSION, PLURAL } from '@ridepulse/contracts'
 import { objectPath, Rest } from '../kube/rest.js'
 
 export const repoRoot = join(import.meta.dirname, '..', '..', '..')

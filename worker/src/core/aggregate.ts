@@ -1,4 +1,4 @@
-import type { RideEvent, RideType } from './event.js'
+import type { RideEvent, RideType } from '@ridepulse/contracts'
 
 /** Changelog and state value schema version. */
 export const STATE_VERSION = 1

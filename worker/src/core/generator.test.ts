@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { normalizeZone, parseRawEvent, RIDE_TYPES, type RideType } from './event.js'
+import { normalizeZone, parseRawEvent, RIDE_TYPES, type RideType } from '@ridepulse/contracts'
 import { createRng, createTraffic, MALFORMED_KINDS, zoneNames, type GeneratedRecord, type TrafficOptions } from './generator.js'
 
 const start = Date.UTC(2026, 10, 22, 12, 0, 0)

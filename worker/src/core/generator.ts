@@ -1,4 +1,4 @@
-import type { RideType } from './event.js'
+import type { RideType } from '@ridepulse/contracts'
 
 /**
  * Synthetic city traffic for the raw `orders` topic: rides that live through

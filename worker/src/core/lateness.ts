@@ -1,6 +1,5 @@
-import type { RideEvent } from './event.js'
+import { type EventTimeRule, isFinal, type RideEvent, windowStart } from '@ridepulse/contracts'
 import { supportedEventTime } from './shard.js'
-import { isFinal, windowStart } from './windows.js'
 
 /**
  * The documented event-time rule, applied by the verifier on its own: per
@@ -16,12 +15,6 @@ import { isFinal, windowStart } from './windows.js'
  * accepted only with a watermark ahead of the rule's at that point and past
  * its window: it is counted apart, as late by idleness.
  */
-
-export interface EventTimeRule {
-  windowSizeMs: number
-  allowedLatenessMs: number
-  outOfOrdernessMs: number
-}
 
 /** What the late topic says of one event. */
 export interface DeclaredLate {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { emptyAgg } from './aggregate.js'
-import { CorruptRecordError, decodeMeta, decodeWindowValue, encodeMeta, encodeWindowValue, initialMeta, scanWindowValue } from './records.js'
+import { CorruptRecordError } from '@ridepulse/contracts'
+import { decodeMeta, decodeWindowValue, encodeMeta, encodeWindowValue, initialMeta, scanWindowValue } from './records.js'
 
 describe('changelog values', () => {
   it('round-trip a window aggregate and shard metadata', () => {

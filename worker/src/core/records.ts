@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { CorruptRecordError, encodeJson as json, parseJson } from '@ridepulse/contracts'
 import { STATE_VERSION, type WindowAgg } from './aggregate.js'
 
 /** Changelog key of a shard's metadata record; window keys always hold a '|'. */
@@ -38,27 +39,6 @@ const metaValueSchema = z.object({
   seq: count,
   v: z.literal(STATE_VERSION),
 })
-
-export class CorruptRecordError extends Error {
-  constructor(what: string, options?: { cause?: unknown }) {
-    super(what, options)
-    this.name = 'CorruptRecordError'
-  }
-}
-
-const json = (v: unknown) => Buffer.from(JSON.stringify(v))
-
-function parseJson<T>(schema: z.ZodType<T>, value: Buffer, what: string): T {
-  let raw: unknown
-  try {
-    raw = JSON.parse(value.toString('utf8'))
-  } catch (err) {
-    throw new CorruptRecordError(`${what}: not JSON`, { cause: err })
-  }
-  const r = schema.safeParse(raw)
-  if (!r.success) throw new CorruptRecordError(`${what}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`)
-  return r.data
-}
 
 export const encodeWindowValue = (a: WindowAgg): Buffer => json({ ...a, v: STATE_VERSION })
 
@@ -176,47 +156,4 @@ export const decodeMeta = (b: Buffer): ShardMeta => {
   return meta
 }
 
-/** A record of `orders.output`. */
-export interface OutputRecord {
-  zone: string
-  windowStart: number
-  windowEnd: number
-  requested: number
-  matched: number
-  completed: number
-  cancelled: number
-  rev: number
-  final: boolean
-  emittedAt: number
-}
-
-export const outputSchema = z.object({
-  zone: z.string().min(1),
-  windowStart: z.number().int(),
-  windowEnd: z.number().int(),
-  requested: count,
-  matched: count,
-  completed: count,
-  cancelled: count,
-  rev: z.number().int().positive(),
-  final: z.boolean(),
-  emittedAt: z.number(),
-})
-
-export const encodeOutput = (o: OutputRecord): Buffer => json(o)
-export const decodeOutput = (b: Buffer): OutputRecord => parseJson(outputSchema, b, 'output record')
-
-/** A record of the late topic: the event, and the watermark that made it late. */
-export interface LateRecord {
-  eventId: string
-  /** Where the event is in the shard's input (`orders.enriched`, partition `shard`): what tells apart two copies of one event. */
-  offset?: number
-  zone: string
-  type: string
-  ts: number
-  windowStart: number
-  watermark: number
-  shard: number
-}
-
-export const encodeJson = json
+export { CorruptRecordError }

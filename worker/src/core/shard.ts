@@ -1,8 +1,7 @@
 import { addEvent, emptyAgg, windowKey, parseWindowKey, type WindowAgg } from './aggregate.js'
-import type { RideEvent } from './event.js'
-import type { LateRecord, OutputRecord, ShardMeta } from './records.js'
+import { firstOpenWindowStart, isFinal, type LateRecord, type OutputRecord, type RideEvent, windowStart } from '@ridepulse/contracts'
+import type { ShardMeta } from './records.js'
 import { advance, type WatermarkConfig } from './watermark.js'
-import { firstOpenWindowStart, isFinal, windowStart } from './windows.js'
 
 export interface WindowConfig extends WatermarkConfig {
   sizeMs: number

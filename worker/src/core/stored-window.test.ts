@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { emptyAgg, type WindowAgg } from './aggregate.js'
-import { CorruptRecordError } from './records.js'
+import { CorruptRecordError } from '@ridepulse/contracts'
 import { decodeStoredWindow, encodeStoredWindow } from './stored-window.js'
 
 const agg = (o: Partial<WindowAgg>): WindowAgg => ({ ...emptyAgg(), ...o })

@@ -1,5 +1,5 @@
 import type { WindowAgg } from './aggregate.js'
-import { CorruptRecordError } from './records.js'
+import { CorruptRecordError } from '@ridepulse/contracts'
 
 /**
  * A window's value in the shard's store: one flags byte (bit 0: final), then

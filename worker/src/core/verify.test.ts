@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { parseRawEvent, type RideEvent } from './event.js'
+import { type OutputRecord, parseRawEvent, type RideEvent } from '@ridepulse/contracts'
 import type { DeclaredLate, InputEvent } from './lateness.js'
-import type { OutputRecord } from './records.js'
 import { verifyOutput, type VerifyInput, type VerifyReport, type VerifyRule } from './verify.js'
 
 const W = 60_000

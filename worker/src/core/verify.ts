@@ -1,8 +1,6 @@
 import { countEvents, parseWindowKey, windowKey, type Counts } from './aggregate.js'
-import { DEFAULT_MAX_FUTURE_SKEW_MS, parseRawEvent, type RideEvent } from './event.js'
-import { judgeLateness, type DeclaredLate, type EventTimeRule, type InputEvent } from './lateness.js'
-import type { OutputRecord } from './records.js'
-import { windowStart } from './windows.js'
+import { DEFAULT_MAX_FUTURE_SKEW_MS, type EventTimeRule, type OutputRecord, parseRawEvent, type RideEvent, windowStart } from '@ridepulse/contracts'
+import { judgeLateness, type DeclaredLate, type InputEvent } from './lateness.js'
 
 /**
  * The ground-truth check every crash test ends with: counts computed
@@ -10,10 +8,8 @@ import { windowStart } from './windows.js'
  * reader of the output topic sees.
  */
 
-export interface VerifyRule extends EventTimeRule {
-  /** OpA's bound on an event's time ahead of its ingest time (MAX_FUTURE_SKEW_MS). */
-  maxFutureSkewMs?: number
-}
+/** The event-time rule the pipeline ran with, OpA's future-skew bound included. */
+export type VerifyRule = EventTimeRule
 
 export interface VerifyInput {
   /** The raw `orders` records, in any order. */

@@ -1,4 +1,4 @@
-import { decodeOutput, type OutputRecord } from '../core/records.js'
+import { decodeOutput, type OutputRecord } from '@ridepulse/contracts'
 import { PartitionReader, type KafkaSettings } from '../kafka/client.js'
 
 /** Follows `orders.output` (read_committed) and keeps the newest revision of every zone and window. */

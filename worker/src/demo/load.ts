@@ -1,5 +1,5 @@
 import { createTraffic, type GeneratedRecord } from '../core/generator.js'
-import { hash32 } from '../core/partition.js'
+import { hash32 } from '@ridepulse/contracts'
 import { PlainProducer, type KafkaSettings } from '../kafka/client.js'
 
 export interface LoadOptions {

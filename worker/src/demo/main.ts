@@ -17,7 +17,7 @@ import { startLoad } from './load.js'
 import { startLocalRun } from './local-kafka.js'
 import { firstCommitAfterRecovery, getJson, sleep, waitReady } from './pipeline.js'
 import { awaitVerdict } from './verdict.js'
-import { eventTimeRule } from '../config.js'
+import { eventTimeRule } from '@ridepulse/contracts'
 import { onTeardown, runTeardown, stopOnSignals } from './teardown.js'
 
 const { values: args } = parseArgs({

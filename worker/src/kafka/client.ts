@@ -640,7 +640,7 @@ export class PlainProducer {
 export interface TopicSpec {
   name: string
   partitions: number
-  compacted?: boolean
+  /** Topic configs it is created with. */
   config?: Record<string, string>
 }
 
@@ -651,10 +651,7 @@ export async function ensureTopics(settings: KafkaSettings, specs: TopicSpec[]):
     const existing = new Set(await admin.listTopics())
     const missing = specs.filter((s) => !existing.has(s.name))
     for (const s of missing) {
-      const configs = Object.entries({
-        ...(s.compacted ? { 'cleanup.policy': 'compact', 'min.cleanable.dirty.ratio': '0.1', 'segment.ms': '60000' } : {}),
-        ...s.config,
-      }).map(([name, value]) => ({ name, value }))
+      const configs = Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value }))
       try {
         await admin.createTopics({ topics: [s.name], partitions: s.partitions, replicas: settings.replicationFactor ?? -1, configs })
       } catch (err) {

@@ -1,7 +1,5 @@
 import type { Logger } from 'pino'
-import { deadLetter } from '../core/dead-letter.js'
-import { encodeEvent, parseRawEvent, type RejectCode } from '../core/event.js'
-import { ownedPartitions, zonePartition } from '../core/partition.js'
+import { deadLetter, encodeEvent, ownedPartitions, parseRawEvent, type RejectCode, zonePartition } from '@ridepulse/contracts'
 import { kafkaSettings, type OpaConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
 import { committedOffsets, describeError, isRecordTooLarge, PartitionReader, AtLeastOnceProducer, sleep, TxnProducer, type BatchProducer, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'

@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { opbSchema } from '../config.js'
+import { opbSchema } from '@ridepulse/contracts'
 import { SnapshotStore, type Staged } from '../store/snapshots.js'
 
 /** A restarting shard's local snapshot work, begun before the worker has loaded (see `startEarlyRestore`). */

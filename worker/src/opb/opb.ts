@@ -1,7 +1,7 @@
+import { decodeEvent, encodeJson, encodeOutput, type OpbPhase, type RecoveryReport, type RideEvent } from '@ridepulse/contracts'
 import type { Logger } from 'pino'
 import { join } from 'node:path'
-import { decodeEvent, type RideEvent } from '../core/event.js'
-import { encodeJson, encodeMeta, encodeOutput, encodeWindowValue, initialMeta, META_KEY, type ShardMeta } from '../core/records.js'
+import { encodeMeta, encodeWindowValue, initialMeta, META_KEY, type ShardMeta } from '../core/records.js'
 import { processBatch, type BatchResult, type WindowConfig } from '../core/shard.js'
 import { kafkaSettings, type OpbConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
@@ -14,7 +14,7 @@ import type { EarlyRestore } from './early-restore.js'
 import { VolumeHealth } from './volume-health.js'
 import { newStoreMeta, StateStore } from '../store/state-store.js'
 
-export type Phase = 'starting' | 'fencing' | 'loading-snapshot' | 'replaying' | 'running' | 'stopping' | 'stopped' | 'failed'
+export type Phase = OpbPhase
 
 const NEXT: Record<Phase, Phase[]> = {
   starting: ['fencing', 'stopping', 'failed'],
@@ -27,24 +27,7 @@ const NEXT: Record<Phase, Phase[]> = {
   failed: ['fencing', 'stopping'],
 }
 
-export interface RecoveryReport {
-  startedAt: number
-  readyAt: number
-  timeToRecoverMs: number
-  phasesMs: { fence: number; snapshotLoad: number; replay: number; resume: number }
-  snapshot: { snapshotId: string; kind: string; chain: number; bytes: number } | null
-  rejectedSnapshots: { snapshotId: string; reason: string }[]
-  publishedManifest: string | null
-  replayedRecords: number
-  replayedBytes: number
-  changelogFrom: number
-  changelogTo: number
-  inputOffset: number
-  keys: number
-  /** First transaction committed after this recovery (the shard's output flowing again). */
-  firstCommitAt: number | null
-  timeToFirstCommitMs: number | null
-}
+export type { RecoveryReport }
 
 /** Points inside a recovery where a test may act on the real broker. */
 export interface RecoveryHooks {

@@ -1,6 +1,5 @@
-import { decodeEvent } from '../core/event.js'
+import { decodeEvent, decodeOutput, type OutputRecord } from '@ridepulse/contracts'
 import type { DeclaredLate, InputEvent } from '../core/lateness.js'
-import { decodeOutput, type OutputRecord } from '../core/records.js'
 import { verifyOutput, type VerifyReport, type VerifyRule } from '../core/verify.js'
 import type { KafkaSettings } from '../kafka/client.js'
 import { readWholePartition, readWholeTopic } from './read-topic.js'

@@ -24,6 +24,8 @@ export const DLQ_HEADERS = {
 
 /** Longest reason kept, in bytes; a reason never carries the record itself. */
 export const MAX_REASON_BYTES = 1024
+/** The longest original a dead letter keeps by default (`DLQ_MAX_VALUE_BYTES`). */
+export const DEFAULT_DLQ_MAX_VALUE_BYTES = 256 * 1024
 /** Longest key kept, in bytes. */
 export const MAX_KEY_BYTES = 1024
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_IMAGE, parseResource } from './spec.js'
+import { DEFAULT_IMAGE, parseResource } from './resource.js'
 
 const base = { kafka: { bootstrapServers: ['kafka:9092'] } }
 

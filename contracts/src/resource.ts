@@ -1,4 +1,8 @@
 import { z } from 'zod'
+import { DEFAULT_DLQ_MAX_VALUE_BYTES } from './dead-letter.js'
+import { DEFAULT_MAX_FUTURE_SKEW_MS } from './event.js'
+import { DEFAULT_TOPIC_NAMES } from './topics.js'
+import { MAX_CHECKPOINT_INTERVAL_MS } from './worker-env.js'
 
 /**
  * The StatefulOperator resource: the zod side of `crds/statefuloperators.yaml`.
@@ -49,14 +53,14 @@ export const specSchema = z
       .strict(),
     topics: z
       .object({
-        orders: topicName.default('orders'),
+        orders: topicName.default(DEFAULT_TOPIC_NAMES.orders),
         ordersPartitions: int(1, 10_000).default(3),
-        enriched: topicName.default('orders.enriched'),
-        output: topicName.default('orders.output'),
-        late: topicName.default('orders.late'),
-        dlq: topicName.default('orders.dlq'),
-        changelog: topicName.default('opb-changelog'),
-        snapshots: topicName.default('opb-snapshots'),
+        enriched: topicName.default(DEFAULT_TOPIC_NAMES.enriched),
+        output: topicName.default(DEFAULT_TOPIC_NAMES.output),
+        late: topicName.default(DEFAULT_TOPIC_NAMES.late),
+        dlq: topicName.default(DEFAULT_TOPIC_NAMES.dlq),
+        changelog: topicName.default(DEFAULT_TOPIC_NAMES.changelog),
+        snapshots: topicName.default(DEFAULT_TOPIC_NAMES.snapshots),
       })
       .strict()
       .prefault({}),
@@ -94,9 +98,9 @@ export const specSchema = z
       })
       .strict()
       .prefault({})
-      .refine((s) => s.mode !== 'checkpoint' || s.intervalMs <= 10_000, {
+      .refine((s) => s.mode !== 'checkpoint' || s.intervalMs <= MAX_CHECKPOINT_INTERVAL_MS, {
         path: ['intervalMs'],
-        message: 'must be at most 10000 in checkpoint mode (one transaction spans the interval)',
+        message: `must be at most ${MAX_CHECKPOINT_INTERVAL_MS} in checkpoint mode (one transaction spans the interval)`,
       }),
     windows: z
       .object({
@@ -106,14 +110,14 @@ export const specSchema = z
         idleTimeoutMs: int(100, 86_400_000).default(10_000),
         retentionMs: int(0, 604_800_000).default(600_000),
         /** How far an event's time may be after its ingest time; further ahead, OpA makes it a dead letter. */
-        maxFutureSkewMs: int(0, 86_400_000).default(60_000),
+        maxFutureSkewMs: int(0, 86_400_000).default(DEFAULT_MAX_FUTURE_SKEW_MS),
       })
       .strict()
       .prefault({}),
     deadLetters: z
       .object({
         /** The longest original a dead letter keeps; longer ones are cut, their size and SHA-256 kept in headers. */
-        maxValueBytes: int(0, 900_000).default(262_144),
+        maxValueBytes: int(0, 900_000).default(DEFAULT_DLQ_MAX_VALUE_BYTES),
       })
       .strict()
       .prefault({}),

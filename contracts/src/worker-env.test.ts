@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest'
+import { parseWorkerEnv, renderWorkerEnv } from './worker-env.js'
+
+describe('the worker environment', () => {
+  it('renders typed values as the worker parses them: numbers, lists, names', () => {
+    const env = renderWorkerEnv({ ROLE: 'opb', SHARD: 2, SHARDS: 4, DATA_DIR: '/data', KAFKA_BROKERS: ['a:1', 'b:2'], COMMIT_INTERVAL_MS: 50, TOPIC_LATE: undefined })
+    expect(env).toEqual({ ROLE: 'opb', SHARD: '2', SHARDS: '4', DATA_DIR: '/data', KAFKA_BROKERS: 'a:1,b:2', COMMIT_INTERVAL_MS: '50' })
+    expect(parseWorkerEnv(env)).toMatchObject({ ok: true, config: { SHARD: 2, SHARDS: 4, KAFKA_BROKERS: ['a:1', 'b:2'], COMMIT_INTERVAL_MS: 50, TOPIC_LATE: 'orders.late' } })
+  })
+
+  it('names every bad variable at once', () => {
+    const r = parseWorkerEnv({ ROLE: 'opb', SHARD: '5', SHARDS: '2', DATA_DIR: '', COMMIT_INTERVAL_MS: 'soon' })
+    expect(r.ok).toBe(false)
+    if (r.ok) return
+    expect(r.issues.join('\n')).toMatch(/DATA_DIR/)
+    expect(r.issues.join('\n')).toMatch(/COMMIT_INTERVAL_MS: must be a whole number/)
+  })
+})

@@ -1,0 +1,47 @@
+import { z } from 'zod'
+
+/**
+ * What a worker's `/status` says of itself, the part other programs read:
+ * the board (how far a recovering shard has come) and the operator (the
+ * worker's own report of its last recovery, copied into the resource).
+ */
+
+/** An OpB shard's phases, in the order of a recovery. */
+export const OPB_PHASES = ['starting', 'fencing', 'loading-snapshot', 'replaying', 'running', 'stopping', 'stopped', 'failed'] as const
+export type OpbPhase = (typeof OPB_PHASES)[number]
+/** The phases of a recovery, first to last: a shard in one of them is that far along. */
+export const RECOVERY_STEPS: readonly OpbPhase[] = ['starting', 'fencing', 'loading-snapshot', 'replaying', 'running']
+
+export interface RecoveryReport {
+  startedAt: number
+  readyAt: number
+  timeToRecoverMs: number
+  phasesMs: { fence: number; snapshotLoad: number; replay: number; resume: number }
+  snapshot: { snapshotId: string; kind: string; chain: number; bytes: number } | null
+  rejectedSnapshots: { snapshotId: string; reason: string }[]
+  publishedManifest: string | null
+  replayedRecords: number
+  replayedBytes: number
+  changelogFrom: number
+  changelogTo: number
+  inputOffset: number
+  keys: number
+  /** First transaction committed after this recovery (the shard's output flowing again). */
+  firstCommitAt: number | null
+  timeToFirstCommitMs: number | null
+}
+
+/** The fields of an OpB `/status` that readers rely on; others may be added freely. */
+export const opbStatusSchema = z.object({
+  phase: z.enum(OPB_PHASES),
+  lastRecovery: z
+    .object({
+      readyAt: z.number(),
+      timeToRecoverMs: z.number(),
+      snapshot: z.object({ snapshotId: z.string(), kind: z.string() }).nullable(),
+      replayedRecords: z.number(),
+      replayedBytes: z.number(),
+    })
+    .nullish(),
+})
+export type OpbStatusView = z.infer<typeof opbStatusSchema>
