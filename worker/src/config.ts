@@ -1,5 +1,5 @@
 import { parseWorkerEnv, type WorkerConfig } from '@ridepulse/contracts'
-import type { KafkaSettings } from './kafka/client.js'
+import type { KafkaSettings } from '@ridepulse/kafka'
 
 export type { OpaConfig, OpbConfig, WorkerConfig } from '@ridepulse/contracts'
 

@@ -1,6 +1,6 @@
 import { pipelineTopics as topicsOf } from '@ridepulse/contracts'
 import type { WorkerConfig } from './config.js'
-import type { TopicSpec } from './kafka/client.js'
+import type { TopicSpec } from '@ridepulse/kafka'
 
 /** Every topic of the pipeline, as its configuration names them, with the settings they are created with. */
 export function pipelineTopics(cfg: Pick<WorkerConfig, 'TOPIC_ORDERS' | 'TOPIC_ENRICHED' | 'TOPIC_DLQ' | 'TOPIC_OUTPUT' | 'TOPIC_LATE' | 'TOPIC_CHANGELOG' | 'TOPIC_SNAPSHOTS' | 'ORDERS_PARTITIONS' | 'SHARDS'>): TopicSpec[] {

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
 import { firstCommitAfterRecovery, getJson, sleep, waitReady } from '../src/demo/pipeline.js'
-import { PlainProducer } from '../src/kafka/client.js'
+import { PlainProducer } from '@ridepulse/kafka'
 import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
 
 type Status = { phase: string; lastRecovery: { snapshot: { snapshotId: string; kind: string } | null; rejectedSnapshots: { reason: string }[]; replayedRecords: number; timeToRecoverMs: number } | null; recoveries: number; lastSnapshot: unknown }

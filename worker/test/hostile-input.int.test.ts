@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { getJson, sleep } from '../src/demo/pipeline.js'
-import { ensureTopics, PartitionReader, PlainProducer } from '../src/kafka/client.js'
+import { ensureTopics, PartitionReader, PlainProducer } from '@ridepulse/kafka'
 import { cleanUpPipelinesAfterEach, testPipeline } from './harness.js'
 
 cleanUpPipelinesAfterEach()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ensureTopics, PlainProducer } from '../src/kafka/client.js'
+import { ensureTopics, PlainProducer } from '@ridepulse/kafka'
 import { pipelineTopics } from '../src/topics.js'
 import { getJson, sleep } from '../src/demo/pipeline.js'
 import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { createRng } from '../src/core/generator.js'
 import { decodeOutput } from '@ridepulse/contracts'
 import { sleep, waitReady } from '../src/demo/pipeline.js'
-import { PlainProducer, type OutgoingRecord } from '../src/kafka/client.js'
+import { PlainProducer, type OutgoingRecord } from '@ridepulse/kafka'
 import { readWholeTopic } from '../src/verify/read-topic.js'
 import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
 

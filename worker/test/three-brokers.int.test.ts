@@ -6,7 +6,7 @@ import { Admin } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { getJson, sleep, type WorkerProcess } from '../src/demo/pipeline.js'
 import { decodeMeta, META_KEY } from '../src/core/records.js'
-import { readWholePartition } from '../src/verify/read-topic.js'
+import { readToEnd } from '@ridepulse/kafka'
 import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
 
 cleanUpPipelinesAfterEach()
@@ -140,7 +140,7 @@ async function explainInputOrder(settings: { brokers: string[]; clientId: string
     const m = problems.map((p) => /^shard (\d+): event (\S+) /.exec(p)).find((x) => x)
     if (!m) return
     const shard = Number(m[1])
-    const records = await readWholePartition(settings, topics.enriched, shard)
+    const records = await readToEnd(settings, topics.enriched, shard)
     const at = records.findIndex((r) => r.value?.toString().includes(`"eventId":"${m[2]}"`))
     const shown = records.slice(Math.max(0, at - 60), at + 10)
     const lines = shown.map((r) => {
@@ -149,7 +149,7 @@ async function explainInputOrder(settings: { brokers: string[]; clientId: string
     })
     const from = shown[0]?.offset ?? 0
     const to = shown.at(-1)?.offset ?? 0
-    for (const r of await readWholePartition(settings, topics.changelog, shard)) {
+    for (const r of await readToEnd(settings, topics.changelog, shard)) {
       if (r.key?.toString() !== META_KEY || !r.value) continue
       const meta = decodeMeta(r.value)
       if (meta.inputOffset >= from && meta.inputOffset <= to + 1) lines.push(`  commit at changelog ${r.offset}: input offset ${meta.inputOffset}, watermark ${new Date(meta.watermark).toISOString()}, max event ${new Date(meta.maxEventTs).toISOString()}`)

@@ -6,7 +6,7 @@ import { decodeOutput, eventTimeRule, hash32, windowStart } from '@ridepulse/con
 import { startLoad } from '@ridepulse/worker/demo/load'
 import { LocalPipeline, sleep, topicsFor } from '@ridepulse/worker/demo/pipeline'
 import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
-import { ensureTopics, PartitionReader, PlainProducer, type KafkaSettings } from '@ridepulse/worker/kafka/client'
+import { ensureTopics, PartitionReader, PlainProducer, type KafkaSettings } from '@ridepulse/kafka'
 import { pipelineTopics } from '@ridepulse/worker/topics'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'

@@ -1,14 +1,15 @@
 import { pipelineTopics, type PipelineSpec, type PipelineTopic } from '@ridepulse/contracts'
 import type { TopicStatus } from './status.js'
 
-/** A topic the pipeline needs, with the settings it is created with (shared with the worker). */
-export type DesiredTopic = PipelineTopic
-
+/** What the broker has of a topic. */
 export interface ObservedTopic {
   name: string
   partitions: number
   cleanupPolicy: string
 }
+
+/** A topic the pipeline needs, with the settings it is created with (shared with the worker). */
+export type DesiredTopic = PipelineTopic
 
 /** Every topic of a pipeline, as its resource names them. */
 export function desiredTopics(spec: PipelineSpec): DesiredTopic[] {

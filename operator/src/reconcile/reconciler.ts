@@ -24,7 +24,7 @@ import { planShard, type ObservedPod, type Recovery, type ShardPlan, type ShardS
 import { API_VERSION, KIND, opbStatusSchema, parseResource, PLURAL, type PipelineSpec } from '@ridepulse/contracts'
 import { computeStatus, invalidStatus, sameJson, type PipelineStatus, type StepFailure, type TopicStatus } from '../core/status.js'
 import { desiredTopics, planTopics } from '../core/topics.js'
-import { TopicAdmin, topicNames } from '../kafka/admin.js'
+import { PipelineTopics } from '../kafka/admin.js'
 import { ApiError, isConflict, isNotFound, objectPath, type Rest } from '../kube/rest.js'
 import type { OperatorMetrics } from '../metrics.js'
 
@@ -238,10 +238,11 @@ export class Reconciler {
   }
 
   async #checkTopics(res: PipelineResource, spec: PipelineSpec): Promise<TopicStatus[]> {
-    const admin = new TopicAdmin({ bootstrapServers: spec.kafka.bootstrapServers, sasl: await this.#sasl(res, spec) }, `${res.metadata.name}-operator`)
+    const sasl = await this.#sasl(res, spec)
+    const admin = new PipelineTopics({ brokers: spec.kafka.bootstrapServers, clientId: `${res.metadata.name}-operator`, ...(sasl ? { sasl } : {}) })
     try {
       const desired = desiredTopics(spec)
-      const plan = planTopics(desired, await admin.observe(topicNames(desired)))
+      const plan = planTopics(desired, await admin.observe(desired))
       if (plan.actions.length > 0) {
         await admin.apply(plan.actions, spec.kafka.replicationFactor)
         for (const a of plan.actions) await this.#event(res, 'Normal', a.kind === 'create' ? 'TopicCreated' : 'PartitionsAdded', `${a.topic.name}: ${a.topic.partitions} partitions`)

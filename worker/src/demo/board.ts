@@ -1,5 +1,5 @@
 import { decodeOutput, type OutputRecord } from '@ridepulse/contracts'
-import { PartitionReader, type KafkaSettings } from '../kafka/client.js'
+import { PartitionReader, type KafkaSettings } from '@ridepulse/kafka'
 
 /** Follows `orders.output` (read_committed) and keeps the newest revision of every zone and window. */
 export class OutputFollower {

@@ -1,6 +1,6 @@
 import { createTraffic, type GeneratedRecord } from '../core/generator.js'
 import { hash32 } from '@ridepulse/contracts'
-import { PlainProducer, type KafkaSettings } from '../kafka/client.js'
+import { PlainProducer, type KafkaSettings } from '@ridepulse/kafka'
 
 export interface LoadOptions {
   settings: KafkaSettings

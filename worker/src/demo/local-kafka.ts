@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { KafkaSettings } from '../kafka/client.js'
+import type { KafkaSettings } from '@ridepulse/kafka'
 import { LocalPipeline } from './pipeline.js'
 import { onTeardown } from './teardown.js'
 

@@ -1,5 +1,5 @@
 import type { VerifyReport, VerifyRule } from '../core/verify.js'
-import type { KafkaSettings } from '../kafka/client.js'
+import type { KafkaSettings } from '@ridepulse/kafka'
 import { runVerifier } from '../verify/verifier.js'
 import { sleep, topicsFor } from './pipeline.js'
 

@@ -2,7 +2,8 @@ import type { Logger } from 'pino'
 import { deadLetter, encodeEvent, ownedPartitions, parseRawEvent, type RejectCode, zonePartition } from '@ridepulse/contracts'
 import { kafkaSettings, type OpaConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
-import { committedOffsets, describeError, isRecordTooLarge, PartitionReader, AtLeastOnceProducer, sleep, TxnProducer, type BatchProducer, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { committedOffsets, describeError, isRecordTooLarge, PartitionReader, AtLeastOnceProducer, TxnProducer, type BatchProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
 import type { Metrics } from '../metrics.js'
 
 /**

@@ -5,7 +5,7 @@ import { encodeMeta, encodeWindowValue, initialMeta, META_KEY, type ShardMeta } 
 import { processBatch, type BatchResult, type WindowConfig } from '../core/shard.js'
 import { kafkaSettings, type OpbConfig } from '../config.js'
 import { faultInjector } from '../fault.js'
-import { PartitionReader, AtLeastOnceProducer, TxnProducer, type BatchProducer, describeError, type KafkaSettings, type OutgoingRecord } from '../kafka/client.js'
+import { PartitionReader, AtLeastOnceProducer, TxnProducer, type BatchProducer, describeError, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
 import type { Metrics } from '../metrics.js'
 import { isVolumeError } from '../store/files.js'
 import { SnapshotStore, SnapshotUnavailableError, type SnapshotManifest, type Staged } from '../store/snapshots.js'

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { describeError } from '../kafka/client.js'
+import { describeError } from '@ridepulse/kafka'
 import type { Metrics } from '../metrics.js'
 
 export type VolumeOperation = 'snapshot' | 'state' | 'recovery'

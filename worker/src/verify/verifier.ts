@@ -1,8 +1,8 @@
 import { decodeEvent, decodeOutput, type OutputRecord } from '@ridepulse/contracts'
 import type { DeclaredLate, InputEvent } from '../core/lateness.js'
 import { verifyOutput, type VerifyReport, type VerifyRule } from '../core/verify.js'
-import type { KafkaSettings } from '../kafka/client.js'
-import { readWholePartition, readWholeTopic } from './read-topic.js'
+import { readToEnd, type KafkaSettings } from '@ridepulse/kafka'
+import { readWholeTopic } from './read-topic.js'
 
 export interface VerifierReport extends VerifyReport {
   /** Output records decodeOutput refused: the pipeline wrote something it should not have. */
@@ -43,7 +43,7 @@ export async function runVerifier(
   const [raw, lateRecords, ...inputs] = await Promise.all([
     readWholeTopic(settings, topics.orders, partitions.orders),
     readWholeTopic(settings, topics.late, partitions.shards),
-    ...Array.from({ length: partitions.shards }, (_, s) => readWholePartition(settings, topics.enriched, s)),
+    ...Array.from({ length: partitions.shards }, (_, s) => readToEnd(settings, topics.enriched, s)),
   ])
 
   const declaredLate: DeclaredLate[] = []

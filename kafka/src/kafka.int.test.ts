@@ -1,6 +1,6 @@
 import { Consumer, Producer } from '@platformatic/kafka'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
-import { ensureTopics, PartitionReader, ProducerFencedError, TxnProducer, type ConsumedRecord } from './client.js'
+import { ensureTopics, PartitionReader, ProducerFencedError, TxnProducer, type ConsumedRecord } from './index.js'
 import { committedBatches } from './read-committed.js'
 
 const brokers = [inject('kafkaBrokers')]
