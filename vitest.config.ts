@@ -6,7 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['contracts/src/**/*.test.ts', 'kafka/src/**/*.test.ts', 'worker/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'board/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
+          include: ['contracts/src/**/*.test.ts', 'kafka/src/**/*.test.ts', 'testkit/src/**/*.test.ts', 'worker/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'board/src/**/*.test.ts', 'bench/src/**/*.test.ts'],
           exclude: ['**/*.int.test.ts', '**/node_modules/**', '**/dist/**'],
           // Behaviour, not speed, is asserted: a busy two-core machine must not fail a test.
           testTimeout: 30_000,
@@ -17,7 +17,7 @@ export default defineConfig({
           name: 'integration',
           include: ['kafka/src/**/*.int.test.ts', 'worker/src/**/*.int.test.ts', 'worker/test/**/*.int.test.ts', 'operator/test/**/*.int.test.ts', 'board/test/**/*.int.test.ts'],
           exclude: ['**/node_modules/**', '**/dist/**'],
-          globalSetup: ['worker/test/kafka-global-setup.ts', 'operator/test/kube-global-setup.ts'],
+          globalSetup: ['testkit/src/kafka-global-setup.ts', 'testkit/src/kube-global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 120_000,
           // One broker, two cores: files run one after another.

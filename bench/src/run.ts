@@ -10,10 +10,10 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { startLocalKafka } from '@ridepulse/worker/demo/local-kafka'
+import { startLocalKafka, stopOnSignals } from '@ridepulse/testkit'
 import { brokerCeiling } from './experiments/ceiling.js'
 import { exactlyOnce } from './experiments/eos.js'
-import { kafkaStreamsPeer } from './experiments/kstreams.js'
+import { kafkaStreamsPeer } from './experiments/kstreams/index.js'
 import { localRecovery } from './experiments/recovery.js'
 import { steadyState } from './experiments/steady.js'
 import { localVsGlobal, snapshotModes } from './experiments/strategies.js'
@@ -21,7 +21,6 @@ import { recoveryUnderLoad } from './experiments/underload.js'
 import { describeMachine } from './machine.js'
 import { composeRuns, latestRun, runsOf, saveRun, type BenchRun, type Experiment } from './results.js'
 import { writeReport } from './report.js'
-import { stopOnSignals } from '@ridepulse/worker/demo/teardown'
 
 const { values: args } = parseArgs({
   options: {

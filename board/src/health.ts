@@ -1,5 +1,5 @@
-import type { Rest } from '@ridepulse/operator/kube/rest'
-import { healthFromResource, shardHealth, type ResourceShard, type ShardHealth } from './core/state.js'
+import type { PipelineStatus } from '@ridepulse/contracts'
+import { healthFromResource, shardHealth, type ShardHealth } from './core/state.js'
 
 /** Reads every shard's health once; `prev` holds the last answer of each shard. */
 export type HealthSource = (nowMs: number, prev: Map<number, ShardHealth>) => Promise<ShardHealth[]>
@@ -20,11 +20,8 @@ export function workersSource(urls: Map<number, string>, timeoutMs: number): Hea
 }
 
 /** The StatefulOperator's status, as the operator records it (on Kubernetes). */
-export function kubernetesSource(rest: Rest, path: string): HealthSource {
-  return async (now, prev) => {
-    const res = await rest.get<{ status?: { shards?: ResourceShard[] } }>(path)
-    return healthFromResource(res.status?.shards ?? [], now, prev)
-  }
+export function kubernetesSource(readStatus: () => Promise<Partial<PipelineStatus> | undefined>): HealthSource {
+  return async (now, prev) => healthFromResource((await readStatus())?.shards ?? [], now, prev)
 }
 
 /** Asks the source at an interval; the page hears about changes only. */

@@ -4,8 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { ConfigError, loadConfig, type BoardConfig } from './config.js'
 import { BoardState } from './core/state.js'
 import { OutputFollower } from './follow.js'
-import { API_VERSION, PLURAL } from '@ridepulse/contracts'
-import { objectPath, Rest } from '@ridepulse/operator/kube/rest'
+import { resourceStatusReader } from './kube.js'
 import { HealthPoller, kubernetesSource, workersSource } from './health.js'
 import { BoardServer } from './server.js'
 
@@ -31,7 +30,7 @@ const state = new BoardState(cfg.HISTORY_WINDOWS)
 // The state is a cache of orders.output: rebuilt from the topic on every start.
 const follower = new OutputFollower({ brokers: cfg.KAFKA_BROKERS, clientId: 'ridepulse-board' }, cfg.TOPIC_OUTPUT, cfg.SHARDS, state, log, () => skipped.inc())
 const source = cfg.STATUS_SOURCE === 'kubernetes'
-  ? kubernetesSource(Rest.load(cfg.KUBECONFIG || undefined), objectPath(API_VERSION, PLURAL, ...(cfg.KUBE_RESOURCE!.split('/') as [string, string])))
+  ? kubernetesSource(resourceStatusReader(cfg.KUBE_RESOURCE as `${string}/${string}`, cfg.KUBECONFIG || undefined))
   : workersSource(cfg.WORKER_STATUS_URLS, Math.max(200, cfg.STATUS_POLL_MS - 50))
 const poller: HealthPoller = new HealthPoller(source, cfg.STATUS_POLL_MS, (h) => server.shardsChanged(h), (message) => log.warn({ source: cfg.STATUS_SOURCE, message }, 'shard health unavailable'))
 const server: BoardServer = new BoardServer({ state, shards: () => poller.list(), ready: () => follower.caughtUp >= cfg.SHARDS, registry, onClients: (n) => clients.set(n) })

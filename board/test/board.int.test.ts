@@ -3,11 +3,10 @@ import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { applyYaml, ensureNamespace, installCrd, resourcePath, restFor } from '../../operator/src/testing/harness.js'
+import { applyYaml, ensureNamespace, installCrd, resourcePath, restFor, topicsFor, waitReady } from '@ridepulse/testkit'
 import { zonePartition } from '@ridepulse/contracts'
 import { PlainProducer } from '@ridepulse/kafka'
-import { topicsFor, waitReady } from '../../worker/src/demo/pipeline.js'
-import { testPipeline } from '../../worker/test/harness.js'
+import { testPipeline } from '@ridepulse/testkit/vitest'
 import { rankZones } from '../public/hot.js'
 
 const root = join(import.meta.dirname, '..', '..')

@@ -1,7 +1,22 @@
 import { z } from 'zod'
 import { encodeJson as json, parseJson } from './codec.js'
+import type { RideType } from './event.js'
 
 const count = z.number().int().nonnegative()
+
+/** A window's four counts, as an output record carries them. */
+export interface Counts {
+  requested: number
+  matched: number
+  completed: number
+  cancelled: number
+}
+
+export function countEvents(events: Iterable<{ type: RideType }>): Counts {
+  const c = { requested: 0, matched: 0, completed: 0, cancelled: 0 }
+  for (const e of events) c[e.type]++
+  return c
+}
 
 /** A record of `orders.output`. */
 export interface OutputRecord {

@@ -10,9 +10,10 @@ import { DEFAULT_TOPIC_NAMES } from './topics.js'
  */
 
 /**
- * The workers' transaction timeout, Kafka's default. A transaction left open
- * longer is aborted by the coordinator with a new epoch, which fences its
- * process for good; a broker restart takes longer than 15 s.
+ * The workers' transaction timeout: Kafka's default, kept. A transaction left
+ * open longer is aborted by the coordinator with a new epoch, which fences
+ * its process for good; a shorter timeout would fence a shard whose broker
+ * restarts (more than 15 s here) while its transaction is open.
  */
 export const TRANSACTION_TIMEOUT_MS = 60_000
 
@@ -67,12 +68,6 @@ const common = {
    */
   COMMIT_MAX_RECORDS: int(1).default(50_000),
   /**
-   * exactly-once: every batch is one Kafka transaction with its input
-   * positions. at-least-once: no transactions, positions committed after the
-   * batch; a crash repeats output. Only there to measure what exactly-once costs.
-   */
-  DELIVERY: z.enum(['exactly-once', 'at-least-once']).default('exactly-once'),
-  /**
    * How far an event's time may run ahead of its record's timestamp on the
    * input (when it reached Kafka); an event further ahead is a dead letter.
    */
@@ -81,11 +76,6 @@ const common = {
   DLQ_MAX_VALUE_BYTES: int(0, 900_000).default(DEFAULT_DLQ_MAX_VALUE_BYTES),
   /** After SIGTERM, the longest a worker waits for its last transaction and its connections before it exits anyway. */
   SHUTDOWN_TIMEOUT_MS: int(100, 25_000).default(10_000),
-  /** Deterministic crash for tests: `<point>:<n>`, point before-commit | during-commit | after-commit. */
-  FAULT: z
-    .string()
-    .regex(/^(before-commit|during-commit|after-commit):\d+$/, 'must be before-commit|during-commit|after-commit:<commit number>')
-    .optional(),
 }
 
 export const opaSchema = z.object({
@@ -134,9 +124,6 @@ export const configSchema = z.discriminatedUnion('ROLE', [
   }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.SNAPSHOT_INTERVAL_MS <= MAX_CHECKPOINT_INTERVAL_MS, {
     path: ['SNAPSHOT_INTERVAL_MS'],
     message: `in checkpoint mode a transaction spans the snapshot interval, which must stay within ${MAX_CHECKPOINT_INTERVAL_MS} ms (the transaction timeout is ${TRANSACTION_TIMEOUT_MS} ms)`,
-  }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.DELIVERY === 'exactly-once', {
-    path: ['DELIVERY'],
-    message: 'checkpoint mode has no changelog and relies on transactions: it needs DELIVERY=exactly-once',
   }),
 ])
 export type OpaConfig = z.infer<typeof opaSchema>

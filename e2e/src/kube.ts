@@ -8,9 +8,8 @@ import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import type { V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node'
-import { objectPath, Rest } from '@ridepulse/operator/kube/rest'
-import type { PipelineStatus } from '@ridepulse/operator/core/status'
-import { ANNOTATION_NUDGED_AT } from '@ridepulse/operator/core/builders'
+import type { PipelineStatus } from '@ridepulse/contracts'
+import { ANNOTATION_NUDGED_AT, objectPath, Rest } from '@ridepulse/operator'
 
 export const repoRoot = join(import.meta.dirname, '..', '..')
 
@@ -115,6 +114,3 @@ export class Cluster {
     }
   }
 }
-
-// The same polling helpers as the operator's own tests.
-export { sleep, waitFor } from '@ridepulse/operator/testing/harness'

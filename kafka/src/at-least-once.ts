@@ -13,6 +13,7 @@ import type { BatchProducer } from './transactional.js'
  * instances at once both write.
  */
 export class AtLeastOnceProducer implements BatchProducer {
+  readonly delivery = 'at-least-once' as const
   readonly #producer: Producer
   readonly #admin: Admin
   #batchOffsets: { groupId: string; offsets: { topic: string; partition: number; nextOffset: number }[] } | undefined

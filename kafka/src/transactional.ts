@@ -49,6 +49,7 @@ async function abortOwnTransaction(settings: KafkaSettings, transactionalId: str
  * its open transaction aborted.
  */
 export class TxnProducer {
+  readonly delivery = 'exactly-once' as const
   #producer: Producer
   #tx: Transaction | undefined
   /** Something was sent in the open transaction, so the broker knows it. */
@@ -213,4 +214,4 @@ export class TxnProducer {
 }
 
 /** What OpA and OpB need of a producer: batches that commit with their input positions. */
-export type BatchProducer = Pick<TxnProducer, 'epoch' | 'fenced' | 'fence' | 'begin' | 'send' | 'sendOffsets' | 'commit' | 'abort' | 'close'>
+export type BatchProducer = Pick<TxnProducer, 'epoch' | 'fenced' | 'fence' | 'begin' | 'send' | 'sendOffsets' | 'commit' | 'abort' | 'close'> & { readonly delivery: 'exactly-once' | 'at-least-once' }

@@ -9,10 +9,9 @@ import { ANNOTATION_NUDGED_AT, WORKER_PORT } from '../src/core/builders.js'
 import { NUDGE_AFTER_MS } from '../src/core/shards.js'
 import { parseResource } from '@ridepulse/contracts'
 import { sameJson, type PipelineStatus } from '../src/core/status.js'
-import { ApiError, objectPath, type Rest } from '../src/kube/rest.js'
-import {
-  applyYaml, ensureNamespace, loadAllYaml, helmTemplate, installCrd, listPods, markPodReady, repoRoot, resourcePath, restFor, serviceAccountKubeconfig, startOperator, waitFor, type OperatorProcess,
-} from '../src/testing/harness.js'
+// The Rest the test kit hands out is the built package's: errors are its ApiError.
+import { ApiError, objectPath, type Rest } from '@ridepulse/operator'
+import { applyYaml, ensureNamespace, loadAllYaml, helmTemplate, installCrd, listPods, markPodReady, repoRoot, resourcePath, restFor, serviceAccountKubeconfig, startOperator, waitFor, type OperatorProcess } from '@ridepulse/testkit'
 
 const OP_NS = 'ridepulse-system'
 /** A loopback address of its own, so the worker's fixed port cannot clash with anything on 0.0.0.0. */

@@ -1,6 +1,11 @@
 // Bundles the compiled worker into one ES module. A restarted shard's time to
 // recover starts with process start-up, and loading the client library as
 // hundreds of small modules took longer than the whole recovery after it.
+//
+//   node scripts/bundle.mjs [entry outfile]   default: dist/main.js dist/worker.mjs
+//
+// The test kit bundles its worker under test (the worker with test hooks) the
+// same way, so that both start alike.
 import { readFile } from 'node:fs/promises'
 import { build } from 'esbuild'
 
@@ -51,9 +56,11 @@ function matchingParen(s, open) {
   throw new Error(`unbalanced parenthesis after offset ${open}`)
 }
 
+const [entry = 'dist/main.js', outfile = 'dist/worker.mjs'] = process.argv.slice(2)
+
 await build({
-  entryPoints: ['dist/main.js'],
-  outfile: 'dist/worker.mjs',
+  entryPoints: [entry],
+  outfile,
   bundle: true,
   platform: 'node',
   target: 'node20',

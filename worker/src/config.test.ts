@@ -7,11 +7,6 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({ ROLE: 'opb', SHARD: 2, COMMIT_INTERVAL_MS: 100, SNAPSHOT_MODE: 'incremental', KAFKA_BROKERS: ['127.0.0.1:9092'] })
   })
 
-  it('runs exactly-once unless told otherwise', () => {
-    expect(loadConfig({ ROLE: 'opa', OPA_INDEX: '0' })).toMatchObject({ DELIVERY: 'exactly-once' })
-    expect(loadConfig({ ROLE: 'opb', SHARD: '0', DATA_DIR: '/d', DELIVERY: 'at-least-once' })).toMatchObject({ DELIVERY: 'at-least-once' })
-  })
-
   it('accepts checkpoint-only mode with an interval the transaction timeout allows', () => {
     expect(loadConfig({ ROLE: 'opb', SHARD: '0', DATA_DIR: '/d', SNAPSHOT_MODE: 'checkpoint', SNAPSHOT_INTERVAL_MS: '2000' })).toMatchObject({ SNAPSHOT_MODE: 'checkpoint' })
   })
@@ -21,14 +16,11 @@ describe('loadConfig', () => {
     [{ ROLE: 'opb', SHARD: '-1', DATA_DIR: '/d' }, /SHARD/],
     [{ ROLE: 'opb', SHARD: '0', DATA_DIR: '/d', SNAPSHOT_MODE: 'sometimes' }, /SNAPSHOT_MODE/],
     [{ ROLE: 'opa', OPA_INDEX: '0', KAFKA_BROKERS: 'localhost' }, /KAFKA_BROKERS/],
-    [{ ROLE: 'opa', OPA_INDEX: '0', FAULT: 'now' }, /FAULT/],
     [{ ROLE: 'opc' }, /ROLE/],
     [{ ROLE: 'opb', SHARD: '0', DATA_DIR: '/d', SNAPSHOT_MODE: 'checkpoint', SNAPSHOT_INTERVAL_MS: '30000' }, /SNAPSHOT_INTERVAL_MS/],
     [{ ROLE: 'opa', OPA_INDEX: '0', KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512', KAFKA_SASL_USERNAME: 'u' }, /KAFKA_SASL_MECHANISM/],
     [{ ROLE: 'opb', SHARD: '0', DATA_DIR: '/d', KAFKA_SASL_MECHANISM: 'KERBEROS', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' }, /KAFKA_SASL_MECHANISM/],
     [{ ROLE: 'opa', OPA_INDEX: '0', TOPIC_REPLICATION_FACTOR: '0' }, /TOPIC_REPLICATION_FACTOR/],
-    [{ ROLE: 'opa', OPA_INDEX: '0', DELIVERY: 'at-most-once' }, /DELIVERY/],
-    [{ ROLE: 'opb', SHARD: '0', DATA_DIR: '/d', SNAPSHOT_MODE: 'checkpoint', SNAPSHOT_INTERVAL_MS: '2000', DELIVERY: 'at-least-once' }, /DELIVERY/],
   ])('rejects %j naming the field', (env, field) => {
     expect(() => loadConfig(env)).toThrow(ConfigError)
     expect(() => loadConfig(env)).toThrow(field)

@@ -1,73 +1,7 @@
 #!/usr/bin/env node
+// Imported first, so that the newest snapshot is being read while the other modules load.
 import { earlyRestore } from './early.js'
-import { pino } from 'pino'
-import { ConfigError, kafkaSettings, loadConfig, type WorkerConfig } from './config.js'
-import { startHttp } from './http.js'
-import { ensureTopics } from '@ridepulse/kafka'
-import { createMetrics } from './metrics.js'
-import { OpaInstance } from './opa/opa.js'
-import { OpbShard } from './opb/opb.js'
-import { pipelineTopics } from './topics.js'
+import { runWorker } from './run.js'
 
 // Recovery is timed from the process start, module loading included.
-const startedAt = Math.round(performance.timeOrigin)
-
-let cfg: WorkerConfig
-try {
-  cfg = loadConfig(process.env)
-} catch (err) {
-  if (err instanceof ConfigError) {
-    console.error(err.message)
-    process.exit(2)
-  }
-  throw err
-}
-
-const log = pino({ level: cfg.LOG_LEVEL, base: { pipeline: cfg.PIPELINE, role: cfg.ROLE } })
-const unit = cfg.ROLE === 'opb' ? { shard: cfg.SHARD } : { index: cfg.OPA_INDEX }
-const metrics = createMetrics({ pipeline: cfg.PIPELINE, role: cfg.ROLE, ...Object.fromEntries(Object.entries(unit).map(([k, v]) => [k, String(v)])) })
-const worker = cfg.ROLE === 'opb' ? new OpbShard(cfg, log.child(unit), metrics, Date.now, earlyRestore) : new OpaInstance(cfg, log.child(unit), metrics)
-const server = await startHttp(cfg.HTTP_PORT, metrics.registry, worker, cfg.HTTP_HOST)
-
-let stopping = false
-const shutdown = (signal: string) => {
-  if (stopping) return
-  stopping = true
-  log.info({ signal, timeoutMs: cfg.SHUTDOWN_TIMEOUT_MS }, 'stopping')
-  void worker.stop()
-  // With the broker away, the last fetch, abort or close can wait far longer
-  // than Kubernetes' grace period. Nothing is lost by leaving then: an open
-  // transaction is aborted by the next owner's fence or by the coordinator.
-  setTimeout(() => {
-    log.warn({ timeoutMs: cfg.SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out; exiting with anything still open left to the broker to abort')
-    process.exit(1)
-  }, cfg.SHUTDOWN_TIMEOUT_MS).unref()
-}
-// An error thrown out of a client's callback cannot be caught where it
-// happens: log it where the worker's logs go before the process ends.
-process.on('uncaughtException', (err) => {
-  log.fatal({ err }, 'uncaught exception; exiting')
-  process.exit(1)
-})
-process.on('SIGTERM', () => shutdown('SIGTERM'))
-process.on('SIGINT', () => shutdown('SIGINT'))
-
-let code = 0
-try {
-  const topicsReady = ensureTopics(kafkaSettings(cfg, `${cfg.PIPELINE}-${cfg.ROLE}`), pipelineTopics(cfg))
-  if (worker instanceof OpbShard) {
-    await Promise.all([worker.recover(startedAt, topicsReady), topicsReady])
-  } else {
-    await topicsReady
-    await worker.start()
-  }
-  await worker.run()
-} catch (err) {
-  log.error({ err }, 'worker failed')
-  code = 1
-} finally {
-  await worker.close().catch((err: unknown) => log.warn({ err }, 'close failed'))
-  server.close()
-}
-log.info({ code }, 'stopped')
-process.exit(code)
+await runWorker(process.env, Math.round(performance.timeOrigin), earlyRestore)

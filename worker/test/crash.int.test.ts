@@ -2,9 +2,10 @@ import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, inject, it } from 'vitest'
 import { execFileSync } from 'node:child_process'
-import { firstCommitAfterRecovery, getJson, sleep, waitReady } from '../src/demo/pipeline.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { firstCommitAfterRecovery, getJson, waitReady } from '@ridepulse/testkit'
 import { PlainProducer } from '@ridepulse/kafka'
-import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
+import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from '@ridepulse/testkit/vitest'
 
 type Status = { phase: string; lastRecovery: { snapshot: { snapshotId: string; kind: string } | null; rejectedSnapshots: { reason: string }[]; replayedRecords: number; timeToRecoverMs: number } | null; recoveries: number; lastSnapshot: unknown }
 

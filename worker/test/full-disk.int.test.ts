@@ -3,8 +3,9 @@ import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, statf
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { sleep, waitReady } from '../src/demo/pipeline.js'
-import { cleanUpPipelinesAfterEach, testPipeline } from './harness.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { waitReady } from '@ridepulse/testkit'
+import { cleanUpPipelinesAfterEach, testPipeline } from '@ridepulse/testkit/vitest'
 
 cleanUpPipelinesAfterEach()
 

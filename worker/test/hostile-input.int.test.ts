@@ -1,8 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { getJson, sleep } from '../src/demo/pipeline.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { getJson } from '@ridepulse/testkit'
 import { ensureTopics, PartitionReader, PlainProducer } from '@ridepulse/kafka'
-import { cleanUpPipelinesAfterEach, testPipeline } from './harness.js'
+import { cleanUpPipelinesAfterEach, testPipeline } from '@ridepulse/testkit/vitest'
 
 cleanUpPipelinesAfterEach()
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { ensureTopics, PlainProducer } from '@ridepulse/kafka'
 import { pipelineTopics } from '../src/topics.js'
-import { getJson, sleep } from '../src/demo/pipeline.js'
-import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { getJson } from '@ridepulse/testkit'
+import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from '@ridepulse/testkit/vitest'
 
 cleanUpPipelinesAfterEach()
 

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { createRng } from '../src/core/generator.js'
+import { createRng, readWholeTopic, waitReady } from '@ridepulse/testkit'
 import { decodeOutput } from '@ridepulse/contracts'
-import { sleep, waitReady } from '../src/demo/pipeline.js'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { PlainProducer, type OutgoingRecord } from '@ridepulse/kafka'
-import { readWholeTopic } from '../src/verify/read-topic.js'
-import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
+import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from '@ridepulse/testkit/vitest'
 
 cleanUpPipelinesAfterEach()
 

@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, inject, it } from 'vitest'
-import { sleep, topicsFor, waitReady } from '../src/demo/pipeline.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { topicsFor, waitReady } from '@ridepulse/testkit'
 
 // The bundled worker, as the image runs it.
 const MAIN = fileURLToPath(new URL('../dist/worker.mjs', import.meta.url))
@@ -123,7 +124,7 @@ describe('the demo', () => {
   })
 })
 
-const DEMO = fileURLToPath(new URL('../dist/demo/main.js', import.meta.url))
+const DEMO = fileURLToPath(new URL('../../testkit/dist/demo/main.js', import.meta.url))
 /** The demo's workers listen from here (OpA 0 on it, OpB shard s on it + 100 + s). */
 const DEMO_HTTP_BASE = 28000
 

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin } from '@platformatic/kafka'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { getJson, sleep, type WorkerProcess } from '../src/demo/pipeline.js'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { getJson, type WorkerProcess } from '@ridepulse/testkit'
 import { decodeMeta, META_KEY } from '../src/core/records.js'
 import { readToEnd } from '@ridepulse/kafka'
-import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from './harness.js'
+import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from '@ridepulse/testkit/vitest'
 
 cleanUpPipelinesAfterEach()
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { onTeardown } from '@ridepulse/worker/demo/teardown'
+import { onTeardown } from '@ridepulse/testkit'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
 
@@ -17,7 +17,7 @@ export async function localRecovery(o: { root: string; keys: number[]; trials: n
   const dir = mkdtempSync(join(tmpdir(), 'ridepulse-bench-recovery-'))
   const file = join(dir, 'samples.json')
   try {
-    await runNode([join(o.root, 'worker', 'dist', 'bench', 'recovery.js'), '--keys', o.keys.join(','), '--trials', String(o.trials), '--tail', String(o.tail), '--port', String(o.port), '--json', file])
+    await runNode([join(o.root, 'bench', 'dist', 'worker', 'recovery.js'), '--keys', o.keys.join(','), '--trials', String(o.trials), '--tail', String(o.tail), '--port', String(o.port), '--json', file])
     const r = JSON.parse(readFileSync(file, 'utf8')) as RecoverySamples
     const figures: Figure[] = []
     for (const s of r.samples) {

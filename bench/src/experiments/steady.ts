@@ -1,13 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createTraffic, type GeneratedRecord } from '@ridepulse/worker/core/generator'
-import { decodeOutput, eventTimeRule, hash32, windowStart } from '@ridepulse/contracts'
-import { startLoad } from '@ridepulse/worker/demo/load'
-import { LocalPipeline, sleep, topicsFor } from '@ridepulse/worker/demo/pipeline'
-import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
-import { ensureTopics, PartitionReader, PlainProducer, type KafkaSettings } from '@ridepulse/kafka'
-import { pipelineTopics } from '@ridepulse/worker/topics'
+import { awaitVerdict, createTraffic, LocalPipeline, OutputLatency, startLoad, topicsFor } from '@ridepulse/testkit'
+import { eventTimeRule, hash32 } from '@ridepulse/contracts'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { ensureTopics, PlainProducer } from '@ridepulse/kafka'
+import { pipelineTopics } from '@ridepulse/worker'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
 
@@ -24,65 +22,6 @@ export interface SteadyOptions {
   httpBase: number
   /** Tumbling window size: shorter windows close (and verify) sooner. */
   windowMs: number
-}
-
-/**
- * Follows orders.output read_committed and turns every count that grows into
- * latencies: the events of a zone and window are taken to show up in the
- * order they were produced, so a window whose total grows by k retires its k
- * oldest produced-at times.
- */
-export class LatencyProbe {
-  readonly #pending = new Map<string, number[]>()
-  readonly #totals = new Map<string, number>()
-  readonly samples: number[] = []
-  counted = 0
-  #stopped = false
-  #loops: Promise<void>[] = []
-  readonly #readers: PartitionReader[]
-
-  constructor(settings: KafkaSettings, topic: string, partitions: number, private readonly windowMs: number) {
-    this.#readers = Array.from({ length: partitions }, (_, p) => new PartitionReader(settings, topic, p))
-  }
-
-  produced(batch: GeneratedRecord[], atMs: number): void {
-    for (const r of batch) {
-      if (!r.valid) continue
-      const key = `${r.event.zone}|${windowStart(r.event.ts, this.windowMs)}`
-      const q = this.#pending.get(key)
-      if (q) q.push(atMs)
-      else this.#pending.set(key, [atMs])
-    }
-  }
-
-  start(): void {
-    this.#loops = this.#readers.map(async (reader) => {
-      let offset = 0
-      while (!this.#stopped) {
-        const res = await reader.fetch(offset, { maxWaitMs: 20, maxBytes: 8 << 20 })
-        const now = Date.now()
-        for (const rec of res.records) {
-          if (!rec.value) continue
-          const o = decodeOutput(rec.value)
-          const key = `${o.zone}|${o.windowStart}`
-          const total = o.requested + o.matched + o.completed + o.cancelled
-          const grew = total - (this.#totals.get(key) ?? 0)
-          if (grew <= 0) continue
-          this.#totals.set(key, total)
-          const q = this.#pending.get(key) ?? []
-          for (const producedAt of q.splice(0, grew)) this.samples.push(now - producedAt)
-          this.counted += grew
-        }
-        offset = res.nextOffset
-      }
-    })
-  }
-
-  async stop(): Promise<void> {
-    this.#stopped = true
-    await Promise.all(this.#loops)
-    await Promise.all(this.#readers.map((r) => r.close()))
-  }
 }
 
 let pipelines = 0
@@ -159,8 +98,7 @@ export async function steadyState(o: SteadyOptions): Promise<Experiment> {
     const rate = Math.max(50, Math.round(maxRate * level))
     const p = freshPipeline(o, `steady${Math.round(level * 100)}`)
     await p.startAll()
-    const probe = new LatencyProbe(settings, p.topics.TOPIC_OUTPUT, o.shards, o.windowMs)
-    probe.start()
+    const probe = new OutputLatency(settings, p.topics.TOPIC_OUTPUT, o.shards, o.windowMs).start()
     const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 5, malformedFraction: 0.005, maxDisorderMs: 500, onSent: (b, at) => probe.produced(b, at) })
     const began = Date.now()
     await sleep(o.seconds * 1000)

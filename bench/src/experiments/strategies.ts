@@ -1,12 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startLoad } from '@ridepulse/worker/demo/load'
-import { firstCommitAfterRecovery, getJson, LocalPipeline, sleep, waitReady, type WorkerProcess } from '@ridepulse/worker/demo/pipeline'
-import { awaitVerdict } from '@ridepulse/worker/demo/verdict'
+import { awaitVerdict, firstCommitAfterRecovery, getJson, LocalPipeline, OutputLatency, startLoad, waitReady, type WorkerProcess } from '@ridepulse/testkit'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
-import { LatencyProbe } from './steady.js'
 import { eventTimeRule } from '@ridepulse/contracts'
 
 const SHARDS = 3
@@ -58,8 +56,7 @@ export async function snapshotModes(o: Common): Promise<Experiment> {
     const p = pipeline(o, `mode-${mode}`, { SNAPSHOT_MODE: mode }, slot++)
     try {
       await p.startAll()
-      const probe = new LatencyProbe(settings, p.topics.TOPIC_OUTPUT, SHARDS, o.windowMs)
-      probe.start()
+      const probe = new OutputLatency(settings, p.topics.TOPIC_OUTPUT, SHARDS, o.windowMs).start()
       const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: SHARDS, ratePerSec: o.rate, zones: 200, seed: 9, malformedFraction: 0, maxDisorderMs: 500, onSent: (b, at) => probe.produced(b, at) })
       const began = Date.now()
       await sleep(o.warmupSeconds * 1000)

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { windowKey, type WindowAgg } from './aggregate.js'
-import { createRng } from './generator.js'
+import { createRng } from '@ridepulse/testkit'
 import type { RideEvent, RideType } from '@ridepulse/contracts'
 import { initialMeta, type ShardMeta } from './records.js'
 import { processBatch, type StateView, type WindowConfig } from './shard.js'

@@ -1,5 +1,5 @@
 import { addEvent, emptyAgg, windowKey, parseWindowKey, type WindowAgg } from './aggregate.js'
-import { firstOpenWindowStart, isFinal, type LateRecord, type OutputRecord, type RideEvent, windowStart } from '@ridepulse/contracts'
+import { firstOpenWindowStart, isFinal, supportedEventTime, type LateRecord, type OutputRecord, type RideEvent, windowStart } from '@ridepulse/contracts'
 import type { ShardMeta } from './records.js'
 import { advance, type WatermarkConfig } from './watermark.js'
 
@@ -41,14 +41,6 @@ export interface BatchResult {
   lastEventAtMs: number
 }
 
-/**
- * The event time an event may move the watermark to: its own, but never
- * past the time it reached Kafka. A device whose clock runs ahead cannot
- * close windows that the rest of the shard's traffic is still writing to;
- * OpA sends events too far ahead of their ingest time to the dead letters
- * (MAX_FUTURE_SKEW_MS), and this bound holds for the ones within it.
- */
-export const supportedEventTime = (e: Pick<RideEvent, 'ts' | 'ingestMs'>): number => Math.min(e.ts, e.ingestMs)
 
 /**
  * Applies one batch to the state: counts the events, advances the watermark,

@@ -13,12 +13,6 @@ export interface WatermarkState {
   watermark: number
 }
 
-export const initialWatermark = (): WatermarkState => ({ maxEventTs: -Infinity, lastEventAtMs: 0, watermark: -Infinity })
-
-export function observeEvent(s: WatermarkState, tsMs: number, nowMs: number): WatermarkState {
-  return { ...s, maxEventTs: Math.max(s.maxEventTs, tsMs), lastEventAtMs: nowMs }
-}
-
 /**
  * The watermark never goes back. From events it is the highest event time
  * minus the out-of-orderness. A partition that has gone quiet (no event for

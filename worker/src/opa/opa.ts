@@ -1,9 +1,10 @@
 import type { Logger } from 'pino'
 import { deadLetter, encodeEvent, ownedPartitions, parseRawEvent, type RejectCode, zonePartition } from '@ridepulse/contracts'
 import { kafkaSettings, type OpaConfig } from '../config.js'
-import { faultInjector } from '../fault.js'
+import { runCommitLoop, transact, type CommitUnit } from '../commit-loop.js'
+import { defaultProducer, type WorkerHooks } from '../hooks.js'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { committedOffsets, describeError, isRecordTooLarge, PartitionReader, AtLeastOnceProducer, TxnProducer, type BatchProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
+import { committedOffsets, describeError, isRecordTooLarge, PartitionReader, type BatchProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
 import type { Metrics } from '../metrics.js'
 
 /**
@@ -11,7 +12,7 @@ import type { Metrics } from '../metrics.js'
  * in one transaction per interval writes them to the enriched topic, the
  * invalid ones to the dead-letter topic, and its input positions.
  */
-export class OpaInstance {
+export class OpaInstance implements CommitUnit {
   #phase: 'starting' | 'running' | 'stopped' | 'failed' = 'starting'
   #stopping = false
   #commits = 0
@@ -25,22 +26,21 @@ export class OpaInstance {
   #futureExample: { partition: number; offset: number; reason: string } | undefined
   #futureLoggedAt = 0
   readonly #settings: KafkaSettings
-  readonly #producer: BatchProducer
+  readonly producer: BatchProducer
   readonly #readers: Map<number, PartitionReader>
   readonly #group: string
-  readonly #fault: ReturnType<typeof faultInjector>
 
   constructor(
     readonly cfg: OpaConfig,
     readonly log: Logger,
     readonly metrics: Metrics,
     readonly nowMs: () => number = Date.now,
+    readonly hooks: WorkerHooks = {},
   ) {
     this.#settings = kafkaSettings(cfg, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`)
-    this.#producer = cfg.DELIVERY === 'exactly-once' ? new TxnProducer(this.#settings, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`) : new AtLeastOnceProducer(this.#settings)
+    this.producer = (hooks.producer ?? defaultProducer)(this.#settings, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`)
     this.#group = `${cfg.PIPELINE}-opa`
     this.#readers = new Map(ownedPartitions(cfg.ORDERS_PARTITIONS, cfg.OPA_INDEX, cfg.OPA_INSTANCES).map((p) => [p, new PartitionReader(this.#settings, cfg.TOPIC_ORDERS, p)]))
-    this.#fault = faultInjector(cfg.FAULT)
     this.#dlqValueLimit = cfg.DLQ_MAX_VALUE_BYTES
   }
 
@@ -53,7 +53,7 @@ export class OpaInstance {
       role: 'opa',
       pipeline: this.cfg.PIPELINE,
       index: this.cfg.OPA_INDEX,
-      delivery: this.cfg.DELIVERY,
+      delivery: this.producer.delivery,
       phase: this.#phase,
       partitions: Object.fromEntries(this.#positions),
       commits: this.#commits,
@@ -63,7 +63,7 @@ export class OpaInstance {
 
   /** Fences any older instance (aborting its open transaction), then reads the committed positions. */
   async start(): Promise<void> {
-    await this.#producer.fence()
+    await this.producer.fence()
     const { offsets, coordinatorId } = await committedOffsets(this.#settings, this.#group, this.cfg.TOPIC_ORDERS, [...this.#readers.keys()])
     this.#positions = offsets
     this.#coordinatorId = coordinatorId
@@ -71,44 +71,32 @@ export class OpaInstance {
     this.log.info({ positions: Object.fromEntries(offsets) }, 'OpA running')
   }
 
+  get stopping(): boolean {
+    return this.#stopping
+  }
+
+  /** Runs commit intervals until stopped; after a failed one, it continues from the last committed positions. */
   async run(): Promise<void> {
-    while (!this.#stopping) {
-      try {
-        await this.#interval()
-      } catch (err) {
-        if (this.#stopping) break
-        this.#lastError = describeError(err)
-        this.metrics.transactions.inc({ outcome: 'aborted' })
-        if (this.#producer.fenced) {
-          // Another instance owns these partitions now (or the coordinator
-          // timed our transaction out). Registering again could abort the
-          // owner's open transaction (see TxnProducer.fence): stop.
-          this.log.error({ err }, 'producer fenced; stopping without registering again')
-          throw err
-        }
-        if (isRecordTooLarge(err) && this.#dlqValueLimit > 0) {
-          // Only a dead letter can be large (an enriched event is bounded by
-          // its schema): from now on they keep the headers, without the
-          // original bytes, so no record can hold a partition up.
-          this.log.error({ err, dlqMaxValueBytes: this.#dlqValueLimit }, 'the broker refused a record as too large; dead letters keep only their headers from now on')
-          this.#dlqValueLimit = 0
-        }
-        await this.#producer.abort().catch((e: unknown) => this.log.warn({ err: e }, 'abort failed'))
-        // start() ends what is still open with this process's epoch; if
-        // another instance took over meanwhile, it throws and we exit.
-        this.log.error({ err }, 'interval failed; continuing from the last committed positions')
-        for (let attempt = 0; !this.#stopping; attempt++) {
-          await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** attempt, 5000)))
-          try {
-            await this.start()
-            break
-          } catch (startErr) {
-            if ((startErr as Error).name === 'ProducerFencedError') throw startErr
-            this.log.warn({ err: startErr, attempt }, 'restart attempt failed; retrying')
-          }
-        }
-      }
+    await runCommitLoop(this, this.log, this.metrics)
+  }
+
+  failed(err: unknown): void {
+    this.#lastError = describeError(err)
+    if (isRecordTooLarge(err) && this.#dlqValueLimit > 0) {
+      // Only a dead letter can be large (an enriched event is bounded by
+      // its schema): from now on they keep the headers, without the
+      // original bytes, so no record can hold a partition up.
+      this.log.error({ err, dlqMaxValueBytes: this.#dlqValueLimit }, 'the broker refused a record as too large; dead letters keep only their headers from now on')
+      this.#dlqValueLimit = 0
     }
+  }
+
+  restart(): Promise<void> {
+    return this.start()
+  }
+
+  interval(): Promise<void> {
+    return this.#interval()
   }
 
   async #interval(): Promise<void> {
@@ -144,13 +132,9 @@ export class OpaInstance {
     if (moved.length === 0) return
 
     const commitNo = ++this.#commits
-    this.#fault('before-commit', commitNo)
-    await this.#producer.begin()
-    await this.#producer.send(out)
-    await this.#producer.sendOffsets(this.#group, this.#coordinatorId, moved.map(([partition, nextOffset]) => ({ topic: this.cfg.TOPIC_ORDERS, partition, nextOffset })))
-    this.#fault('during-commit', commitNo)
-    await this.#producer.commit()
-    this.#fault('after-commit', commitNo)
+    this.hooks.commitPoint?.('before-commit', commitNo)
+    const positions = moved.map(([partition, nextOffset]) => ({ topic: this.cfg.TOPIC_ORDERS, partition, nextOffset }))
+    await transact(this.producer, this.hooks, commitNo, out, { groupId: this.#group, coordinatorId: this.#coordinatorId, positions })
     this.#positions = next
     const dlq = dead.malformed + dead['future-event-time']
     this.metrics.transactions.inc({ outcome: 'committed' })
@@ -178,8 +162,8 @@ export class OpaInstance {
   }
 
   async close(): Promise<void> {
-    await this.#producer.abort().catch((err: unknown) => this.log.warn({ err }, 'abort on close failed'))
-    await Promise.allSettled([this.#producer.close(), ...[...this.#readers.values()].map((r) => r.close())])
+    await this.producer.abort().catch((err: unknown) => this.log.warn({ err }, 'abort on close failed'))
+    await Promise.allSettled([this.producer.close(), ...[...this.#readers.values()].map((r) => r.close())])
     this.#phase = 'stopped'
   }
 }

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import type { WindowAgg } from '../core/aggregate.js'
 import { STATE_VERSION } from '../core/aggregate.js'
+import { chainBack, snapshotsToKeep } from '../core/snapshot-chain.js'
 import { fsyncPath, hashFile, sha256File, writeFileAtomic } from './files.js'
 import { StateStore, STORE_VERSION, type StoreMeta } from './state-store.js'
 
@@ -222,9 +223,7 @@ export class SnapshotStore {
         // `plan` reads it again and reports why it is unusable
       }
     }
-    const chain: SnapshotManifest[] = []
-    for (let m = head; m; m = m.kind === 'full' || !m.parent ? undefined : byId.get(m.parent)) chain.push(m)
-    return chain
+    return head ? chainBack(head, byId).links : []
   }
 
   async verify(m: SnapshotManifest): Promise<void> {
@@ -271,22 +270,13 @@ export class SnapshotStore {
       return verified.get(m.snapshotId)!
     }
     for (const head of manifests) {
-      const chain: SnapshotManifest[] = []
+      // Verified head first, down to the base: the first file that fails names the reason.
+      const { links, problem } = chainBack(head, byId)
       let reason: string | null = null
-      for (let m: SnapshotManifest | undefined = head; m; ) {
-        reason = await check(m)
-        if (reason) break
-        chain.unshift(m)
-        if (m.kind === 'full') break
-        const parent: SnapshotManifest | undefined = m.parent ? byId.get(m.parent) : undefined
-        if (!parent) {
-          reason = `parent ${m.parent} of ${m.snapshotId} is missing`
-          break
-        }
-        m = parent
-      }
-      if (!reason && chain[0]?.kind === 'full') return { chain, rejected }
-      rejected.push({ snapshotId: head.snapshotId, reason: reason ?? 'chain has no full base' })
+      for (const m of links) if ((reason = await check(m))) break
+      reason ??= problem ?? null
+      if (!reason) return { chain: links.reverse(), rejected }
+      rejected.push({ snapshotId: head.snapshotId, reason })
     }
     return { chain: [], rejected }
   }
@@ -382,10 +372,7 @@ export class SnapshotStore {
   async prune(keep: number): Promise<string[]> {
     const { manifests } = await this.list()
     const byId = new Map(manifests.map((m) => [m.snapshotId, m]))
-    const needed = new Set<string>()
-    for (const head of manifests.slice(0, keep)) {
-      for (let m: SnapshotManifest | undefined = head; m && !needed.has(m.snapshotId); m = m.parent ? byId.get(m.parent) : undefined) needed.add(m.snapshotId)
-    }
+    const needed = snapshotsToKeep(manifests, keep)
     const removed: string[] = []
     for (const name of await readdir(this.root)) {
       if (needed.has(name)) continue

@@ -129,16 +129,18 @@ export class StateStore implements StateView {
           const w = parseWindowKey(key)
           if (!w) continue // not a window: nothing to store, as in #put
           const idx: IndexKey = [w.windowStart, w.zone]
+          // LMDB commits queued writes in order: once the batch's last write
+          // is committed, so are those before it.
           if (value === null) {
-            this.#windows.remove(key)
-            this.#open.remove(idx)
+            void this.#windows.remove(key)
+            void this.#open.remove(idx)
             last = this.#final.remove(idx)
           } else if (value.final) {
-            this.#windows.put(key, value)
-            this.#open.remove(idx)
+            void this.#windows.put(key, value)
+            void this.#open.remove(idx)
             last = this.#final.put(idx, true)
           } else {
-            this.#windows.put(key, value)
+            void this.#windows.put(key, value)
             last = this.#open.put(idx, true)
           }
           written++

@@ -1,0 +1,154 @@
+#!/usr/bin/env node
+/**
+ * Local recovery of one OpB shard at a given state size, on the real broker:
+ *
+ *   npm run bench:recovery [-- --keys 10000,100000,1000000 --trials 10 --tail 5000]
+ *
+ * For each size it builds a shard's history (a changelog of `keys` window
+ * records written transactionally, a store holding them, a full snapshot of
+ * that store, then a tail of `tail` more changelog records past the
+ * snapshot), then kills -9 and restarts the real OpB process `trials` times
+ * and reads each recovery's phases from /status. Finally it deletes the
+ * snapshots once and measures a replay of the whole changelog.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { emptyAgg, encodeMeta, encodeWindowValue, initialMeta, META_KEY, newStoreMeta, pipelineTopics, SnapshotStore, StateStore, windowKey, type ShardMeta, type WindowAgg } from '@ridepulse/worker'
+import { ensureTopics, TxnProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
+import { getJson, LocalPipeline, runTeardown, startLocalKafka, stopOnSignals, topicsFor, waitReady } from '@ridepulse/testkit'
+
+const { values: args } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '10000,100000,1000000' },
+    trials: { type: 'string', default: '10' },
+    tail: { type: 'string', default: '5000' },
+    port: { type: 'string', default: '29292' },
+    /** Also write every sample as JSON to this file (for `npm run bench`). */
+    json: { type: 'string' },
+  },
+})
+const sizes = args.keys.split(',').map(Number)
+const trials = Number(args.trials)
+const tail = Number(args.tail)
+const WINDOW = 60_000
+const ZONES = 500
+
+interface RecoveryStatus {
+  lastRecovery: {
+    timeToRecoverMs: number
+    phasesMs: { fence: number; snapshotLoad: number; replay: number; resume: number }
+    replayedRecords: number
+    replayedBytes: number
+    snapshot: { snapshotId: string; bytes: number } | null
+    keys: number
+  }
+}
+
+const pct = (xs: number[], q: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? 0
+}
+const out = (s: string) => process.stdout.write(`${s}\n`)
+
+/** Key i of a state of n keys: ZONES zones times as many past minutes as needed. */
+const keyOf = (i: number, base: number) => windowKey(`zone-${i % ZONES}`, base + Math.floor(i / ZONES) * WINDOW)
+
+async function writeChangelog(settings: KafkaSettings, topic: string, txId: string, records: OutgoingRecord[]): Promise<number> {
+  const p = new TxnProducer(settings, txId)
+  await p.fence()
+  let last = -1
+  for (let i = 0; i < records.length; i += 5000) {
+    const chunk = records.slice(i, i + 5000)
+    await p.begin()
+    const r = await p.send(chunk)
+    await p.commit()
+    last = (r.baseOffsets.get(`${topic}:0`) ?? 0) + chunk.length - 1
+  }
+  await p.close()
+  return last
+}
+
+const samples: { keys: number; snapshotBytes: number; ttrMs: number[]; fenceMs: number[]; snapshotLoadMs: number[]; replayMs: number[]; tailRecords: number; fullReplay: { records: number; ms: number } }[] = []
+stopOnSignals()
+const kafka = startLocalKafka(Number(args.port))
+const settings = { brokers: [kafka.brokers], clientId: 'bench-recovery' }
+try {
+  out(`# local recovery of one OpB shard (Kafka on loopback, ${trials} kill -9 trials per size, changelog tail ${tail} records)`)
+  out('| live keys | snapshot MB | ttr p50 ms | ttr p95 ms | ttr max ms | fence p50 | load p50 | replay p50 | records replayed | full replay ms | replay rec/s |')
+  out('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const n of sizes) {
+    const pipeline = `bench-${n}-${Date.now().toString(36)}`
+    const topics = topicsFor(pipeline)
+    const dataDir = mkdtempSync(join(tmpdir(), 'ridepulse-bench-'))
+    const shardDir = join(dataDir, 'opb-0')
+    await ensureTopics(settings, pipelineTopics({ ...topics, ORDERS_PARTITIONS: 1, SHARDS: 1 }))
+
+    // History: n keys in the changelog and in a store, snapshotted, then a tail.
+    const base = Math.floor(Date.now() / WINDOW) * WINDOW - Math.ceil(n / ZONES) * WINDOW
+    const agg = (i: number): WindowAgg => ({ ...emptyAgg(), requested: 1 + (i % 7), matched: i % 5, seq: 1, rev: 1, final: false })
+    const meta: ShardMeta = { ...initialMeta(), seq: 1 }
+    const history: OutgoingRecord[] = []
+    for (let i = 0; i < n; i++) history.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: keyOf(i, base), value: encodeWindowValue(agg(i)) })
+    history.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: META_KEY, value: encodeMeta(meta) })
+    const txId = `${pipeline}-opb-0`
+    const snapOffset = await writeChangelog(settings, topics.TOPIC_CHANGELOG, txId, history)
+
+    const store = StateStore.open(join(shardDir, 'live'))
+    for (let i = 0; i < n; i += 50_000) {
+      const m = new Map<string, WindowAgg>()
+      for (let j = i; j < Math.min(n, i + 50_000); j++) m.set(keyOf(j, base), agg(j))
+      store.apply(m, newStoreMeta(meta, snapOffset))
+    }
+    const snap = await new SnapshotStore(shardDir, 0).takeFull(store, topics.TOPIC_ENRICHED, Date.now())
+    await store.close()
+    const tailRecords: OutgoingRecord[] = []
+    for (let i = 0; i < tail; i++) tailRecords.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: keyOf(i % n, base), value: encodeWindowValue({ ...agg(i % n), requested: 100 + i, seq: 2 + Math.floor(i / n) }) })
+    tailRecords.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: META_KEY, value: encodeMeta({ ...meta, seq: 2 }) })
+    await writeChangelog(settings, topics.TOPIC_CHANGELOG, txId, tailRecords)
+
+    const p = new LocalPipeline({
+      brokers: kafka.brokers,
+      pipeline,
+      shards: 1,
+      ordersPartitions: 1,
+      opaInstances: 0,
+      dataDir,
+      httpBase: 27000,
+      env: { SNAPSHOT_INTERVAL_MS: '3600000', RETENTION_MS: String(10 * 365 * 86_400_000), IDLE_TIMEOUT_MS: '3600000', LOG_LEVEL: 'warn' },
+    })
+    const ttr: number[] = []
+    const phases = { fence: [] as number[], snapshotLoad: [] as number[], replay: [] as number[] }
+    let replayed = 0
+    for (let t = 0; t < trials; t++) {
+      const w = p.startOpb(0)
+      const readyAt = await waitReady(w, 300_000)
+      const st = await getJson<RecoveryStatus>(w.port, '/status')
+      if (!st.lastRecovery.snapshot) throw new Error(`trial ${t}: recovered without the snapshot`)
+      if (st.lastRecovery.keys !== n) throw new Error(`trial ${t}: ${st.lastRecovery.keys} keys restored, expected ${n}`)
+      ttr.push(readyAt - w.startedAt)
+      phases.fence.push(st.lastRecovery.phasesMs.fence)
+      phases.snapshotLoad.push(st.lastRecovery.phasesMs.snapshotLoad)
+      phases.replay.push(st.lastRecovery.phasesMs.replay)
+      replayed = st.lastRecovery.replayedRecords
+      await p.killOpb(0)
+    }
+    // Once without any snapshot: the whole changelog is replayed.
+    rmSync(join(shardDir, 'snapshots'), { recursive: true, force: true })
+    const w = p.startOpb(0)
+    await waitReady(w, 600_000)
+    const full = (await getJson<RecoveryStatus>(w.port, '/status')).lastRecovery
+    await p.killOpb(0)
+    const rate = Math.round(full.replayedRecords / (full.phasesMs.replay / 1000))
+    out(
+      `| ${n} | ${(snap.sizeBytes / 1e6).toFixed(1)} | ${pct(ttr, 0.5)} | ${pct(ttr, 0.95)} | ${Math.max(...ttr)} | ${pct(phases.fence, 0.5)} | ${pct(phases.snapshotLoad, 0.5)} | ${pct(phases.replay, 0.5)} | ${replayed} | ${full.phasesMs.replay} | ${rate} |`,
+    )
+    samples.push({ keys: n, snapshotBytes: snap.sizeBytes, ttrMs: ttr, fenceMs: phases.fence, snapshotLoadMs: phases.snapshotLoad, replayMs: phases.replay, tailRecords: replayed, fullReplay: { records: full.replayedRecords, ms: full.phasesMs.replay } })
+    rmSync(dataDir, { recursive: true, force: true })
+  }
+  if (args.json) writeFileSync(args.json, JSON.stringify({ trials, tail, samples }))
+  out('\nttr: replacement process spawned → /readyz 200 (Node start, fence, snapshot load, changelog tail replay, resume).')
+} finally {
+  await runTeardown()
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest'
+import type { V1Node, V1Pod } from '@kubernetes/client-node'
+import { ANNOTATION_NUDGED_AT, ANNOTATION_SPEC_HASH } from './builders.js'
+import { nodeNotReadySince, observePod } from './observe.js'
+
+describe('observePod', () => {
+  it('reads readiness, deletion, restarts and annotations off a pod', () => {
+    const p: V1Pod = {
+      metadata: {
+        name: 'rides-opb-1',
+        uid: 'u1',
+        creationTimestamp: new Date('2026-01-01T00:00:00Z'),
+        deletionTimestamp: new Date('2026-01-01T00:01:00Z'),
+        deletionGracePeriodSeconds: 30,
+        annotations: { [ANNOTATION_SPEC_HASH]: 'h1', [ANNOTATION_NUDGED_AT]: '2026-01-01T00:00:10.000Z' },
+      },
+      spec: { containers: [], nodeName: 'n1' },
+      status: {
+        phase: 'Running',
+        podIP: '10.0.0.7',
+        conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date('2026-01-01T00:00:05Z') }],
+        containerStatuses: [{ name: 'w', image: 'i', imageID: '', ready: true, restartCount: 2, started: true, lastState: { terminated: { exitCode: 137, finishedAt: new Date('2026-01-01T00:00:03Z') } } }],
+      },
+    }
+    expect(observePod(p)).toEqual({
+      name: 'rides-opb-1',
+      uid: 'u1',
+      phase: 'Running',
+      ready: true,
+      readySinceMs: Date.parse('2026-01-01T00:00:05Z'),
+      createdAtMs: Date.parse('2026-01-01T00:00:00Z'),
+      // The deletion was asked for a grace period before the deletion timestamp.
+      deletionRequestedAtMs: Date.parse('2026-01-01T00:00:30Z'),
+      deletionGraceSeconds: 30,
+      nodeName: 'n1',
+      specHash: 'h1',
+      restarts: 2,
+      lastTerminatedAtMs: Date.parse('2026-01-01T00:00:03Z'),
+      ip: '10.0.0.7',
+      started: true,
+      nudgedAtMs: Date.parse('2026-01-01T00:00:10Z'),
+    })
+  })
+
+  it('takes a pod with no status yet as pending and not started', () => {
+    expect(observePod({ metadata: { name: 'p' } })).toMatchObject({ phase: 'Pending', ready: false, started: false, restarts: 0 })
+  })
+})
+
+describe('nodeNotReadySince', () => {
+  const node = (status: string | undefined): V1Node => ({ status: { conditions: status ? [{ type: 'Ready', status, lastTransitionTime: new Date(1000) }] : [] } })
+  it.each([
+    ['Ready', node('True'), undefined],
+    ['NotReady', node('False'), 1000],
+    ['Unknown (its kubelet went silent)', node('Unknown'), 1000],
+    ['no Ready condition', node(undefined), undefined],
+    ['no node', undefined, undefined],
+  ])('%s', (_, n, since) => {
+    expect(nodeNotReadySince(n)).toBe(since)
+  })
+})

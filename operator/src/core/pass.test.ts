@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest'
+import type { ShardStatus } from '@ridepulse/contracts'
+import { done, nextPass, planGlobalRestart, proceed, requeue, shardToRoll, shardsRequeue, stepFailure, topicCheckDue, withWorkerReport } from './pass.js'
+import type { ObservedPod, ShardPlan } from './shards.js'
+
+const pod = (o: Partial<ObservedPod> = {}): ObservedPod => ({ name: 'p', uid: 'u', phase: 'Running', ready: true, createdAtMs: 0, restarts: 0, started: true, specHash: 'h1', ...o })
+const shard = (s: number, o: Partial<ShardStatus> = {}): ShardStatus => ({ shard: s, pod: `p-${s}`, claim: `c-${s}`, phase: 'Running', ready: true, restarts: 0, recoveries: 0, ...o })
+const plan = (s: number, o: Partial<ShardPlan> = {}): ShardPlan => ({ actions: [], status: shard(s), events: [], ...o })
+
+describe('a pass', () => {
+  it.each([
+    ['nothing asked', [proceed, proceed], { afterMs: 60_000, reason: 'periodic resync' }],
+    ['the soonest requeue wins', [requeue(500, 'a'), proceed, requeue(200, 'b')], { afterMs: 200, reason: 'b' }],
+    ['a later requeue than the resync is ignored', [requeue(90_000, 'late')], { afterMs: 60_000, reason: 'periodic resync' }],
+    ['done says nothing of the next pass', [done('deleting')], { afterMs: 60_000, reason: 'periodic resync' }],
+  ])('comes back after the soonest requeue: %s', (_, outcomes, next) => {
+    expect(nextPass(outcomes, 60_000)).toEqual(next)
+  })
+
+  it('names a failed step by its error class and message', () => {
+    class TopicMissingError extends Error {
+      override name = 'TopicMissingError'
+    }
+    expect(stepFailure('topics', new TopicMissingError('orders'))).toEqual({ step: 'topics', reason: 'TopicMissingError', message: 'orders' })
+    expect(stepFailure('opb', 'plain')).toEqual({ step: 'opb', reason: 'Error', message: 'plain' })
+  })
+})
+
+describe('shardToRoll', () => {
+  it.each([
+    ['every shard ready and current', [pod(), pod()], [], -1],
+    ['the first stale shard', [pod(), pod({ specHash: 'old' }), pod({ specHash: 'old' })], [], 1],
+    ['not while a shard is not ready', [pod({ specHash: 'old' }), pod({ ready: false })], [], -1],
+    ['not while a pod is missing', [pod({ specHash: 'old' }), undefined], [], -1],
+    ['not while a pod is being deleted', [pod({ specHash: 'old' }), pod({ deletionRequestedAtMs: 5 })], [], -1],
+    ['not while another shard rolls', [pod({ specHash: 'old' }), pod()], [shard(1, { phase: 'Rolling' })], -1],
+  ] as [string, (ObservedPod | undefined)[], ShardStatus[], number][])('rolls one shard at a time: %s', (_, observed, prev, expected) => {
+    expect(shardToRoll(observed, prev, 'h1')).toBe(expected)
+  })
+})
+
+describe('planGlobalRestart', () => {
+  it('restarts nothing under the local strategy or without a failure', () => {
+    expect(planGlobalRestart('local', [plan(0, { failed: 'PodDeleted' }), plan(1)], 0)).toBeUndefined()
+    expect(planGlobalRestart('global', [plan(0), plan(1)], 0)).toBeUndefined()
+  })
+
+  it('marks every other shard as recovering from the restart, keeping one already recovering', () => {
+    const already = { reason: 'PodFailed' as const, detectedAt: '2026-01-01T00:00:00.000Z' }
+    const r = planGlobalRestart('global', [plan(0), plan(1, { failed: 'PodDeleted' }), plan(2, { status: shard(2, { pendingRecovery: already }) })], Date.parse('2026-01-02T00:00:00Z'))
+    expect(r?.failed).toBe(1)
+    expect(r?.statuses.map((s) => [s.phase, s.pendingRecovery?.reason])).toEqual([['Recovering', 'PipelineRestart'], ['Running', undefined], ['Running', 'PodFailed']])
+  })
+
+  it('asks again at the soonest shard requeue', () => {
+    expect(shardsRequeue([plan(0), plan(1, { requeueAfterMs: 300 }), plan(2, { requeueAfterMs: 100 })])).toBe(100)
+    expect(shardsRequeue([plan(0)])).toBeUndefined()
+  })
+})
+
+describe('topicCheckDue', () => {
+  it.each([
+    ['never checked', undefined, 1, 0, true],
+    ['checking now', { generation: 1, atMs: 0, running: true }, 2, 100_000, false],
+    ['a new generation', { generation: 1, atMs: 1000, running: false }, 2, 1001, true],
+    ['checked recently, all well', { generation: 1, atMs: 1000, running: false, status: [{ name: 'o', partitions: 1, ready: true }] }, 1, 30_000, false],
+    ['the period elapsed', { generation: 1, atMs: 0, running: false }, 1, 60_000, true],
+    ['a topic not ready: again after 5 s', { generation: 1, atMs: 0, running: false, status: [{ name: 'o', partitions: 1, ready: false }] }, 1, 5_000, true],
+    ['a failed check: again after 5 s', { generation: 1, atMs: 0, running: false, failure: { step: 'topics', reason: 'E', message: 'm' } }, 1, 5_000, true],
+  ] as const)('%s', (_, last, generation, now, due) => {
+    expect(topicCheckDue(last, generation, now, 60_000)).toBe(due)
+  })
+})
+
+describe('withWorkerReport', () => {
+  const r = { reason: 'PodDeleted' as const, detectedAt: 'x' }
+  it.each([
+    ['a snapshot restored', { ok: true as const, lastRecovery: { snapshot: { snapshotId: 's1', kind: 'full' }, replayedRecords: 4, replayedBytes: 40, timeToRecoverMs: 300 } }, { snapshotId: 's1', snapshotKind: 'full', replayedRecords: 4, replayedBytes: 40, workerTimeToRecoverMs: 300 }],
+    ['no snapshot', { ok: true as const, lastRecovery: { snapshot: null, replayedRecords: 9, replayedBytes: 90, timeToRecoverMs: 500 } }, { snapshotKind: 'none', replayedRecords: 9 }],
+    ['no recovery reported', { ok: true as const, lastRecovery: null }, { statusError: 'the worker reports no recovery' }],
+    ['no answer', { ok: false as const, error: 'ECONNREFUSED' }, { statusError: 'ECONNREFUSED' }],
+  ])('adds what the worker says of its recovery: %s', (_, report, expected) => {
+    expect(withWorkerReport(r, report)).toMatchObject({ ...r, ...expected })
+  })
+})

@@ -1,0 +1,86 @@
+/**
+ * One reconcile pass as a list of named steps (reconcile/reconciler.ts),
+ * and the decisions between them. Pure: observations in, outcomes out.
+ */
+import type { ShardStatus, TopicStatus } from '@ridepulse/contracts'
+import type { ObservedPod, Recovery, ShardPlan } from './shards.js'
+import type { StepFailure } from './status.js'
+
+/** What a step says of the pass: go on, come back later (and why), or stop here. */
+export type StepOutcome = { kind: 'continue' } | { kind: 'requeue'; afterMs: number; reason: string } | { kind: 'done'; reason: string }
+
+export const proceed: StepOutcome = { kind: 'continue' }
+export const requeue = (afterMs: number, reason: string): StepOutcome => ({ kind: 'requeue', afterMs, reason })
+export const done = (reason: string): StepOutcome => ({ kind: 'done', reason })
+
+/** The pass's answer to the work queue: the soonest requeue any step asked for, else the resync period. */
+export function nextPass(outcomes: readonly StepOutcome[], resyncMs: number): { afterMs: number; reason: string } {
+  let next = { afterMs: resyncMs, reason: 'periodic resync' }
+  for (const o of outcomes) if (o.kind === 'requeue' && o.afterMs < next.afterMs) next = { afterMs: o.afterMs, reason: o.reason }
+  return next
+}
+
+/** A failed step, named by what the caller must know: its error class and message. */
+export const stepFailure = (step: string, err: unknown): StepFailure => ({
+  step,
+  reason: err instanceof Error ? err.name : 'Error',
+  message: err instanceof Error ? err.message : String(err),
+})
+
+/**
+ * The shard that may be rolled to a new template now, or -1: one at a time,
+ * and only when every shard is ready, none is being deleted and none is
+ * rolling already.
+ */
+export function shardToRoll(observed: readonly (ObservedPod | undefined)[], prev: readonly ShardStatus[], desiredHash: string): number {
+  const allReady = observed.every((p) => p?.ready && p.deletionRequestedAtMs === undefined)
+  const rolling = prev.some((s) => s.phase === 'Rolling')
+  return allReady && !rolling ? observed.findIndex((p) => p?.specHash !== desiredHash) : -1
+}
+
+/**
+ * The global recovery strategy (the baseline): a failed shard restarts the
+ * whole pipeline. Which shard failed first, and the other shards marked as
+ * recovering from the restart; undefined when nothing restarts.
+ */
+export function planGlobalRestart(strategy: 'local' | 'global', plans: readonly ShardPlan[], nowMs: number): { failed: number; statuses: ShardStatus[] } | undefined {
+  if (strategy !== 'global') return undefined
+  const failed = plans.findIndex((p) => p.failed)
+  if (failed < 0) return undefined
+  const statuses = plans.map((p, shard) =>
+    shard !== failed && !p.status.pendingRecovery
+      ? { ...p.status, phase: 'Recovering' as const, pendingRecovery: { reason: 'PipelineRestart' as const, detectedAt: new Date(nowMs).toISOString() } }
+      : p.status,
+  )
+  return { failed, statuses }
+}
+
+/** The soonest time any shard asked to be looked at again. */
+export function shardsRequeue(plans: readonly ShardPlan[]): number | undefined {
+  const requeues = plans.map((p) => p.requeueAfterMs).filter((x): x is number => x !== undefined)
+  return requeues.length ? Math.min(...requeues) : undefined
+}
+
+/** When the broker's topics are checked: on a new generation, soon after a problem, else every `everyMs`. */
+export function topicCheckDue(last: { generation: number; atMs: number; running: boolean; status?: TopicStatus[]; failure?: StepFailure } | undefined, generation: number, nowMs: number, everyMs: number): boolean {
+  if (last?.running) return false
+  const every = last?.failure || last?.status?.some((t) => !t.ready) ? 5_000 : everyMs
+  return !last || last.generation !== generation || nowMs - last.atMs >= every
+}
+
+/** What the worker reports of its own last recovery, as its /status says it (already parsed), added to the operator's record. */
+export function withWorkerReport(
+  r: Recovery,
+  report: { ok: true; lastRecovery: { snapshot: { snapshotId: string; kind: string } | null; replayedRecords: number; replayedBytes: number; timeToRecoverMs: number } | null | undefined } | { ok: false; error: string },
+): Recovery {
+  if (!report.ok) return { ...r, statusError: report.error }
+  const w = report.lastRecovery
+  if (!w) return { ...r, statusError: 'the worker reports no recovery' }
+  return {
+    ...r,
+    ...(w.snapshot?.snapshotId ? { snapshotId: w.snapshot.snapshotId, snapshotKind: w.snapshot.kind } : { snapshotKind: 'none' }),
+    replayedRecords: w.replayedRecords,
+    replayedBytes: w.replayedBytes,
+    workerTimeToRecoverMs: w.timeToRecoverMs,
+  }
+}

@@ -1,0 +1,167 @@
+import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1StatefulSet } from '@kubernetes/client-node'
+import type { Logger } from 'pino'
+import { opbStatusSchema, type PipelineSpec, type ShardStatus } from '@ridepulse/contracts'
+import {
+  ANNOTATION_OPA_PAUSED,
+  buildOpaService,
+  buildOpaStatefulSet,
+  buildOpbClaim,
+  buildOpbPod,
+  buildOpbService,
+  FIELD_MANAGER,
+  LABEL_COMPONENT,
+  LABEL_INSTANCE,
+  LABEL_SHARD,
+  names,
+  opbTemplateHash,
+  planOpa,
+  WORKER_PORT,
+  type Owner,
+} from '../core/builders.js'
+import { nodeNotReadySince, observePod } from '../core/observe.js'
+import { planGlobalRestart, shardToRoll, shardsRequeue, withWorkerReport } from '../core/pass.js'
+import { planShard, type Recovery, type ShardPlan } from '../core/shards.js'
+import { isNotFound, objectPath } from '../kube/rest.js'
+import type { OperatorMetrics } from '../metrics.js'
+import { claimsPath, podsPath, type ClusterWriter, type PipelineResource } from './writer.js'
+
+export interface WorkloadDeps {
+  w: ClusterWriter
+  metrics: OperatorMetrics
+  nowMs: () => number
+  /** Reads a recovered worker's own report; a failure is recorded, not thrown. */
+  fetchWorkerStatus?: (podIp: string, port: number) => Promise<unknown>
+}
+
+const selector = (pipeline: string, component: 'opa' | 'opb') => `${LABEL_INSTANCE}=${pipeline},${LABEL_COMPONENT}=${component}`
+
+/** OpA: its service and StatefulSet, held at zero replicas while its instance count changes. */
+export async function reconcileOpa(d: WorkloadDeps, res: PipelineResource, owner: Owner, spec: PipelineSpec, log: Logger): Promise<{ sts: V1StatefulSet; hold: boolean }> {
+  const m = res.metadata
+  const stsPath = objectPath('apps/v1', 'statefulsets', m.namespace, names.opa(m.name))
+  const [, current, pods] = await Promise.all([
+    d.w.apply(objectPath('v1', 'services', m.namespace, names.opa(m.name)), buildOpaService(owner)),
+    d.w.rest.get<V1StatefulSet>(stsPath).catch((err: unknown) => {
+      if (isNotFound(err)) return undefined
+      throw err
+    }),
+    d.w.rest.get<{ items: V1Pod[] }>(podsPath(m.namespace), { labelSelector: selector(m.name, 'opa'), resourceVersion: '0' }),
+  ])
+  const { hold } = planOpa(current, spec, pods.items.length)
+  if (hold && current?.metadata?.annotations?.[ANNOTATION_OPA_PAUSED] === undefined) {
+    log.info({ from: current?.spec?.replicas, to: spec.opa.replicas }, 'OpA instance count changes: stopping every instance first')
+    await d.w.event(res, 'Normal', 'OpaPaused', `OpA goes from ${current?.spec?.replicas} to ${spec.opa.replicas} instances: every old instance stops before a new one starts`)
+  }
+  const sts = await d.w.rest.apply<V1StatefulSet>(stsPath, buildOpaStatefulSet(owner, spec, hold), FIELD_MANAGER)
+  return { sts, hold }
+}
+
+/** OpB: each shard's claim and pod as its plan says (core/shards.ts), its events, and the worker's report of a recovery. */
+export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, owner: Owner, spec: PipelineSpec, log: Logger): Promise<{ statuses: ShardStatus[]; requeueAfterMs?: number }> {
+  const m = res.metadata
+  // resourceVersion 0: served from the API server's watch cache. A quorum
+  // list waits on etcd's progress notification (tens of ms on every
+  // pass); a slightly old view is safe here, since creates tolerate
+  // AlreadyExists, deletes carry the pod's uid, and every change of a pod
+  // or claim triggers another pass.
+  const [, pods, claims] = await Promise.all([
+    d.w.apply(objectPath('v1', 'services', m.namespace, names.opbService(m.name)), buildOpbService(owner)),
+    d.w.rest.get<{ items: V1Pod[] }>(podsPath(m.namespace), { labelSelector: selector(m.name, 'opb'), resourceVersion: '0' }),
+    d.w.rest.get<{ items: V1PersistentVolumeClaim[] }>(claimsPath(m.namespace), { labelSelector: selector(m.name, 'opb'), resourceVersion: '0' }),
+  ])
+  const podByShard = new Map(pods.items.map((p) => [Number(p.metadata?.labels?.[LABEL_SHARD]), p]))
+  const claimNames = new Set(claims.items.map((c) => c.metadata?.name))
+  const nodes = await nodesOf(d, pods.items, log)
+
+  const desiredHash = opbTemplateHash(owner, spec)
+  const prevStatuses = res.status?.shards ?? []
+  const prev = new Map(prevStatuses.map((s) => [s.shard, s]))
+  const observed = Array.from({ length: spec.opb.shards }, (_, shard) => {
+    const p = podByShard.get(shard)
+    return p ? observePod(p) : undefined
+  })
+  const roll = shardToRoll(observed, prevStatuses, desiredHash)
+  const now = d.nowMs()
+  const plans: ShardPlan[] = observed.map((pod, shard) =>
+    planShard({
+      shard,
+      podName: names.opbPod(m.name, shard),
+      claimName: names.opbClaim(m.name, shard),
+      pod,
+      claimExists: claimNames.has(names.opbClaim(m.name, shard)),
+      prev: prev.get(shard),
+      desiredHash,
+      mayRoll: shard === roll,
+      nodeNotReadySinceMs: pod?.nodeName ? nodeNotReadySince(nodes.get(pod.nodeName)) : undefined,
+      nodeLostTimeoutMs: spec.recovery.nodeLostTimeoutSeconds * 1000,
+      nowMs: now,
+    }),
+  )
+
+  // Shards are independent: their steps run side by side, a few at a time.
+  await eachLimited([...plans.entries()], 8, async ([shard, plan]) => {
+    for (const a of plan.actions) {
+      if (a.kind === 'apply-claim') await d.w.apply(claimsPath(m.namespace, names.opbClaim(m.name, shard)), buildOpbClaim(owner, spec, shard))
+      else if (a.kind === 'create-pod') await d.w.createPod(buildOpbPod(owner, spec, shard))
+      else if (a.kind === 'nudge-pod') await d.w.nudgePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.atMs, log.child({ shard }))
+      else await d.w.deletePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.graceSeconds)
+    }
+    for (const e of plan.events) {
+      log.info({ shard, reason: e.reason }, e.message)
+      await d.w.event(res, e.type, e.reason, e.message)
+    }
+    if (plan.recovered) {
+      plan.status.lastRecovery = await workerReport(d, plan.recovered, observed[shard]?.ip)
+      d.metrics.recoveries.inc({ reason: plan.recovered.reason })
+      if (plan.recovered.timeToRecoverMs !== undefined) d.metrics.timeToRecover.observe(plan.recovered.timeToRecoverMs / 1000)
+    }
+  })
+
+  const restart = planGlobalRestart(spec.recovery.strategy, plans, now)
+  if (restart) {
+    // The baseline: the whole pipeline restarts from its state, as a restart of every task would.
+    await d.w.event(res, 'Warning', 'PipelineRestart', `shard ${restart.failed} failed: restarting every OpA and OpB pod (recovery strategy global)`)
+    const opa = await d.w.rest.get<{ items: V1Pod[] }>(podsPath(m.namespace), { labelSelector: selector(m.name, 'opa') })
+    const victims = [...opa.items, ...pods.items.filter((p) => Number(p.metadata?.labels?.[LABEL_SHARD]) !== restart.failed)]
+    await Promise.all(victims.map((p) => d.w.deletePod(m.namespace, p.metadata?.name ?? '', p.metadata?.uid ?? '', 0)))
+  }
+  return { statuses: restart?.statuses ?? plans.map((p) => p.status), requeueAfterMs: shardsRequeue(plans) }
+}
+
+/** The nodes of the shards' pods; one that is gone is left out (its pods then count as on a lost node). */
+async function nodesOf(d: WorkloadDeps, pods: V1Pod[], log: Logger): Promise<Map<string, V1Node>> {
+  const nodes = new Map<string, V1Node>()
+  for (const n of new Set(pods.map((p) => p.spec?.nodeName).filter((x): x is string => !!x))) {
+    try {
+      nodes.set(n, await d.w.rest.get<V1Node>(objectPath('v1', 'nodes', undefined, n)))
+    } catch (err) {
+      if (!isNotFound(err)) throw err
+      log.warn({ node: n }, 'node of an OpB pod is gone')
+    }
+  }
+  return nodes
+}
+
+async function workerReport(d: WorkloadDeps, r: Recovery, ip: string | undefined): Promise<Recovery> {
+  if (!d.fetchWorkerStatus || !ip) return r
+  try {
+    const parsed = opbStatusSchema.safeParse(await d.fetchWorkerStatus(ip, WORKER_PORT))
+    return withWorkerReport(r, parsed.success ? { ok: true, lastRecovery: parsed.data.lastRecovery } : { ok: false, error: `unreadable worker status: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` })
+  } catch (err) {
+    return withWorkerReport(r, { ok: false, error: err instanceof Error ? err.message : String(err) })
+  }
+}
+
+/** Runs `fn` over `items`, at most `limit` at once; the first failure is thrown once all have settled. */
+async function eachLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  const errors: unknown[] = []
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++] as T
+      await fn(item).catch((err: unknown) => errors.push(err))
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+  if (errors.length > 0) throw errors[0]
+}

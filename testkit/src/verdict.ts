@@ -1,0 +1,30 @@
+import type { VerifyReport, VerifyRule } from './verify.js'
+import type { KafkaSettings } from '@ridepulse/kafka'
+import { runVerifier } from './verifier.js'
+import { sleep, topicsFor } from './pipeline.js'
+
+/**
+ * Runs the verifier until every window is final and exact, or the time is up
+ * (windows close only once the idle watermark has passed them); returns the
+ * last report either way.
+ */
+export async function awaitVerdict(
+  settings: KafkaSettings,
+  pipeline: string,
+  partitions: { orders: number; shards: number },
+  rule: VerifyRule,
+  timeoutMs: number,
+): Promise<VerifyReport> {
+  const t = topicsFor(pipeline)
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const report = await runVerifier(
+      settings,
+      { orders: t.TOPIC_ORDERS, enriched: t.TOPIC_ENRICHED, late: t.TOPIC_LATE, output: t.TOPIC_OUTPUT },
+      partitions,
+      rule,
+    )
+    if (report.ok || Date.now() >= deadline) return report
+    await sleep(1000)
+  }
+}
