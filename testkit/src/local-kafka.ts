@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { KafkaSettings } from '@ridepulse/kafka'
-import { LocalPipeline } from './pipeline.js'
+import { LocalPipeline, type WorkerEnv } from './pipeline.js'
 import { onTeardown } from './teardown.js'
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/kafka/kafka.sh', import.meta.url))
@@ -30,7 +30,7 @@ export interface LocalRun {
 }
 
 /** A fresh broker and a pipeline of OpA ×1 and `shards` OpB shards on it, with its own topics and volumes. */
-export function startLocalRun(name: string, opts: { port: number; shards: number; httpBase: number; env: Record<string, string> }): LocalRun {
+export function startLocalRun(name: string, opts: { port: number; shards: number; httpBase: number; env: WorkerEnv }): LocalRun {
   const kafka = startLocalKafka(opts.port)
   const pipeline = new LocalPipeline({
     brokers: kafka.brokers,

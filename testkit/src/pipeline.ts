@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import type { WorkerEnvName } from '@ridepulse/contracts'
 import { wantsTestHooks } from './hooks.js'
 import { onTeardown } from './teardown.js'
 
@@ -10,6 +11,12 @@ import { onTeardown } from './teardown.js'
 // shipped one, and the one with test hooks, run only when a test asks for one.
 const SHIPPED = fileURLToPath(new URL('../../worker/dist/worker.mjs', import.meta.url))
 const UNDER_TEST = fileURLToPath(new URL('../dist/worker-under-test.mjs', import.meta.url))
+
+/**
+ * A worker's environment as a test or a benchmark writes it: only variables
+ * the worker reads (or the worker under test's FAULT and DELIVERY) compile.
+ */
+export type WorkerEnv = Partial<Record<WorkerEnvName | 'FAULT' | 'DELIVERY', string>>
 
 export interface PipelineOptions {
   brokers: string
@@ -21,9 +28,9 @@ export interface PipelineOptions {
   /** Base port: OpA i listens on base + i, OpB shard s on base + 100 + s. */
   httpBase: number
   /** Extra environment for every worker (window sizes, commit interval...). */
-  env?: Record<string, string>
+  env?: WorkerEnv
   /** Extra environment per OpB shard (a fault, say: FAULT and DELIVERY run the worker with test hooks, see hooks.ts). */
-  opbEnv?: (shard: number) => Record<string, string>
+  opbEnv?: (shard: number) => WorkerEnv
 }
 
 export interface WorkerProcess {
@@ -58,7 +65,7 @@ export class LocalPipeline {
     onTeardown(() => this.stopAll())
   }
 
-  #env(): Record<string, string> {
+  #env(): WorkerEnv {
     return {
       KAFKA_BROKERS: this.opts.brokers,
       PIPELINE: this.opts.pipeline,
@@ -69,7 +76,7 @@ export class LocalPipeline {
     }
   }
 
-  #spawn(name: string, port: number, env: Record<string, string>): WorkerProcess {
+  #spawn(name: string, port: number, env: WorkerEnv): WorkerProcess {
     const logFile = join(this.opts.dataDir, 'logs', `${name}.log`)
     const log = createWriteStream(logFile, { flags: 'a' })
     const all = { ...this.#env(), ...env, HTTP_PORT: String(port) }
@@ -84,14 +91,14 @@ export class LocalPipeline {
   }
 
   /** Starts OpA instance `i`; `port` puts a second process for the same instance beside the first. */
-  startOpa(i: number, extra: Record<string, string> = {}, port = this.opts.httpBase + i): WorkerProcess {
+  startOpa(i: number, extra: WorkerEnv = {}, port = this.opts.httpBase + i): WorkerProcess {
     const w = this.#spawn(`opa-${i}`, port, { ROLE: 'opa', OPA_INDEX: String(i), OPA_INSTANCES: String(this.opts.opaInstances), ...extra })
     this.opa.set(i, w)
     return w
   }
 
   /** Starts shard `shard`; `port` puts a second process for the same shard beside the first. */
-  startOpb(shard: number, extra: Record<string, string> = {}, port = this.opts.httpBase + 100 + shard): WorkerProcess {
+  startOpb(shard: number, extra: WorkerEnv = {}, port = this.opts.httpBase + 100 + shard): WorkerProcess {
     const w = this.#spawn(`opb-${shard}`, port, {
       ROLE: 'opb',
       SHARD: String(shard),

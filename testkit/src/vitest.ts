@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, inject } from 'vitest'
 import { eventTimeRule, readDeadLetter, type ReadDeadLetter } from '@ridepulse/contracts'
-import { awaitVerdict, type LoadOptions, LocalPipeline, type PipelineOptions, readWholeTopic, startLoad, topicsFor, type VerifyReport } from './index.js'
+import { awaitVerdict, type LoadOptions, LocalPipeline, type PipelineOptions, readWholeTopic, startLoad, topicsFor, type VerifyReport, type WorkerEnv } from './index.js'
 
 /** Short windows so a test sees many of them closed within seconds. */
-export const FAST_WINDOWS = {
+export const FAST_WINDOWS: WorkerEnv = {
   WINDOW_SIZE_MS: '2000',
   ALLOWED_LATENESS_MS: '500',
   OUT_OF_ORDERNESS_MS: '500',

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { awaitVerdict, createTraffic, LocalPipeline, OutputLatency, startLoad, topicsFor } from '@ridepulse/testkit'
+import { awaitVerdict, createTraffic, LocalPipeline, OutputLatency, startLoad, topicsFor, type WorkerEnv } from '@ridepulse/testkit'
 import { eventTimeRule, hash32 } from '@ridepulse/contracts'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ensureTopics, PlainProducer } from '@ridepulse/kafka'
@@ -9,7 +9,7 @@ import { pipelineTopics } from '@ridepulse/worker'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
 
-const env = (windowMs: number) => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' })
+const env = (windowMs: number): WorkerEnv => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' })
 
 export interface SteadyOptions {
   kafka: { brokers: string }

@@ -1,14 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { awaitVerdict, firstCommitAfterRecovery, getJson, LocalPipeline, OutputLatency, startLoad, waitReady, type WorkerProcess } from '@ridepulse/testkit'
+import { awaitVerdict, firstCommitAfterRecovery, getJson, LocalPipeline, OutputLatency, startLoad, waitReady, type WorkerProcess, type WorkerEnv } from '@ridepulse/testkit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
 import { eventTimeRule } from '@ridepulse/contracts'
 
 const SHARDS = 3
-const env = (windowMs: number, extra: Record<string, string>) => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '1000', LOG_LEVEL: 'warn', ...extra })
+const env = (windowMs: number, extra: WorkerEnv): WorkerEnv => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '1000', LOG_LEVEL: 'warn', ...extra })
 
 interface Common {
   brokers: string

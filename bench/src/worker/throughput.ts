@@ -22,7 +22,7 @@ import { eventTimeRule, hash32 } from '@ridepulse/contracts'
 import { PlainProducer, ensureTopics } from '@ridepulse/kafka'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pipelineTopics } from '@ridepulse/worker'
-import { awaitVerdict, createTraffic, LocalPipeline, runTeardown, startLoad, startLocalKafka, stopOnSignals, topicsFor } from '@ridepulse/testkit'
+import { awaitVerdict, createTraffic, LocalPipeline, runTeardown, startLoad, startLocalKafka, stopOnSignals, topicsFor, type WorkerEnv } from '@ridepulse/testkit'
 
 const { values: args } = parseArgs({
   options: {
@@ -35,7 +35,7 @@ const { values: args } = parseArgs({
 })
 const shards = Number(args.shards)
 const WINDOW = 60_000
-const env = { WINDOW_SIZE_MS: String(WINDOW), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' }
+const env: WorkerEnv = { WINDOW_SIZE_MS: String(WINDOW), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' }
 const out = (s: string) => process.stdout.write(`${s}\n`)
 
 stopOnSignals()

@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { encodeEvent, RIDE_TYPES, type RideEvent, windowStart, zonePartition } from '@ridepulse/contracts'
-import { createTraffic, LocalPipeline, onTeardown, topicsFor, windowTotalKey, type Decode, type WorkerProcess } from '@ridepulse/testkit'
+import { createTraffic, LocalPipeline, onTeardown, topicsFor, windowTotalKey, type Decode, type WorkerProcess, type WorkerEnv } from '@ridepulse/testkit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ensureTopics, PlainProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
 import { pipelineTopics } from '@ridepulse/worker'
@@ -51,7 +51,7 @@ export const GRACE_MS = OPB_LATENESS_MS + OPB_OUT_OF_ORDERNESS_MS
 /** Window retention of both: long enough to hold every key of the largest state (500 zones × 2,000 past minutes at 1M keys). */
 export const RETENTION_MS = 7 * 86_400_000
 export const KEY_ZONES = 500
-export const OPB_ENV = {
+export const OPB_ENV: WorkerEnv = {
   WINDOW_SIZE_MS: String(WINDOW_MS),
   ALLOWED_LATENESS_MS: String(OPB_LATENESS_MS),
   OUT_OF_ORDERNESS_MS: String(OPB_OUT_OF_ORDERNESS_MS),
