@@ -20,6 +20,12 @@ export const configSchema = z.object({
   /** Resources reconciled at once. */
   CONCURRENCY: int(1).default(2),
   TOPIC_CHECK_EVERY_MS: int(1000).default(60_000),
+  /**
+   * How long the API server keeps one watch open; each informer then watches
+   * again from the resourceVersion it holds (no relist): one watch request
+   * per informer per period.
+   */
+  WATCH_SECONDS: int(1).max(3600).default(300),
   /** Path of a kubeconfig; empty uses the in-cluster service account or $KUBECONFIG. */
   KUBECONFIG: z.string().default(''),
 }).refine((c) => c.LEASE_RENEW_DEADLINE_MS < c.LEASE_DURATION_MS, { path: ['LEASE_RENEW_DEADLINE_MS'], message: 'must be below LEASE_DURATION_MS' })

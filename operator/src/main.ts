@@ -93,18 +93,21 @@ const byOwnedLabel = (o: KubernetesObject) => {
   const inst = o.metadata?.labels?.[LABEL_INSTANCE]
   if (inst && o.metadata?.namespace) queue.add(`${o.metadata.namespace}/${inst}`)
 }
+const watchSeconds = cfg.WATCH_SECONDS
 const resources: ResilientInformer<KubernetesObject> = new ResilientInformer(rest, {
   path: objectPath(API_VERSION, PLURAL, ns),
+  watchSeconds,
   onEvent: (o) => o.metadata?.namespace && o.metadata.name && queue.add(`${o.metadata.namespace}/${o.metadata.name}`),
 }, log)
 informers.push(
   resources,
-  new ResilientInformer(rest, { path: objectPath('v1', 'pods', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel }, log),
-  new ResilientInformer(rest, { path: objectPath('v1', 'persistentvolumeclaims', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel }, log),
-  new ResilientInformer(rest, { path: objectPath('apps/v1', 'statefulsets', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel }, log),
+  new ResilientInformer(rest, { path: objectPath('v1', 'pods', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
+  new ResilientInformer(rest, { path: objectPath('v1', 'persistentvolumeclaims', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
+  new ResilientInformer(rest, { path: objectPath('apps/v1', 'statefulsets', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
   // A node going NotReady concerns every pipeline with a pod on it.
   new ResilientInformer(rest, {
     path: objectPath('v1', 'nodes', undefined),
+    watchSeconds,
     onEvent: () => {
       for (const r of resources.cache.list()) if (r.metadata?.namespace && r.metadata.name) queue.add(`${r.metadata.namespace}/${r.metadata.name}`)
     },
