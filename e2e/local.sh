@@ -19,6 +19,9 @@ mode=${1:-test}
 [ $# -gt 0 ] && shift
 case "$mode" in test | bench) ;; *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "local.sh: needs root (the cluster)" >&2; exit 1; }
+# The test side runs on the supported Node.js (scripts/node.sh).
+PATH="$(bash scripts/node.sh):$PATH"
+export PATH
 
 # The node's address (scripts/cluster/cluster.sh): pods reach the host there.
 node_ip=10.244.0.1

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Installs everything the project needs, idempotently: npm packages, the
-# Kafka broker jars (cached outside the repository, keyed by version) and
-# Chromium for the board's browser tests.
+# Installs everything the project needs, idempotently: the supported Node.js
+# (scripts/node.sh), npm packages, the Kafka broker jars (cached outside the
+# repository, keyed by version) and Chromium for the board's browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in node npm java mvn; do
-  command -v "$tool" >/dev/null || { echo "setup: '$tool' is required (Node 20+, Java 17+, Maven)" >&2; exit 1; }
+for tool in npm java mvn; do
+  command -v "$tool" >/dev/null || { echo "setup: '$tool' is required (any Node.js with npm, Java 17+, Maven)" >&2; exit 1; }
 done
+PATH="$(bash scripts/node.sh):$PATH"
+export PATH
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   # `npm install` rather than `npm ci`: npm 11 leaves other platforms'
   # optional packages (rollup's) out of the lock file, and `npm ci` then

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what it needs, builds, lints, runs the unit
+# The whole test suite, on the supported Node.js: installs what it needs, builds, lints, runs the unit
 # tests, then the integration tests against a real Kafka broker and a real
 # Kubernetes API server that the vitest global setups start
 # (scripts/kafka/kafka.sh and scripts/kube/control-plane.sh, their binaries
 # cached outside the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Everything below runs on the supported Node.js, fetched once (scripts/node.sh).
+PATH="$(bash scripts/node.sh):$PATH"
+export PATH
 bash scripts/setup.sh
 # etcd, kube-apiserver, kubectl and helm, built from source once per version.
 kube_bin=$(bash scripts/kube/build.sh)
