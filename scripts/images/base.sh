@@ -36,10 +36,12 @@ log() { echo "base.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
 
 # The npm release each Node.js line ships with, so `npm` in the image is the
-# one users of the official image get (NPM_VERSION overrides).
+# one users of the official image get (NPM_VERSION overrides). For 24, the
+# npm 11 line it ships; the images use npm only to install at build time.
 npm_for_node_major() {
   case "$1" in
     20) echo 10.8.2 ;;
+    24) echo 11.21.2 ;;
     *) die "no npm version known for Node.js $1: set NPM_VERSION" ;;
   esac
 }
