@@ -32,11 +32,6 @@ export class TopicFollower {
     this.#readers = Array.from({ length: partitions }, (_, p) => new PartitionReader(settings, topic, p))
   }
 
-  /** What a read_committed reader can read now, per partition: where a follower of new records only starts. */
-  async ends(): Promise<number[]> {
-    return await Promise.all(this.#readers.map((r) => r.endOffset()))
-  }
-
   start(): this {
     this.#loops = this.#readers.map((r, p) => this.#follow(r, p))
     return this

@@ -178,3 +178,13 @@ export async function readToEnd(settings: KafkaSettings, topic: string, partitio
     await reader.close()
   }
 }
+
+/** What a read_committed reader can read now, per partition: where a follower of new records only starts. */
+export async function endOffsets(settings: KafkaSettings, topic: string, partitions: number): Promise<number[]> {
+  const readers = Array.from({ length: partitions }, (_, p) => new PartitionReader(settings, topic, p))
+  try {
+    return await Promise.all(readers.map((r) => r.endOffset()))
+  } finally {
+    await Promise.all(readers.map((r) => r.close()))
+  }
+}

@@ -1,7 +1,7 @@
+import { TRANSACTION_TIMEOUT_MS } from '@ridepulse/contracts'
 import { Admin, endTxnV4, findCoordinatorV6, FindCoordinatorKeyTypes, Producer } from '@platformatic/kafka'
 import { chunkBySize } from './chunks.js'
 import { isFencingError, ProducerFencedError, protocolErrorIds } from './errors.js'
-import { TRANSACTION_TIMEOUT_MS } from './limits.js'
 import { MAX_SEND_BYTES, noteBaseOffsets, toMessage, type OutgoingRecord, type SendResult } from './outgoing.js'
 import { connection, refuseUnknownBrokers, type KafkaSettings } from './settings.js'
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeOutput, windowStart, type OutputRecord } from '@ridepulse/contracts'
-import { TopicFollower, type KafkaSettings } from '@ridepulse/kafka'
+import { endOffsets, TopicFollower, type KafkaSettings } from '@ridepulse/kafka'
 import type { GeneratedRecord } from './generator.js'
 
 /** A window's running total as read off an output topic (ours, or a peer's), keyed by zone and window. */
@@ -52,13 +52,8 @@ export class OutputFollower {
   }
 
   /** What a read_committed reader can read now, per partition: where a follower of new records only starts. */
-  async ends(): Promise<number[]> {
-    const probe = new TopicFollower(this.#settings, this.topic, this.partitions, () => undefined, { maxWaitMs: 0 })
-    try {
-      return await probe.ends()
-    } finally {
-      await probe.close()
-    }
+  ends(): Promise<number[]> {
+    return endOffsets(this.#settings, this.topic, this.partitions)
   }
 
   /** Follows from the start of each partition, or from `from`. */

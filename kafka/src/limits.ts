@@ -1,1 +1,0 @@
-export { TRANSACTION_TIMEOUT_MS } from '@ridepulse/contracts'
