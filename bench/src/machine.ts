@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { cpus, totalmem, release } from 'node:os'
+import { join } from 'node:path'
 
 export interface Machine {
   cores: number
@@ -9,6 +11,8 @@ export interface Machine {
   node: string
   java: string
   kafka: string
+  /** The Kafka client package and its version (recorded since the move to its 2.x line). */
+  client?: string
   commit: string
 }
 
@@ -16,6 +20,15 @@ export interface Machine {
 const run = (cmd: string, args: string[]) => {
   const r = spawnSync(cmd, args, { encoding: 'utf8' })
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() || (r.error?.message ?? 'unknown')
+}
+
+function clientVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'node_modules', '@platformatic', 'kafka', 'package.json'), 'utf8')) as { version: string }
+    return `@platformatic/kafka ${pkg.version}`
+  } catch {
+    return 'unknown'
+  }
 }
 
 /** The machine a run was taken on, recorded with every figure. */
@@ -28,6 +41,7 @@ export function describeMachine(kafkaVersion: string): Machine {
     node: process.version,
     java: run('java', ['-version']).split('\n')[0] ?? 'unknown',
     kafka: kafkaVersion,
+    client: clientVersion(),
     commit: run('git', ['rev-parse', '--short', 'HEAD']),
   }
 }

@@ -144,7 +144,7 @@ export async function writeReport(root: string, runs: { full?: BenchRun | Compos
   if (!primary) throw new Error('no benchmark run to report')
   const m = primary.machine
   lines.push(
-    `Figures of ${describeRuns(primary, runs.full ? 'full' : 'quick')}; ${m.kernel}, Node ${m.node}, ${m.java}, Kafka ${m.kafka}, one broker on loopback and every process on the same machine. ` +
+    `Figures of ${describeRuns(primary, runs.full ? 'full' : 'quick')}; ${m.kernel}, Node ${m.node}, ${m.java}, Kafka ${m.kafka}${m.client ? ` (client ${m.client})` : ''}, one broker on loopback and every process on the same machine. ` +
       'Percentiles come from HDR histograms of every sample, with the sample size beside them. Commands: `npm run bench -- --quick` (in CI) and `npm run bench -- --full`.',
     '',
   )

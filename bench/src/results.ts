@@ -42,7 +42,7 @@ export function saveRun(root: string, run: BenchRun): string {
 
 /** Every run of a mode, oldest first. */
 export function runsOf(root: string, mode: 'quick' | 'full'): BenchRun[] {
-  let files: string[] = []
+  let files: string[]
   try {
     files = readdirSync(resultsDir(root)).filter((f) => f.endsWith(`-${mode}.json`)).sort()
   } catch {

@@ -35,7 +35,6 @@ const root = join(import.meta.dirname, '..', '..')
 const mode: 'quick' | 'full' = args.full ? 'full' : 'quick'
 const only = args.only ? new Set(args.only.split(',')) : undefined
 const say = (s: string) => process.stdout.write(`${s}\n`)
-const KAFKA_VERSION = '3.9.1'
 /** One-minute windows in the full run, as in production; ten seconds in the quick one, so its verdicts come sooner. */
 const windowMs = mode === 'full' ? 60_000 : 10_000
 
@@ -52,7 +51,7 @@ if (!args['report-only']) {
   }
   stopOnSignals()
   const kafka = startLocalKafka(Number(args.port))
-  const run: BenchRun = { id: new Date().toISOString().replace(/[:.]/g, '-'), mode, startedAt: new Date().toISOString(), finishedAt: '', machine: describeMachine(KAFKA_VERSION), experiments: {} }
+  const run: BenchRun = { id: new Date().toISOString().replace(/[:.]/g, '-'), mode, startedAt: new Date().toISOString(), finishedAt: '', machine: describeMachine(kafka.version), experiments: {} }
   try {
     for (const [name, fn] of Object.entries(plan)) {
       if (only && !only.has(name)) continue

@@ -62,6 +62,8 @@ export class TxnProducer {
   constructor(
     private readonly settings: KafkaSettings,
     readonly transactionalId: string,
+    /** How long the coordinator lets a transaction stay open before it aborts it. */
+    private readonly transactionTimeoutMs = TRANSACTION_TIMEOUT_MS,
   ) {
     this.#producer = this.#client(-1n, -1)
   }
@@ -89,7 +91,7 @@ export class TxnProducer {
       retryDelay: (_client, _op, attempt) => Math.min(5 * 2 ** attempt, 1000),
       // The transaction timeout (the client also sends it as a produce's
       // wait for acknowledgements).
-      timeout: TRANSACTION_TIMEOUT_MS,
+      timeout: this.transactionTimeoutMs,
     }))
   }
 

@@ -14,6 +14,13 @@
 #                                         the process id of node K
 #   kafka.sh status [--port P] [--host H] exit 0 when the port serves
 #   kafka.sh classpath                    the classpath of the broker and its tools
+#   kafka.sh version                      the Kafka version these commands use
+#
+# KAFKA_VERSION selects the release (default: the newest Kafka 4 release, the
+# one in pom.xml); 3.9.x stays supported, and CI runs the worker's crash tests
+# on it as well. Each version has its own cache directory. A data directory
+# remembers the version that formatted it; another version refuses it (pass
+# another --data) rather than upgrade it in place.
 #
 # --nodes N (default 1) runs N nodes: node k serves clients on P + 2(k-1) and
 # its controller on the port after, keeps its data in D/node-k, and the
@@ -33,7 +40,13 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-kafka_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
+default_version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/pom.xml")
+kafka_version=${KAFKA_VERSION:-$default_version}
+case "$kafka_version" in
+  3.[0-9]*) kafka_line=3 ;;
+  4.[0-9]*) kafka_line=4 ;;
+  *) echo "kafka.sh: KAFKA_VERSION '$kafka_version' is not a Kafka 3.x or 4.x release" >&2; exit 2 ;;
+esac
 cache_root=${RIDEPULSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ridepulse}
 install_dir="$cache_root/kafka-$kafka_version"
 lib="$install_dir/lib"
@@ -80,6 +93,9 @@ bootstrap() {
 
 log() { echo "kafka.sh: $*" >&2; }
 
+# Kafka 3.x logs through reload4j, Kafka 4 through Log4j 2: one file each.
+log_opts=(-Dlog4j.configuration="file:$here/log4j.properties" -Dlog4j2.configurationFile="file:$here/log4j2.xml")
+
 install() {
   if [ -f "$lib/.complete" ]; then return 0; fi
   command -v mvn >/dev/null || { log "Maven (mvn) is required to fetch the Kafka jars"; exit 1; }
@@ -87,7 +103,15 @@ install() {
   log "fetching Apache Kafka $kafka_version into $install_dir"
   local tmp
   tmp=$(mktemp -d "$cache_root.tmp.XXXXXX" 2>/dev/null || { mkdir -p "$cache_root"; mktemp -d "$cache_root.tmp.XXXXXX"; })
-  mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$tmp/lib" >&2
+  # Maven's output only when it fails (even -q writes stray terminal codes).
+  if ! mvn -q -B -f "$here/pom.xml" -Dkafka.version="$kafka_version" -P "kafka-$kafka_line" \
+    dependency:copy-dependencies -DoutputDirectory="$tmp/lib" >"$tmp/maven.log" 2>&1; then
+    cat "$tmp/maven.log" >&2
+    log "fetching Kafka $kafka_version failed; Maven's output is above"
+    rm -rf "$tmp"
+    exit 1
+  fi
+  rm -f "$tmp/maven.log"
   touch "$tmp/lib/.complete"
   mkdir -p "$install_dir"
   rm -rf "$lib"
@@ -109,7 +133,7 @@ running_pid() {
 cluster_id() {
   local file="$data/cluster.id"
   mkdir -p "$data"
-  [ -s "$file" ] || java -cp "$lib/*" -Dlog4j.configuration="file:$here/log4j.properties" kafka.tools.StorageTool random-uuid >"$file"
+  [ -s "$file" ] || java -cp "$lib/*" "${log_opts[@]}" kafka.tools.StorageTool random-uuid >"$file"
   cat "$file"
 }
 
@@ -147,16 +171,20 @@ transaction.state.log.num.partitions=3
 auto.create.topics.enable=false
 log.cleaner.backoff.ms=1000
 EOF
+  if [ -f "$dir/kafka.version" ] && [ "$(cat "$dir/kafka.version")" != "$kafka_version" ]; then
+    log "$dir was formatted by Kafka $(cat "$dir/kafka.version"), not $kafka_version: pass another --data"
+    exit 1
+  fi
   if [ ! -f "$dir/logs/meta.properties" ]; then
-    java -cp "$lib/*" -Dlog4j.configuration="file:$here/log4j.properties" \
+    java -cp "$lib/*" "${log_opts[@]}" \
       kafka.tools.StorageTool format -t "$(cluster_id)" -c "$props" >"$dir/format.log" 2>&1 \
       || { cat "$dir/format.log" >&2; exit 1; }
+    echo "$kafka_version" >"$dir/kafka.version"
   fi
   # setsid: the broker outlives the shell that started it and is not hit by
   # signals sent to that shell's process group.
   setsid java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g} -XX:+UseG1GC \
-    -Dlog4j.configuration="file:$here/log4j.properties" \
-    -cp "$lib/*" kafka.Kafka "$props" >"$dir/server.log" 2>&1 </dev/null &
+    "${log_opts[@]}" -cp "$lib/*" kafka.Kafka "$props" >"$dir/server.log" 2>&1 </dev/null &
   echo $! >"$(node_pidfile "$k")"
 }
 
@@ -205,5 +233,6 @@ case "$cmd" in
   pid) [ -n "$only" ] || { log "pid needs --node"; exit 2; }; running_pid "$only" ;;
   status) serving "$port" ;;
   classpath) install; echo "$lib/*" ;;
-  *) sed -n '2,34p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  version) echo "$kafka_version" ;;
+  *) sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

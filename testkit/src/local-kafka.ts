@@ -9,8 +9,13 @@ import { onTeardown } from './teardown.js'
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/kafka/kafka.sh', import.meta.url))
 
+/** The Kafka release the local broker runs: the newest Kafka 4 unless `KAFKA_VERSION` names another. */
+export function localKafkaVersion(): string {
+  return execFileSync('bash', [SCRIPT, 'version'], { encoding: 'utf8' }).trim()
+}
+
 /** Starts the project's local broker (fetching it on first use) on a fresh data directory. */
-export function startLocalKafka(port: number): { brokers: string; stop(): void } {
+export function startLocalKafka(port: number): { brokers: string; version: string; stop(): void } {
   const data = mkdtempSync(join(tmpdir(), 'ridepulse-kafka-'))
   const args = ['--port', String(port), '--data', data]
   const stop = () => {
@@ -20,7 +25,7 @@ export function startLocalKafka(port: number): { brokers: string; stop(): void }
   // Registered before the start: a signal during it still stops the broker.
   const forget = onTeardown(stop)
   const out = execFileSync('bash', [SCRIPT, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
-  return { brokers: out.trim().split('\n').at(-1)!, stop }
+  return { brokers: out.trim().split('\n').at(-1)!, version: localKafkaVersion(), stop }
 }
 
 export interface LocalRun {

@@ -46,7 +46,7 @@ const { pipeline: p, settings } = startLocalRun('chaos', {
   env: { WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '500', OUT_OF_ORDERNESS_MS: '500', IDLE_TIMEOUT_MS: '1500', SNAPSHOT_INTERVAL_MS: '1000', LOG_LEVEL: 'info' },
 })
 const pipeline = p.opts.pipeline
-let code = 1
+let code: number
 try {
   await p.startAll()
   const opa = p.opa.get(0)!

@@ -55,8 +55,8 @@ const { pipeline: p, settings } = startLocalRun('demo', {
   },
 })
 const pipeline = p.opts.pipeline
-let exitCode = 1
-let boardUrl = ''
+let exitCode: number
+let boardUrl: string
 try {
   say(`pipeline ${pipeline}: OpA ×1, OpB ×${shards}; worker logs in ${join(p.opts.dataDir, 'logs')}`)
   await p.startAll()

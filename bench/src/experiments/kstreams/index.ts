@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { OutputFollower } from '@ridepulse/testkit'
@@ -45,9 +45,12 @@ async function peerCommand(script: string, brokers: string, dir: string, setting
   return { command: again, archived: again.some((a) => a.startsWith('-XX:SharedArchiveFile=')) }
 }
 
+/** The Kafka Streams release the peer is built on (its pom.xml). */
+const streamsVersion = (o: KStreamsOptions) => /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(readFileSync(join(o.root, 'bench', 'peers', 'kafka-streams', 'pom.xml'), 'utf8'))?.[1] ?? 'unknown'
+
 /** How it was measured, for the report. */
 const methodText = (o: KStreamsOptions, archived: boolean) =>
-  'The same job as OpB written as an ordinary Kafka Streams 3.9.1 application (bench/peers/kafka-streams: exactly_once_v2, RocksDB window store, 1-minute event-time windows with a 15 s grace, the cut-off of OpB\'s default 10 s lateness plus 5 s out-of-orderness, commit interval 100 ms, static membership, its changelog compacted like OpB\'s' +
+  `The same job as OpB written as an ordinary Kafka Streams ${streamsVersion(o)} application (` + 'bench/peers/kafka-streams: exactly_once_v2, RocksDB window store, 1-minute event-time windows with a 15 s grace, the cut-off of OpB\'s default 10 s lateness plus 5 s out-of-orderness, commit interval 100 ms, static membership, its changelog compacted like OpB\'s' +
   (archived ? ', a class-data archive for a faster JVM start' : '') +
   '), run on the same broker and machine as OpB, one system at a time, on enriched events exactly as OpA writes them. ' +
   `Throughput: a backlog of ${o.backlog.toLocaleString('en')} events over ${o.partitions} partitions, drained by OpB ×${o.partitions} processes or by one JVM with ${o.partitions} stream threads, read from the same topic; timed from ready (OpB's first shard ready, Kafka Streams RUNNING) to the output, read_committed, holding every event; ${o.rounds} round(s) each, alternating which goes first, median. ` +
