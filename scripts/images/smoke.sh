@@ -101,12 +101,18 @@ done
 
 # A few rides through OpA and OpB: Kafka transactions from inside the
 # containers and OpB's LMDB store on its volume, not only start-up.
+# The console producer moved to the tools package in Kafka 4.
+case "$(bash "$repo/scripts/kafka/kafka.sh" version)" in
+  3.*) console_producer=kafka.tools.ConsoleProducer ;;
+  *) console_producer=org.apache.kafka.tools.ConsoleProducer ;;
+esac
 now_ms=$(($(date +%s) * 1000))
 for i in 1 2 3; do
   printf '{"eventId":"smoke-%d","rideId":"r%d","zone":"Harbor","type":"requested","ts":%d}\n' "$i" "$i" "$now_ms"
 done | java -cp "$(bash "$repo/scripts/kafka/kafka.sh" classpath)" \
   -Dlog4j.configuration="file:$repo/scripts/kafka/log4j.properties" \
-  kafka.tools.ConsoleProducer --bootstrap-server "127.0.0.1:$kafka_port" --topic smoke.orders >/dev/null
+  -Dlog4j2.configurationFile="file:$repo/scripts/kafka/log4j2.xml" \
+  "$console_producer" --bootstrap-server "127.0.0.1:$kafka_port" --topic smoke.orders >/dev/null
 status() { curl -fsS "http://127.0.0.1:$((http_port + 1))/status"; }
 # Prints OpB's counters; exits 1 while it has committed nothing.
 counters() {
