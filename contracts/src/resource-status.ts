@@ -1,3 +1,5 @@
+import { DEFAULT_TOPIC_NAMES, WRITTEN_TOPIC_ROLES, type TopicNames, type TopicRole } from './topics.js'
+
 /**
  * The StatefulOperator's status as the operator writes it and the board
  * and the tests read it.
@@ -36,7 +38,7 @@ export interface ShardStatus {
   lastRecovery?: Recovery
 }
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Recovering'
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Recovering' | 'TopicConflict'
 export type ConditionStatus = 'True' | 'False' | 'Unknown'
 
 export interface Condition {
@@ -49,10 +51,14 @@ export interface Condition {
 }
 
 export interface TopicStatus {
+  /** What the pipeline uses it for; with the name, the record that keeps a topic's name from moving. */
+  role?: TopicRole
   name: string
   partitions: number
   ready: boolean
   message?: string
+  /** Another resource owns this written topic (the cluster's owner records say which): the pipeline gets no pods. */
+  conflict?: string
 }
 
 export interface PipelineStatus {
@@ -68,3 +74,15 @@ export interface PipelineStatus {
   conditions: Condition[]
 }
 
+/**
+ * The global default names a resource's status shows in use: a resource
+ * created before the written topics' names were derived from namespace and
+ * name runs on them, and keeps them (and its state) until its spec says
+ * otherwise. Read from the names, not the roles, which an older CRD prunes.
+ */
+export function topicsInUse(status: Pick<PipelineStatus, 'topics'> | undefined): Partial<TopicNames> {
+  const names = new Set((status?.topics ?? []).map((t) => t.name))
+  const out: Partial<TopicNames> = {}
+  for (const role of WRITTEN_TOPIC_ROLES) if (names.has(DEFAULT_TOPIC_NAMES[role])) out[role] = DEFAULT_TOPIC_NAMES[role]
+  return out
+}

@@ -1,16 +1,18 @@
 import { describe, expect, it } from 'vitest'
-import { DEFAULT_IMAGE, parseResource } from './resource.js'
+import { DEFAULT_IMAGE, parseResource, type PipelineSpec } from './resource.js'
+import { topicsInUse } from './resource-status.js'
+import { WRITTEN_TOPIC_ROLES } from './topics.js'
 
 const base = { kafka: { bootstrapServers: ['kafka:9092'] } }
 
 describe('parseResource', () => {
   it('fills every default from the minimum', () => {
-    const r = parseResource('rides', base)
+    const r = parseResource({ namespace: 'city', name: 'rides' }, base)
     expect(r.ok).toBe(true)
     if (!r.ok) return
     expect(r.spec).toMatchObject({
       kafka: { replicationFactor: -1 },
-      topics: { orders: 'orders', ordersPartitions: 3, changelog: 'opb-changelog' },
+      topics: { orders: 'orders', ordersPartitions: 3, changelog: 'city.rides.opb-changelog' },
       opa: { replicas: 1, image: DEFAULT_IMAGE },
       opb: { shards: 3, storage: { size: '1Gi', deleteClaim: false } },
       snapshots: { mode: 'incremental', intervalMs: 10_000 },
@@ -33,12 +35,48 @@ describe('parseResource', () => {
     ['spec.windows.maxFutureSkewMs', 'rides', { ...base, windows: { maxFutureSkewMs: -1 } }],
     ['spec.deadLetters.maxValueBytes', 'rides', { ...base, deadLetters: { maxValueBytes: 2_000_000 } }],
   ])('names %s when it is wrong', (path, name, spec) => {
-    const r = parseResource(name, spec)
+    const r = parseResource({ namespace: 'city', name }, spec)
     expect(r.ok).toBe(false)
     if (!r.ok) expect(r.issues.map((i) => i.path)).toContain(path)
   })
 
   it('accepts a checkpoint interval of exactly 10 s', () => {
-    expect(parseResource('rides', { ...base, snapshots: { mode: 'checkpoint', intervalMs: 10_000 } }).ok).toBe(true)
+    expect(parseResource({ namespace: 'city', name: 'rides' }, { ...base, snapshots: { mode: 'checkpoint', intervalMs: 10_000 } }).ok).toBe(true)
+  })
+})
+
+describe('topic names', () => {
+  const topics = (namespace: string, name: string, spec: object = base, inUse = {}): PipelineSpec['topics'] => {
+    const r = parseResource({ namespace, name }, spec, inUse)
+    if (!r.ok) throw new Error(r.issues.map((i) => i.message).join('; '))
+    return r.spec.topics
+  }
+
+  it('derives the written topics from namespace and name; the input stays one shared name', () => {
+    expect(topics('city', 'rides')).toEqual({
+      orders: 'orders',
+      ordersPartitions: 3,
+      enriched: 'city.rides.orders.enriched',
+      output: 'city.rides.orders.output',
+      late: 'city.rides.orders.late',
+      dlq: 'city.rides.orders.dlq',
+      changelog: 'city.rides.opb-changelog',
+      snapshots: 'city.rides.opb-snapshots',
+    })
+  })
+
+  it('gives two resources in one namespace, and one name in two namespaces, no written topic in common', () => {
+    const sets = [topics('a', 'rides'), topics('a', 'rides-2'), topics('b', 'rides')].map((t) => WRITTEN_TOPIC_ROLES.map((r) => t[r]))
+    const all = sets.flat()
+    expect(new Set(all).size).toBe(all.length)
+  })
+
+  it('takes a name the spec gives, and keeps a global default a running resource already uses', () => {
+    expect(topics('city', 'rides', { ...base, topics: { output: 'board.counts' } }).output).toBe('board.counts')
+    const running = topicsInUse({ topics: [{ name: 'orders', partitions: 3, ready: true }, { name: 'opb-changelog', partitions: 3, ready: true }, { name: 'orders.output', partitions: 3, ready: true }] })
+    expect(running).toEqual({ changelog: 'opb-changelog', output: 'orders.output' })
+    const t = topics('city', 'rides', base, running)
+    expect([t.changelog, t.output, t.snapshots]).toEqual(['opb-changelog', 'orders.output', 'city.rides.opb-snapshots'])
+    expect(topicsInUse({ topics: [{ role: 'changelog', name: 'city.rides.opb-changelog', partitions: 3, ready: true }] })).toEqual({})
   })
 })

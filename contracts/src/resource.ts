@@ -1,7 +1,7 @@
 import { z } from 'zod'
 import { DEFAULT_DLQ_MAX_VALUE_BYTES } from './dead-letter.js'
 import { DEFAULT_MAX_FUTURE_SKEW_MS } from './event.js'
-import { DEFAULT_TOPIC_NAMES } from './topics.js'
+import { DEFAULT_TOPIC_NAMES, derivedTopicNames, TOPIC_ROLES, type TopicNames } from './topics.js'
 import { MAX_CHECKPOINT_INTERVAL_MS } from './worker-env.js'
 
 /**
@@ -55,12 +55,14 @@ export const specSchema = z
       .object({
         orders: topicName.default(DEFAULT_TOPIC_NAMES.orders),
         ordersPartitions: int(1, 10_000).default(3),
-        enriched: topicName.default(DEFAULT_TOPIC_NAMES.enriched),
-        output: topicName.default(DEFAULT_TOPIC_NAMES.output),
-        late: topicName.default(DEFAULT_TOPIC_NAMES.late),
-        dlq: topicName.default(DEFAULT_TOPIC_NAMES.dlq),
-        changelog: topicName.default(DEFAULT_TOPIC_NAMES.changelog),
-        snapshots: topicName.default(DEFAULT_TOPIC_NAMES.snapshots),
+        // The written topics default to names derived from the resource's
+        // namespace and name (`resolveTopicNames`), not to one global name.
+        enriched: topicName.optional(),
+        output: topicName.optional(),
+        late: topicName.optional(),
+        dlq: topicName.optional(),
+        changelog: topicName.optional(),
+        snapshots: topicName.optional(),
       })
       .strict()
       .prefault({}),
@@ -139,8 +141,23 @@ export const specSchema = z
     message: 'must not exceed topics.ordersPartitions (each OpA instance owns at least one orders partition)',
   })
 
-export type PipelineSpec = z.infer<typeof specSchema>
+/** The spec as the schema parses it: the written topics only where the resource names them. */
+export type ParsedSpec = z.infer<typeof specSchema>
 export type PipelineSpecInput = z.input<typeof specSchema>
+/** The spec with every topic named: what the operator renders and the workers get. */
+export type PipelineSpec = Omit<ParsedSpec, 'topics'> & { topics: TopicNames & { ordersPartitions: number } }
+
+/**
+ * Each topic's name: the one the spec gives; else the one the resource's
+ * status shows in use (`inUse`: the global default a resource created before
+ * derived names runs on, so that it keeps its state); else the name derived
+ * from namespace and name.
+ */
+export function resolveTopicNames(meta: { namespace: string; name: string }, topics: ParsedSpec['topics'], inUse: Partial<TopicNames> = {}): TopicNames {
+  const out = derivedTopicNames(meta.namespace, meta.name)
+  for (const role of TOPIC_ROLES) out[role] = topics[role] ?? inUse[role] ?? out[role]
+  return out
+}
 
 /** The resource's name becomes the pipeline's name: in pod names, transactional ids and labels. */
 export const resourceName = z
@@ -155,8 +172,12 @@ export interface SpecIssue {
 
 export type SpecResult = { ok: true; spec: PipelineSpec } | { ok: false; issues: SpecIssue[] }
 
-/** Validates a resource's name and spec and fills the defaults, as the API server does. */
-export function parseResource(name: string, spec: unknown): SpecResult {
+/**
+ * Validates a resource's name and spec and fills the defaults, as the API
+ * server does, then names every topic (`resolveTopicNames`).
+ */
+export function parseResource(meta: { namespace: string; name: string }, spec: unknown, inUse: Partial<TopicNames> = {}): SpecResult {
+  const { name } = meta
   const issues: SpecIssue[] = []
   const n = resourceName.safeParse(name)
   if (!n.success) issues.push({ path: 'metadata.name', message: n.error.issues[0]?.message ?? 'invalid' })
@@ -169,5 +190,6 @@ export function parseResource(name: string, spec: unknown): SpecResult {
       else issues.push({ path: at.join('.'), message: i.message })
     }
   }
-  return r.success && issues.length === 0 ? { ok: true, spec: r.data } : { ok: false, issues }
+  if (!r.success || issues.length > 0) return { ok: false, issues }
+  return { ok: true, spec: { ...r.data, topics: { ...resolveTopicNames(meta, r.data.topics, inUse), ordersPartitions: r.data.topics.ordersPartitions } } }
 }

@@ -18,6 +18,23 @@ export const DEFAULT_TOPIC_NAMES: TopicNames = {
   snapshots: 'opb-snapshots',
 }
 
+/** The topics a pipeline writes: every one but its input, which pipelines may share. */
+export const WRITTEN_TOPIC_ROLES = ['enriched', 'output', 'late', 'dlq', 'changelog', 'snapshots'] as const satisfies readonly TopicRole[]
+
+/**
+ * The names a resource's topics take when its spec names none. The written
+ * ones are `<namespace>.<name>.<default name>`, so two pipelines on one
+ * Kafka (two resources in one namespace, or one name in two namespaces)
+ * never write to the same topic; a namespace holds no dot, so the prefix
+ * reads one way only. The input keeps its default: pipelines may read one
+ * shared `orders`.
+ */
+export function derivedTopicNames(namespace: string, name: string): TopicNames {
+  const out = { ...DEFAULT_TOPIC_NAMES }
+  for (const role of WRITTEN_TOPIC_ROLES) out[role] = `${namespace}.${name}.${DEFAULT_TOPIC_NAMES[role]}`
+  return out
+}
+
 /**
  * The changelog and the manifests keep the newest value per key. Segments
  * roll every 10 minutes so that compaction, which never touches the active

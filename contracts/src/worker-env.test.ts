@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseWorkerEnv, renderWorkerEnv } from './worker-env.js'
+import { kafkaIdOf, parseWorkerEnv, renderWorkerEnv, transactionalIdOf } from './worker-env.js'
 
 describe('the worker environment', () => {
   it('renders typed values as the worker parses them: numbers, lists, names', () => {
@@ -14,5 +14,12 @@ describe('the worker environment', () => {
     if (r.ok) return
     expect(r.issues.join('\n')).toMatch(/DATA_DIR/)
     expect(r.issues.join('\n')).toMatch(/COMMIT_INTERVAL_MS: must be a whole number/)
+  })
+
+  it('puts the namespace in the transactional ids and the group under the operator, and only there', () => {
+    const ops = { PIPELINE: 'rides', PIPELINE_NAMESPACE: 'city' }
+    expect([kafkaIdOf(ops), transactionalIdOf(ops, { role: 'opb', shard: 2 }), transactionalIdOf(ops, { role: 'opa', index: 0 })]).toEqual(['city.rides', 'city.rides-opb-2', 'city.rides-opa-0'])
+    expect(transactionalIdOf({ PIPELINE: 'rides' }, { role: 'opb', shard: 2 })).toBe('rides-opb-2')
+    expect(parseWorkerEnv({ ROLE: 'opb', SHARD: '0', DATA_DIR: '/d', PIPELINE_NAMESPACE: 'City.A' })).toMatchObject({ ok: false, issues: [expect.stringMatching(/PIPELINE_NAMESPACE/)] })
   })
 })

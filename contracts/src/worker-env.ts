@@ -42,6 +42,8 @@ const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filte
 const common = {
   KAFKA_BROKERS: list.default(['127.0.0.1:9092']),
   PIPELINE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'lowercase letters, digits and dashes').default('rides'),
+  /** The resource's namespace, under the operator: it joins the name in the transactional ids and the group (see `kafkaIdOf`). */
+  PIPELINE_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name (a DNS label)').optional(),
   TOPIC_ORDERS: z.string().min(1).default(DEFAULT_TOPIC_NAMES.orders),
   TOPIC_ENRICHED: z.string().min(1).default(DEFAULT_TOPIC_NAMES.enriched),
   TOPIC_DLQ: z.string().min(1).default(DEFAULT_TOPIC_NAMES.dlq),
@@ -171,3 +173,16 @@ export function eventTimeRule(env: Record<string, string | undefined>): EventTim
   const c = ruleSchema.parse(env)
   return { windowSizeMs: c.WINDOW_SIZE_MS, allowedLatenessMs: c.ALLOWED_LATENESS_MS, outOfOrdernessMs: c.OUT_OF_ORDERNESS_MS, maxFutureSkewMs: c.MAX_FUTURE_SKEW_MS }
 }
+
+/**
+ * The pipeline's name on Kafka, in its transactional ids and its consumer
+ * group: `<namespace>.<name>` under the operator, so the same resource name
+ * in two namespaces never fences the other's workers; the name alone for a
+ * pipeline run by hand.
+ */
+export const kafkaIdOf = (cfg: { PIPELINE: string; PIPELINE_NAMESPACE?: string | undefined }): string =>
+  cfg.PIPELINE_NAMESPACE ? `${cfg.PIPELINE_NAMESPACE}.${cfg.PIPELINE}` : cfg.PIPELINE
+
+/** The transactional id of one unit of ownership: an OpA instance or an OpB shard. */
+export const transactionalIdOf = (cfg: { PIPELINE: string; PIPELINE_NAMESPACE?: string | undefined }, unit: { role: 'opa'; index: number } | { role: 'opb'; shard: number }): string =>
+  unit.role === 'opa' ? `${kafkaIdOf(cfg)}-opa-${unit.index}` : `${kafkaIdOf(cfg)}-opb-${unit.shard}`

@@ -60,7 +60,9 @@ export class LocalPipeline {
   readonly topics: ReturnType<typeof topicsFor>
 
   constructor(readonly opts: PipelineOptions) {
-    this.topics = topicsFor(opts.pipeline)
+    // Topics the environment names (as the operator renders them) win over the prefixed defaults.
+    const named = Object.fromEntries(Object.entries(opts.env ?? {}).filter(([k, v]) => k.startsWith('TOPIC_') && v !== undefined))
+    this.topics = { ...topicsFor(opts.pipeline), ...named }
     mkdirSync(join(opts.dataDir, 'logs'), { recursive: true })
     onTeardown(() => this.stopAll())
   }

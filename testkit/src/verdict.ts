@@ -10,12 +10,13 @@ import { sleep, topicsFor } from './pipeline.js'
  */
 export async function awaitVerdict(
   settings: KafkaSettings,
-  pipeline: string,
+  /** The pipeline's name (its topics prefixed by it, `topicsFor`), or its topics. */
+  pipeline: string | Pick<ReturnType<typeof topicsFor>, 'TOPIC_ORDERS' | 'TOPIC_ENRICHED' | 'TOPIC_LATE' | 'TOPIC_OUTPUT'>,
   partitions: { orders: number; shards: number },
   rule: VerifyRule,
   timeoutMs: number,
 ): Promise<VerifyReport> {
-  const t = topicsFor(pipeline)
+  const t = typeof pipeline === 'string' ? topicsFor(pipeline) : pipeline
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const report = await runVerifier(

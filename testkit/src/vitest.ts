@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, inject } from 'vitest'
 import { eventTimeRule, readDeadLetter, type ReadDeadLetter } from '@ridepulse/contracts'
-import { awaitVerdict, type LoadOptions, LocalPipeline, type PipelineOptions, readWholeTopic, startLoad, topicsFor, type VerifyReport, type WorkerEnv } from './index.js'
+import { awaitVerdict, type LoadOptions, LocalPipeline, type PipelineOptions, readWholeTopic, startLoad, type VerifyReport, type WorkerEnv } from './index.js'
 
 /** Short windows so a test sees many of them closed within seconds. */
 export const FAST_WINDOWS: WorkerEnv = {
@@ -64,7 +64,7 @@ export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) 
     load(o: Partial<LoadOptions> = {}) {
       return startLoad({
         settings: settingsFor('load'),
-        topic: topicsFor(pipeline).TOPIC_ORDERS,
+        topic: p.topics.TOPIC_ORDERS,
         partitions: p.opts.ordersPartitions,
         ratePerSec: 400,
         zones: 12,
@@ -76,7 +76,7 @@ export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) 
     },
     /** Polls the verifier until every window is final and exact, or the time is up; returns the last report. */
     verifyWhenFinal(timeoutMs = 30_000): Promise<VerifyReport> {
-      return awaitVerdict(settingsFor('verify'), pipeline, { orders: p.opts.ordersPartitions, shards: p.opts.shards }, eventTimeRule(p.opts.env ?? {}), timeoutMs)
+      return awaitVerdict(settingsFor('verify'), p.topics, { orders: p.opts.ordersPartitions, shards: p.opts.shards }, eventTimeRule(p.opts.env ?? {}), timeoutMs)
     },
     /** Every record of the dead-letter topic, read back; a record that is not a dead letter fails the test. */
     async deadLetters(): Promise<ReadDeadLetter[]> {

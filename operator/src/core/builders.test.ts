@@ -4,7 +4,7 @@ import { parseResource, parseWorkerEnv, type PipelineSpecInput } from '@ridepuls
 
 const owner: Owner = { name: 'rides', namespace: 'city', uid: 'uid-1' }
 const specOf = (s: Partial<PipelineSpecInput> = {}) => {
-  const r = parseResource('rides', { kafka: { bootstrapServers: ['k1:9092', 'k2:9092'] }, ...s })
+  const r = parseResource({ namespace: 'city', name: 'rides' }, { kafka: { bootstrapServers: ['k1:9092', 'k2:9092'] }, ...s })
   if (!r.ok) throw new Error(JSON.stringify(r.issues))
   return r.spec
 }

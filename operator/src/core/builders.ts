@@ -67,6 +67,7 @@ function commonEnv(o: Owner, spec: PipelineSpec): V1EnvVar[] {
   const t = spec.topics
   const out = envVars({
     PIPELINE: o.name,
+    PIPELINE_NAMESPACE: o.namespace,
     KAFKA_BROKERS: spec.kafka.bootstrapServers,
     TOPIC_ORDERS: t.orders,
     TOPIC_ENRICHED: t.enriched,

@@ -31,6 +31,19 @@ describe('computeStatus', () => {
     expect(cond(s, 'Ready')?.status).toBe('False')
   })
 
+  it('names the owner of each topic another resource owns in TopicConflict and Degraded', () => {
+    const topics = [
+      { role: 'orders' as const, name: 'orders', partitions: 3, ready: true },
+      { role: 'changelog' as const, name: 'cl', partitions: 3, ready: false, message: 'belongs to harbor/rides (uid u-2)', conflict: 'harbor/rides (uid u-2)' },
+    ]
+    const s = computeStatus({ generation: 1, nowMs: T0, shards: [], opa: { replicas: 1, readyReplicas: 0 }, topics, failures: [] })
+    expect(s.phase).toBe('Degraded')
+    expect(cond(s, 'TopicConflict')).toMatchObject({ status: 'True', reason: 'TopicOwnedByAnother', message: 'cl belongs to harbor/rides (uid u-2): no pods until spec.topics names other topics' })
+    expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'TopicConflict' })
+    const fine = computeStatus({ generation: 1, nowMs: T0, shards: [shard(0)], opa: { replicas: 1, readyReplicas: 1 }, topics: [topics[0]!], failures: [] })
+    expect(cond(fine, 'TopicConflict')?.status).toBe('False')
+  })
+
   it('keeps a condition\'s transition time while its status holds', () => {
     const first = setCondition(undefined, { type: 'Ready', status: 'True', reason: 'r', message: 'm', observedGeneration: 1 }, T0)
     expect(setCondition([first], { type: 'Ready', status: 'True', reason: 'r2', message: 'm2', observedGeneration: 2 }, T0 + 5000).lastTransitionTime).toBe(first.lastTransitionTime)

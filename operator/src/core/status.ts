@@ -35,6 +35,7 @@ export function computeStatus(i: StatusInput): PipelineStatus {
   const recovering = i.shards.filter((s) => s.pendingRecovery)
   const rolling = i.shards.filter((s) => s.phase === 'Rolling' || s.phase === 'Creating' || s.phase === 'Starting')
   const badTopics = (i.topics ?? []).filter((t) => !t.ready)
+  const conflicts = (i.topics ?? []).filter((t) => t.conflict)
   const recoveries = i.shards.reduce((n, s) => n + s.recoveries, 0)
   const last = i.shards
     .map((s) => s.lastRecovery)
@@ -53,9 +54,13 @@ export function computeStatus(i: StatusInput): PipelineStatus {
       `${ready}/${i.shards.length} OpB shards ready, ${i.opa.readyReplicas}/${i.opa.replicas} OpA replicas ready`),
     c('Progressing', rolling.length > 0 ? 'True' : 'False', rolling.length > 0 ? 'ShardsUpdating' : 'Settled',
       rolling.length > 0 ? `shards ${rolling.map((s) => s.shard).join(', ')} being created or rolled` : 'every shard runs the current spec'),
-    c('Degraded', degradedMessage ? 'True' : 'False', i.failures[0]?.reason ?? (badTopics.length > 0 ? 'TopicMismatch' : 'AsExpected'), degradedMessage || 'no failed step'),
+    c('Degraded', degradedMessage ? 'True' : 'False', i.failures[0]?.reason ?? (conflicts.length > 0 ? 'TopicConflict' : badTopics.length > 0 ? 'TopicMismatch' : 'AsExpected'), degradedMessage || 'no failed step'),
     c('Recovering', recovering.length > 0 ? 'True' : 'False', recovering.length > 0 ? 'ShardRecovering' : 'NoRecovery',
       recovering.length > 0 ? recovering.map((s) => `shard ${s.shard} (${s.pendingRecovery?.reason})`).join(', ') : 'no shard recovering'),
+    c('TopicConflict', conflicts.length > 0 ? 'True' : 'False', conflicts.length > 0 ? 'TopicOwnedByAnother' : 'TopicsOwned',
+      conflicts.length > 0
+        ? `${conflicts.map((t) => `${t.name} belongs to ${t.conflict}`).join('; ')}: no pods until spec.topics names other topics`
+        : 'every written topic belongs to this resource'),
   ]
   const phase: PipelineStatus['phase'] = recovering.length > 0 ? 'Recovering' : degradedMessage ? 'Degraded' : allReady ? 'Running' : 'Progressing'
   return {
@@ -88,6 +93,7 @@ export function invalidStatus(generation: number, nowMs: number, prev: Partial<P
       c('Progressing', 'False', 'InvalidSpec', message),
       c('Degraded', 'True', 'InvalidSpec', message),
       c('Recovering', 'False', 'NoRecovery', 'no shard recovering'),
+      ...(prev?.conditions?.filter((x) => x.type === 'TopicConflict') ?? []),
     ],
   }
 }

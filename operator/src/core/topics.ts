@@ -16,6 +16,14 @@ export function desiredTopics(spec: PipelineSpec): DesiredTopic[] {
   return pipelineTopics(spec.topics, { ordersPartitions: spec.topics.ordersPartitions, shards: spec.opb.shards })
 }
 
+/** The names of the topics a pipeline writes, sorted and joined: what an ownership check confirmed. */
+export const writtenTopicNames = (spec: PipelineSpec): string =>
+  desiredTopics(spec)
+    .filter((t) => t.role !== 'orders')
+    .map((t) => t.name)
+    .sort()
+    .join(',')
+
 export type TopicAction = { kind: 'create'; topic: DesiredTopic } | { kind: 'add-partitions'; topic: DesiredTopic; from: number }
 
 /**
@@ -30,7 +38,7 @@ export function planTopics(desired: DesiredTopic[], observed: Map<string, Observ
     const o = observed.get(d.name)
     if (!o) {
       actions.push({ kind: 'create', topic: d })
-      status.push({ name: d.name, partitions: d.partitions, ready: true })
+      status.push({ role: d.role, name: d.name, partitions: d.partitions, ready: true })
       continue
     }
     const problems: string[] = []
@@ -38,7 +46,7 @@ export function planTopics(desired: DesiredTopic[], observed: Map<string, Observ
     else if (o.partitions !== d.partitions) problems.push(`has ${o.partitions} partitions, the pipeline needs ${d.partitions}`)
     const compacted = o.cleanupPolicy.split(',').map((p) => p.trim()).includes('compact')
     if (d.compacted && !compacted) problems.push(`cleanup.policy is "${o.cleanupPolicy}", it must include compact`)
-    status.push({ name: d.name, partitions: o.partitions, ready: problems.length === 0, ...(problems.length ? { message: problems.join('; ') } : {}) })
+    status.push({ role: d.role, name: d.name, partitions: o.partitions, ready: problems.length === 0, ...(problems.length ? { message: problems.join('; ') } : {}) })
   }
   return { actions, status }
 }

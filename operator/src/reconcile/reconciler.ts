@@ -1,6 +1,6 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { parseResource, type PipelineSpec, type ShardStatus, type TopicStatus } from '@ridepulse/contracts'
+import { parseResource, topicsInUse, type PipelineSpec, type ShardStatus, type TopicStatus } from '@ridepulse/contracts'
 import { FINALIZER, LABEL_COMPONENT, LABEL_INSTANCE, type Owner } from '../core/builders.js'
 import { done, nextPass, proceed, requeue, stepFailure, type StepOutcome } from '../core/pass.js'
 import { computeStatus, invalidStatus, sameJson, type StepFailure } from '../core/status.js'
@@ -36,6 +36,8 @@ interface Pass {
   spec?: PipelineSpec
   failures: StepFailure[]
   topics?: TopicStatus[]
+  /** Set by `topics`: whether the written topics are this resource's own (no pods are made or changed until they are). */
+  mayWrite?: boolean
   opa?: { readyReplicas: number }
   shards?: ShardStatus[]
 }
@@ -47,6 +49,8 @@ interface Step {
 
 /** When nothing asks for a pass sooner. */
 const RESYNC_MS = 60_000
+/** How soon a resource whose topics are not (yet) its own is looked at again; the topic check itself runs at most this often then. */
+const TOPIC_RECHECK_MS = 5_000
 
 /**
  * One pass over one StatefulOperator, as a list of named steps: deleting →
@@ -129,7 +133,7 @@ export class Reconciler {
     const m = p.res.metadata
     if (!m.deletionTimestamp) return proceed
     if (!m.finalizers?.includes(FINALIZER)) return done('deleting')
-    const parsed = parseResource(m.name, p.res.spec)
+    const parsed = parseResource(m, p.res.spec, topicsInUse(p.res.status))
     const deleteClaims = parsed.ok && parsed.spec.opb.storage.deleteClaim
     const claims = await this.d.rest.get<{ items: V1PersistentVolumeClaim[] }>(claimsPath(m.namespace), { labelSelector: `${LABEL_INSTANCE}=${m.name},${LABEL_COMPONENT}=opb` })
     for (const c of claims.items) {
@@ -145,6 +149,7 @@ export class Reconciler {
       }
     }
     p.log.info({ claims: claims.items.length, deleteClaims }, deleteClaims ? 'claims deleted' : 'claims kept')
+    if (parsed.ok) await this.#topics.release(p.res, parsed.spec, p.log)
     await this.d.rest.mergePatch(resourcePath(m.namespace, m.name), {
       metadata: { finalizers: (m.finalizers ?? []).filter((f) => f !== FINALIZER), resourceVersion: m.resourceVersion },
     })
@@ -154,7 +159,7 @@ export class Reconciler {
   /** An invalid spec touches nothing: its status says why, once. */
   async #validate(p: Pass): Promise<StepOutcome> {
     const { res } = p
-    const parsed = parseResource(res.metadata.name, res.spec)
+    const parsed = parseResource(res.metadata, res.spec, topicsInUse(res.status))
     if (parsed.ok) {
       p.spec = parsed.spec
       return proceed
@@ -180,18 +185,23 @@ export class Reconciler {
   /** The broker is checked beside the pass (TopicChecks): this step only reads the last answer. */
   #checkTopics(p: Pass): StepOutcome {
     const last = this.#topics.latest(p.res, p.spec!, p.key, p.log)
-    if (last?.failure) p.failures.push(last.failure)
-    p.topics = last?.status
-    return proceed
+    if (last.failure) p.failures.push(last.failure)
+    p.topics = last.status
+    p.mayWrite = last.mayWrite
+    // Until the topics are the resource's own (a conflict, or no answer from Kafka yet), look again soon.
+    return last.mayWrite ? proceed : requeue(TOPIC_RECHECK_MS, 'the written topics are not confirmed as this resource\'s own')
   }
 
   async #opa(p: Pass): Promise<StepOutcome> {
+    // The topic check asks for another pass when its answer changes.
+    if (!p.mayWrite) return proceed
     const { sts, hold } = await reconcileOpa(this.#workloads, p.res, p.owner, p.spec!, p.log)
     p.opa = { readyReplicas: hold ? 0 : (sts.status?.readyReplicas ?? 0) }
     return hold ? requeue(500, 'OpA held at zero replicas until its old instances are gone') : proceed
   }
 
   async #opb(p: Pass): Promise<StepOutcome> {
+    if (!p.mayWrite) return proceed
     const { statuses, requeueAfterMs } = await reconcileShards(this.#workloads, p.res, p.owner, p.spec!, p.log)
     p.shards = statuses
     return requeueAfterMs !== undefined ? requeue(requeueAfterMs, 'a shard is changing') : proceed

@@ -1,10 +1,12 @@
 import type { V1Secret } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import type { PipelineSpec, TopicStatus } from '@ridepulse/contracts'
+import { ownerText, type PipelineSpec, type TopicStatus } from '@ridepulse/contracts'
 import { sameJson, type StepFailure } from '../core/status.js'
 import { stepFailure, topicCheckDue } from '../core/pass.js'
-import { desiredTopics, planTopics } from '../core/topics.js'
+import { planOwnership } from '../core/ownership.js'
+import { desiredTopics, planTopics, writtenTopicNames } from '../core/topics.js'
 import { PipelineTopics } from '../kafka/admin.js'
+import { TopicOwners } from '../kafka/owners.js'
 import { objectPath } from '../kube/rest.js'
 import type { OperatorMetrics } from '../metrics.js'
 import type { ClusterWriter, PipelineResource } from './writer.js'
@@ -15,6 +17,16 @@ interface TopicCheck {
   running: boolean
   status?: TopicStatus[]
   failure?: StepFailure
+  /** The written topics the last finished check found this resource's own (sorted, joined), when it did. */
+  owned?: string
+}
+
+/** What the pass reads of the broker's side. */
+export interface TopicAnswer {
+  status?: TopicStatus[]
+  failure?: StepFailure
+  /** Whether the pipeline may write its topics as the spec names them now: checked against the cluster's owner records. */
+  mayWrite: boolean
 }
 
 /**
@@ -37,17 +49,35 @@ export class TopicChecks {
     this.#checks.delete(key)
   }
 
-  /** The last answer for the resource, starting a new check when one is due. */
-  latest(res: PipelineResource, spec: PipelineSpec, key: string, log: Logger): { status?: TopicStatus[]; failure?: StepFailure } | undefined {
+  /**
+   * The last answer for the resource, starting a new check when one is due.
+   * The pipeline may write once a check has found its written topics its own;
+   * until the first check of this operator finishes (Kafka unreachable, say),
+   * a status whose topics are the same ones and hold no conflict stands for it,
+   * so a running pipeline is still healed.
+   */
+  latest(res: PipelineResource, spec: PipelineSpec, key: string, log: Logger): TopicAnswer {
+    const last = this.#start(res, spec, key, log)
+    const names = writtenTopicNames(spec)
+    const fromStatus = () => {
+      const recorded = res.status?.topics ?? []
+      const have = new Set(recorded.map((t) => t.name))
+      return recorded.every((t) => !t.conflict) && names.split(',').every((n) => have.has(n))
+    }
+    const mayWrite = last?.owned !== undefined ? last.owned === names : last?.status?.some((t) => t.conflict) ? false : fromStatus()
+    return { ...(last?.status ? { status: last.status } : {}), ...(last?.failure ? { failure: last.failure } : {}), mayWrite }
+  }
+
+  #start(res: PipelineResource, spec: PipelineSpec, key: string, log: Logger): TopicCheck | undefined {
     const generation = res.metadata.generation ?? 0
     const last = this.#checks.get(key)
     if (topicCheckDue(last, generation, this.nowMs(), this.everyMs)) {
       const check: TopicCheck = { ...(last ?? { status: undefined }), generation, atMs: this.nowMs(), running: true }
       this.#checks.set(key, check)
-      void this.#check(res, spec)
-        .then((status) => {
-          const changed = !sameJson(status, check.status) || check.failure
-          Object.assign(check, { running: false, status, failure: undefined, atMs: this.nowMs() })
+      void this.#check(res, spec, log)
+        .then(({ status, owned }) => {
+          const changed = !sameJson(status, check.status) || check.failure || owned !== check.owned
+          Object.assign(check, { running: false, status, failure: undefined, owned, atMs: this.nowMs() })
           if (changed) this.requeue(key)
         })
         .catch((err: unknown) => {
@@ -65,19 +95,81 @@ export class TopicChecks {
     return last
   }
 
-  async #check(res: PipelineResource, spec: PipelineSpec): Promise<TopicStatus[]> {
+  /**
+   * Claims the written topics in the cluster's owner records (or finds them
+   * another resource's), then creates what is missing. A conflict touches no
+   * topic: the status names each topic's owner.
+   */
+  async #check(res: PipelineResource, spec: PipelineSpec, log: Logger): Promise<{ status: TopicStatus[]; owned?: string }> {
     const sasl = await this.#sasl(res, spec)
-    const admin = new PipelineTopics({ brokers: spec.kafka.bootstrapServers, clientId: `${res.metadata.name}-operator`, ...(sasl ? { sasl } : {}) })
+    const settings = { brokers: spec.kafka.bootstrapServers, clientId: `${res.metadata.name}-operator`, replicationFactor: spec.kafka.replicationFactor, ...(sasl ? { sasl } : {}) }
+    const admin = new PipelineTopics(settings)
     try {
       const desired = desiredTopics(spec)
-      const plan = planTopics(desired, await admin.observe(desired))
-      if (plan.actions.length > 0) {
-        await admin.apply(plan.actions, spec.kafka.replicationFactor)
-        for (const a of plan.actions) await this.w.event(res, 'Normal', a.kind === 'create' ? 'TopicCreated' : 'PartitionsAdded', `${a.topic.name}: ${a.topic.partitions} partitions`)
+      const written = desired.filter((t) => t.role !== 'orders')
+      const me = { uid: res.metadata.uid, namespace: res.metadata.namespace, name: res.metadata.name }
+      const owners = new TopicOwners(settings)
+      await owners.ensure()
+      const before = planOwnership(written, await owners.read(), me)
+      let plan = before
+      if (before.claim.length > 0) {
+        await owners.claim(before.claim, me)
+        // Read back: of two claims made at once, the later record wins.
+        plan = planOwnership(written, await owners.read(), me)
+        if (plan.claim.length > 0) throw new Error(`the owner records do not show the claim of ${plan.claim.join(', ')} yet`)
+        for (const t of before.claim.filter((n) => !plan.conflicts.some((c) => c.topic === n))) log.info({ topic: t }, 'topic claimed')
+        for (const a of before.adopted) await this.w.event(res, 'Normal', 'TopicAdopted', `${a.topic}: owned before by ${ownerText(a.previous)}, a resource of the same namespace and name`)
       }
-      return plan.status
+      if (plan.conflicts.length > 0) {
+        const observed = await admin.observe(desired)
+        const conflictOf = new Map(plan.conflicts.map((c) => [c.topic, ownerText(c.owner)]))
+        const status = planTopics(desired, observed).status.map((t) => {
+          const owner = conflictOf.get(t.name)
+          return owner ? { ...t, ready: false, message: `belongs to ${owner}`, conflict: owner } : t
+        })
+        if (!sameJson(status, res.status?.topics)) {
+          await this.w.event(res, 'Warning', 'TopicConflict', plan.conflicts.map((c) => `${c.topic} (${c.role}) belongs to ${ownerText(c.owner)}`).join('; '))
+        }
+        return { status }
+      }
+      const plan2 = planTopics(desired, await admin.observe(desired))
+      if (plan2.actions.length > 0) {
+        await admin.apply(plan2.actions, spec.kafka.replicationFactor)
+        for (const a of plan2.actions) await this.w.event(res, 'Normal', a.kind === 'create' ? 'TopicCreated' : 'PartitionsAdded', `${a.topic.name}: ${a.topic.partitions} partitions`)
+      }
+      return { status: plan2.status, owned: writtenTopicNames(spec) }
     } finally {
       await admin.close()
+    }
+  }
+
+  /**
+   * Frees the written topics in the cluster's owner records as the resource
+   * goes (its topics and their data stay). Bounded and never in the way of
+   * the deletion: records left behind (Kafka unreachable) keep the topics
+   * from other resources, and a resource created again under the same
+   * namespace and name takes them back.
+   */
+  async release(res: PipelineResource, spec: PipelineSpec, log: Logger, timeoutMs = 10_000): Promise<void> {
+    const me = { uid: res.metadata.uid, namespace: res.metadata.namespace, name: res.metadata.name }
+    const work = (async () => {
+      const sasl = await this.#sasl(res, spec)
+      const owners = new TopicOwners({ brokers: spec.kafka.bootstrapServers, clientId: `${res.metadata.name}-operator`, ...(sasl ? { sasl } : {}) })
+      return owners.release(writtenTopicNames(spec).split(','), me)
+    })()
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Kafka within ${timeoutMs} ms`)), timeoutMs)
+    })
+    try {
+      const freed = await Promise.race([work, late])
+      log.info({ topics: freed }, 'topics released')
+    } catch (err) {
+      log.warn({ err }, 'could not release the topics in the owner records; they stay claimed')
+      await this.w.event(res, 'Warning', 'TopicsNotReleased', `the owner records still name this resource: ${String(err instanceof Error ? err.message : err)}`).catch(() => undefined)
+    } finally {
+      clearTimeout(timer)
+      work.catch(() => undefined)
     }
   }
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { deadLetter, encodeEvent, ownedPartitions, parseRawEvent, type RejectCode, zonePartition } from '@ridepulse/contracts'
+import { deadLetter, encodeEvent, kafkaIdOf, ownedPartitions, transactionalIdOf, parseRawEvent, type RejectCode, zonePartition } from '@ridepulse/contracts'
 import { kafkaSettings, type OpaConfig } from '../config.js'
 import { runCommitLoop, transact, type CommitUnit } from '../commit-loop.js'
 import { defaultProducer, type WorkerHooks } from '../hooks.js'
@@ -37,9 +37,10 @@ export class OpaInstance implements CommitUnit {
     readonly nowMs: () => number = Date.now,
     readonly hooks: WorkerHooks = {},
   ) {
-    this.#settings = kafkaSettings(cfg, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`)
-    this.producer = (hooks.producer ?? defaultProducer)(this.#settings, `${cfg.PIPELINE}-opa-${cfg.OPA_INDEX}`)
-    this.#group = `${cfg.PIPELINE}-opa`
+    const transactionalId = transactionalIdOf(cfg, { role: 'opa', index: cfg.OPA_INDEX })
+    this.#settings = kafkaSettings(cfg, transactionalId)
+    this.producer = (hooks.producer ?? defaultProducer)(this.#settings, transactionalId)
+    this.#group = `${kafkaIdOf(cfg)}-opa`
     this.#readers = new Map(ownedPartitions(cfg.ORDERS_PARTITIONS, cfg.OPA_INDEX, cfg.OPA_INSTANCES).map((p) => [p, new PartitionReader(this.#settings, cfg.TOPIC_ORDERS, p)]))
     this.#dlqValueLimit = cfg.DLQ_MAX_VALUE_BYTES
   }

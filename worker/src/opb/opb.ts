@@ -1,5 +1,5 @@
 import type { Logger } from 'pino'
-import { decodeEvent, type OpbPhase, type RecoveryReport, type RideEvent } from '@ridepulse/contracts'
+import { decodeEvent, transactionalIdOf, type OpbPhase, type RecoveryReport, type RideEvent } from '@ridepulse/contracts'
 import { describeError, PartitionReader, type BatchProducer, type KafkaSettings } from '@ridepulse/kafka'
 import { runCommitLoop, type CommitUnit } from '../commit-loop.js'
 import { kafkaSettings, type OpbConfig } from '../config.js'
@@ -64,8 +64,9 @@ export class OpbShard implements CommitUnit {
     early?: EarlyRestore,
     readonly hooks: WorkerHooks = {},
   ) {
-    this.#settings = kafkaSettings(cfg, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
-    this.producer = (hooks.producer ?? defaultProducer)(this.#settings, `${cfg.PIPELINE}-opb-${cfg.SHARD}`)
+    const transactionalId = transactionalIdOf(cfg, { role: 'opb', shard: cfg.SHARD })
+    this.#settings = kafkaSettings(cfg, transactionalId)
+    this.producer = (hooks.producer ?? defaultProducer)(this.#settings, transactionalId)
     this.#input = new PartitionReader(this.#settings, cfg.TOPIC_ENRICHED, cfg.SHARD)
     this.#changelog = new PartitionReader(this.#settings, cfg.TOPIC_CHANGELOG, cfg.SHARD)
     this.#checkpointOnly = cfg.SNAPSHOT_MODE === 'checkpoint'
