@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-import type { KubernetesObject } from '@kubernetes/client-node'
+import type { KubernetesObject, V1Pod } from '@kubernetes/client-node'
 import { pino } from 'pino'
 import { LABEL_INSTANCE, LABEL_MANAGED_BY, FIELD_MANAGER } from './core/builders.js'
+import { resourcesOnNode } from './core/observe.js'
 import { API_VERSION, PLURAL } from '@ridepulse/contracts'
 import { ConfigError, loadConfig, type OperatorConfig } from './config.js'
 import { fetchJson, startHttp } from './http.js'
@@ -99,17 +100,18 @@ const resources: ResilientInformer<KubernetesObject> = new ResilientInformer(res
   watchSeconds,
   onEvent: (o) => o.metadata?.namespace && o.metadata.name && queue.add(`${o.metadata.namespace}/${o.metadata.name}`),
 }, log)
+const pods = new ResilientInformer<V1Pod>(rest, { path: objectPath('v1', 'pods', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log)
 informers.push(
   resources,
-  new ResilientInformer(rest, { path: objectPath('v1', 'pods', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
+  pods,
   new ResilientInformer(rest, { path: objectPath('v1', 'persistentvolumeclaims', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
   new ResilientInformer(rest, { path: objectPath('apps/v1', 'statefulsets', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
-  // A node going NotReady concerns every pipeline with a pod on it.
+  // A node going NotReady, or deleted, concerns the pipelines with a pod on it, and only those.
   new ResilientInformer(rest, {
     path: objectPath('v1', 'nodes', undefined),
     watchSeconds,
-    onEvent: () => {
-      for (const r of resources.cache.list()) if (r.metadata?.namespace && r.metadata.name) queue.add(`${r.metadata.namespace}/${r.metadata.name}`)
+    onEvent: (node) => {
+      for (const key of resourcesOnNode(node.metadata?.name, pods.cache.list())) queue.add(key)
     },
   }, log),
 )

@@ -6,6 +6,8 @@ import { Admin, ConfigResourceTypes } from '@platformatic/kafka'
 import { type KubernetesObject, type V1PersistentVolumeClaim, type V1Pod, type V1StatefulSet } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFinished } from 'vitest'
 import { ANNOTATION_NUDGED_AT, WORKER_PORT } from '../src/core/builders.js'
+import { Rest as SrcRest } from '../src/kube/rest.js'
+import { ClusterWriter, type PipelineResource } from '../src/reconcile/writer.js'
 import { NUDGE_AFTER_MS } from '../src/core/shards.js'
 import { parseResource, specSchema } from '@ridepulse/contracts'
 import { sameJson, type PipelineStatus } from '../src/core/status.js'
@@ -274,6 +276,28 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect((await eventsOf(ns)).map((e) => e.reason)).toContain('OpaPaused')
   })
 
+  it('recreates at once a shard whose node is deleted, without waiting for the NotReady timeout', async () => {
+    const res = pipeline('gone', ns, { opb: { shards: 1 }, recovery: { nodeLostTimeoutSeconds: 3600 } })
+    await applyYaml(admin, JSON.stringify(res), ns)
+    const first = await waitFor('the pod of gone', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=gone'))[0])
+    const node = `gone-node-${run}`
+    await admin.request('POST', objectPath('v1', 'nodes', undefined), { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node } } })
+    await admin.request('POST', `${objectPath('v1', 'pods', ns, 'gone-opb-0')}/binding`, {
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'gone-opb-0' }, target: { apiVersion: 'v1', kind: 'Node', name: node } },
+    })
+    await markPodReady(admin, ns, 'gone-opb-0')
+    await waitFor('gone Running', async () => (await getResource(ns, 'gone')).status?.readyShards === 1)
+    // The node is removed (kubectl delete node, or an autoscaler); no pod GC runs here, so the pod stays bound to it.
+    await admin.delete(objectPath('v1', 'nodes', undefined, node))
+    const replacement = await waitFor('a replacement pod', async () => {
+      const p = (await listPods(admin, ns, 'app.kubernetes.io/instance=gone'))[0]
+      return p && p.metadata?.uid !== first.metadata?.uid ? p : undefined
+    }, 15_000)
+    expect(replacement.spec?.nodeName).toBeUndefined()
+    const r = await getResource(ns, 'gone')
+    expect(r.status?.shards?.[0]?.pendingRecovery?.reason).toBe('NodeLost')
+  })
+
   it('recreates a shard whose node stays NotReady past the timeout', async () => {
     const res = pipeline('nodes', ns, { opb: { shards: 1 }, recovery: { nodeLostTimeoutSeconds: 5 } })
     await applyYaml(admin, JSON.stringify(res), ns)
@@ -301,7 +325,9 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
 
     // Scheduled onto another node whose kubelet does not start it: the
     // operator nudges that kubelet with an annotation (see NUDGE_AFTER_MS),
-    // through the chart's RBAC, and only after the delay.
+    // through the chart's RBAC, and only after the delay. (The node exists:
+    // a pod bound to a node that does not is lost at once, as tested above.)
+    await admin.request('POST', objectPath('v1', 'nodes', undefined), { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: `other-${node}` } } })
     await admin.request('POST', `${objectPath('v1', 'pods', ns, 'nodes-opb-0')}/binding`, {
       body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'nodes-opb-0' }, target: { apiVersion: 'v1', kind: 'Node', name: `other-${node}` } },
     })
@@ -334,6 +360,25 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(kept).toHaveLength(3)
     expect(kept.every((c) => !c.metadata?.ownerReferences?.length)).toBe(true)
     expect(claims.items.some((c) => c.metadata?.name === 'data-drop-opb-0' && !c.metadata.deletionTimestamp)).toBe(false)
+  })
+})
+
+describe('status writes', () => {
+  it('never writes a status computed from an older resource over a newer one', async () => {
+    const sns = `stale-${run}`
+    await ensureNamespace(admin, sns)
+    await applyYaml(admin, JSON.stringify({ ...pipeline('stale', sns), spec: { kafka: { bootstrapServers: ['127.0.0.1:1'] } } }), sns)
+    const rest = SrcRest.load(inject('kubeconfig'))
+    const writer = new ClusterWriter(rest, 'status-test', Date.now)
+    const old = await rest.get<PipelineResource>(resourcePath(sns, 'stale'))
+    // Someone changes the resource after the pass read it.
+    await admin.mergePatch(resourcePath(sns, 'stale'), { metadata: { labels: { touched: 'yes' } } })
+    const computed = { observedGeneration: 1, phase: 'Running' as const, shardsReady: '9/9', readyShards: 9, recoveries: 0, conditions: [] }
+    expect(await writer.writeStatus(old, computed)).toBe('stale')
+    expect((await getResource(sns, 'stale')).status?.shardsReady).not.toBe('9/9')
+    // From the resource as it is now, the same write goes through.
+    expect(await writer.writeStatus(await rest.get<PipelineResource>(resourcePath(sns, 'stale')), computed)).toBe('written')
+    await admin.delete(resourcePath(sns, 'stale'))
   })
 })
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
-import { ANNOTATION_NUDGED_AT, ANNOTATION_SPEC_HASH } from './builders.js'
-import { nodeNotReadySince, observePod } from './observe.js'
+import { ANNOTATION_NUDGED_AT, ANNOTATION_SPEC_HASH, LABEL_INSTANCE } from './builders.js'
+import { nodeNotReadySince, observePod, resourcesOnNode } from './observe.js'
 
 describe('observePod', () => {
   it('reads readiness, deletion, restarts and annotations off a pod', () => {
@@ -57,5 +57,15 @@ describe('nodeNotReadySince', () => {
     ['no node', undefined, undefined],
   ])('%s', (_, n, since) => {
     expect(nodeNotReadySince(n)).toBe(since)
+  })
+})
+
+describe('resourcesOnNode', () => {
+  const at = (ns: string, inst: string, node?: string): V1Pod => ({ metadata: { namespace: ns, labels: { [LABEL_INSTANCE]: inst } }, spec: { containers: [], ...(node ? { nodeName: node } : {}) } })
+  it('names only the resources with a pod on the node, each once', () => {
+    const pods = [at('a', 'rides', 'n1'), at('a', 'rides', 'n1'), at('b', 'rides', 'n2'), at('c', 'fleet', 'n1'), at('d', 'idle')]
+    expect(resourcesOnNode('n1', pods).sort()).toEqual(['a/rides', 'c/fleet'])
+    expect(resourcesOnNode('n3', pods)).toEqual([])
+    expect(resourcesOnNode(undefined, pods)).toEqual([])
   })
 })

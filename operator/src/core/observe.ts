@@ -1,5 +1,5 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
-import { ANNOTATION_NUDGED_AT, ANNOTATION_SPEC_HASH } from './builders.js'
+import { ANNOTATION_NUDGED_AT, ANNOTATION_SPEC_HASH, LABEL_INSTANCE } from './builders.js'
 import type { ObservedPod } from './shards.js'
 
 const msOf = (t: string | Date | undefined) => (t === undefined ? undefined : new Date(t).getTime())
@@ -32,4 +32,18 @@ export function nodeNotReadySince(node: V1Node | undefined): number | undefined 
   const c = node?.status?.conditions?.find((x) => x.type === 'Ready')
   if (!c || c.status === 'True') return undefined
   return msOf(c.lastTransitionTime)
+}
+
+/**
+ * The resources (`namespace/name`) with a pod of theirs on `node`: the only
+ * ones a change of that node (NotReady, deleted) concerns.
+ */
+export function resourcesOnNode(node: string | undefined, pods: readonly V1Pod[]): string[] {
+  if (!node) return []
+  const keys = new Set<string>()
+  for (const p of pods) {
+    const inst = p.metadata?.labels?.[LABEL_INSTANCE]
+    if (p.spec?.nodeName === node && inst && p.metadata?.namespace) keys.add(`${p.metadata.namespace}/${inst}`)
+  }
+  return [...keys]
 }

@@ -24,6 +24,16 @@ describe('a pass', () => {
     expect(stepFailure('topics', new TopicMissingError('orders'))).toEqual({ step: 'topics', reason: 'TopicMissingError', message: 'orders' })
     expect(stepFailure('opb', 'plain')).toEqual({ step: 'opb', reason: 'Error', message: 'plain' })
   })
+
+  it('names the cause of a failure, not the class that carried it', () => {
+    // As the API server answers a write the operator's role does not allow, and as Node fails a connection.
+    const forbidden = Object.assign(new Error('pods is forbidden'), { name: 'ApiError', reason: 'Forbidden', code: 403 })
+    expect(stepFailure('opb', forbidden)).toEqual({ step: 'opb', reason: 'Forbidden', message: 'pods is forbidden' })
+    const refused = new Error('topics check failed', { cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:9092'), { code: 'ECONNREFUSED' }) })
+    expect(stepFailure('topics', refused).reason).toBe('ECONNREFUSED')
+    expect(stepFailure('topics', Object.assign(new Error('x'), { code: 'PLT_KFK_NETWORK' })).reason).toBe('PLT_KFK_NETWORK')
+    expect(stepFailure('opb', Object.assign(new Error('x'), { reason: 'too many requests!' })).reason).toBe('toomanyrequests')
+  })
 })
 
 describe('shardToRoll', () => {

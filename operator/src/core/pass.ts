@@ -20,10 +20,28 @@ export function nextPass(outcomes: readonly StepOutcome[], resyncMs: number): { 
   return next
 }
 
-/** A failed step, named by what the caller must know: its error class and message. */
+/**
+ * What a condition's reason says of a failure: its cause, not the class that
+ * carried it. The API server's reason (Forbidden, Conflict, NotFound, ...)
+ * where an error has one, else a system or client error code (ECONNREFUSED,
+ * ...), looked for through the error's causes; the class name last.
+ */
+function causeOf(err: unknown): string {
+  for (let e: unknown = err, depth = 0; e && typeof e === 'object' && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const { reason, code } = e as { reason?: unknown; code?: unknown }
+    if (typeof reason === 'string' && reason) return /^\d+$/.test(reason) ? `HTTP${reason}` : reason
+    if (typeof code === 'string' && code) return code
+  }
+  return err instanceof Error ? err.name : 'Error'
+}
+
+/** A condition's reason must be a word: letters, digits, '_', ',' and ':', starting with a letter. */
+const asReason = (s: string): string => s.replace(/[^A-Za-z0-9_,:]/g, '').replace(/^[^A-Za-z]+/, '').replace(/[,:]+$/, '') || 'Error'
+
+/** A failed step, named by what the caller must know: its cause and message. */
 export const stepFailure = (step: string, err: unknown): StepFailure => ({
   step,
-  reason: err instanceof Error ? err.name : 'Error',
+  reason: asReason(causeOf(err)),
   message: err instanceof Error ? err.message : String(err),
 })
 

@@ -119,6 +119,14 @@ describe('planShard', () => {
     expect(lost.failed).toBeUndefined() // the same failure, not a second one
   })
 
+  it('takes a pod whose node no longer exists for lost at once, without waiting for the timeout', () => {
+    const p = planShard(input({ pod: pod({ nodeName: 'n1' }), nodeGone: true }))
+    expect(p.failed).toBe('NodeLost')
+    expect(p.status.pendingRecovery).toMatchObject({ reason: 'NodeLost' })
+    expect(p.actions).toEqual([{ kind: 'delete-pod', uid: 'u1', graceSeconds: 0, reason: 'node lost' }])
+    expect(planShard(input({ pod: pod({ nodeName: 'n1' }) })).actions).toEqual([])
+  })
+
   it('rolls a stale pod only when allowed, and a roll is not a recovery', () => {
     expect(planShard(input({ desiredHash: 'h2' })).actions).toEqual([])
     const roll = planShard(input({ desiredHash: 'h2', mayRoll: true }))

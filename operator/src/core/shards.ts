@@ -56,6 +56,8 @@ export interface ShardInput {
   mayRoll: boolean
   /** Since when the pod's node has been NotReady, ms; undefined when Ready or unknown. */
   nodeNotReadySinceMs?: number
+  /** The pod's node no longer exists (deleted, or removed by an autoscaler): lost at once, no timeout to wait. */
+  nodeGone?: boolean
   nodeLostTimeoutMs: number
   nowMs: number
 }
@@ -125,7 +127,7 @@ export function planShard(i: ShardInput): ShardPlan {
   }
   if (!known && pending && !pending.podRecreatedAt) pending = { ...pending, podRecreatedAt: iso(pod.createdAtMs) }
 
-  const nodeLost = i.nodeNotReadySinceMs !== undefined && i.nowMs - i.nodeNotReadySinceMs >= i.nodeLostTimeoutMs
+  const nodeLost = i.nodeGone === true || (i.nodeNotReadySinceMs !== undefined && i.nowMs - i.nodeNotReadySinceMs >= i.nodeLostTimeoutMs)
   if (pod.deletionRequestedAtMs !== undefined) {
     // Terminating. Wait for it, unless its node is gone and will never confirm.
     if (!pending && prev.phase !== 'Rolling') {
@@ -151,7 +153,9 @@ export function planShard(i: ShardInput): ShardPlan {
 
   if (nodeLost) {
     if (!pending) {
-      pending = start('NodeLost', i.nowMs, `node ${pod.nodeName ?? '?'} of pod ${pod.name} NotReady for ${Math.round((i.nowMs - (i.nodeNotReadySinceMs ?? i.nowMs)) / 1000)} s`)
+      pending = start('NodeLost', i.nowMs, i.nodeGone
+        ? `node ${pod.nodeName ?? '?'} of pod ${pod.name} no longer exists`
+        : `node ${pod.nodeName ?? '?'} of pod ${pod.name} NotReady for ${Math.round((i.nowMs - (i.nodeNotReadySinceMs ?? i.nowMs)) / 1000)} s`)
       failed = 'NodeLost'
     }
     actions.push({ kind: 'delete-pod', uid: pod.uid, graceSeconds: 0, reason: 'node lost' })

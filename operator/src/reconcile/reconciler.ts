@@ -169,6 +169,7 @@ export class Reconciler {
     if (!sameJson(status, res.status)) {
       p.log.warn({ issues: parsed.issues }, 'invalid spec')
       await this.#w.event(res, 'Warning', 'InvalidSpec', message)
+      // A stale write is dropped: the change that made it stale brings another pass.
       await this.#w.writeStatus(res, status)
     }
     return done('invalid spec')
@@ -218,7 +219,10 @@ export class Reconciler {
       topics: p.topics,
       failures: p.failures,
     })
-    if (!sameJson(status, res.status)) await this.#w.writeStatus(res, status)
+    if (!sameJson(status, res.status) && (await this.#w.writeStatus(res, status)) === 'stale') {
+      // Changed since this pass read it: compute the status again from what it is now.
+      return requeue(0, 'the resource changed during the pass')
+    }
     this.d.metrics.shardsReady.set({ resource: p.key }, status.readyShards)
     return proceed
   }

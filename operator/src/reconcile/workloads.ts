@@ -93,6 +93,7 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
       desiredHash,
       mayRoll: shard === roll,
       nodeNotReadySinceMs: pod?.nodeName ? nodeNotReadySince(nodes.get(pod.nodeName)) : undefined,
+      nodeGone: !!pod?.nodeName && !nodes.has(pod.nodeName),
       nodeLostTimeoutMs: spec.recovery.nodeLostTimeoutSeconds * 1000,
       nowMs: now,
     }),

@@ -64,16 +64,19 @@ export class ClusterWriter {
   }
 
   /** The one writer of the status subresource: retries on conflict with the latest version. */
-  async writeStatus(res: PipelineResource, status: PipelineStatus): Promise<void> {
-    let current = res
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.rest.request('PUT', `${resourcePath(current.metadata.namespace, current.metadata.name)}/status`, { body: { ...current, status } })
-        return
-      } catch (err) {
-        if (!isConflict(err) || attempt >= 4) throw err
-        current = await this.rest.get<PipelineResource>(resourcePath(res.metadata.namespace, res.metadata.name))
-      }
+  /**
+   * Writes the status computed from `res`, as of `res`'s resourceVersion.
+   * When the resource changed meanwhile the write is refused and nothing is
+   * written: a status computed from an older resource must be computed again
+   * from the newer one, not forced over it. Returns whether it was written.
+   */
+  async writeStatus(res: PipelineResource, status: PipelineStatus): Promise<'written' | 'stale'> {
+    try {
+      await this.rest.request('PUT', `${resourcePath(res.metadata.namespace, res.metadata.name)}/status`, { body: { ...res, status } })
+      return 'written'
+    } catch (err) {
+      if (isConflict(err)) return 'stale'
+      throw err
     }
   }
 
