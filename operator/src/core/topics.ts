@@ -16,13 +16,8 @@ export function desiredTopics(spec: PipelineSpec): DesiredTopic[] {
   return pipelineTopics(spec.topics, { ordersPartitions: spec.topics.ordersPartitions, shards: spec.opb.shards })
 }
 
-/** The names of the topics a pipeline writes, sorted and joined: what an ownership check confirmed. */
-export const writtenTopicNames = (spec: PipelineSpec): string =>
-  desiredTopics(spec)
-    .filter((t) => t.role !== 'orders')
-    .map((t) => t.name)
-    .sort()
-    .join(',')
+/** The topics a pipeline writes: every one but its input, which pipelines may share. */
+export const writtenTopics = (spec: PipelineSpec): DesiredTopic[] => desiredTopics(spec).filter((t) => t.role !== 'orders')
 
 export type TopicAction = { kind: 'create'; topic: DesiredTopic } | { kind: 'add-partitions'; topic: DesiredTopic; from: number }
 

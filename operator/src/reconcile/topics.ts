@@ -1,10 +1,11 @@
 import type { V1Secret } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { ownerText, type PipelineSpec, type TopicStatus } from '@ridepulse/contracts'
+import type { KafkaSettings } from '@ridepulse/kafka'
 import { sameJson, type StepFailure } from '../core/status.js'
 import { stepFailure, topicCheckDue } from '../core/pass.js'
 import { planOwnership } from '../core/ownership.js'
-import { desiredTopics, planTopics, writtenTopicNames } from '../core/topics.js'
+import { desiredTopics, planTopics, writtenTopics } from '../core/topics.js'
 import { PipelineTopics } from '../kafka/admin.js'
 import { TopicOwners } from '../kafka/owners.js'
 import { objectPath } from '../kube/rest.js'
@@ -17,9 +18,16 @@ interface TopicCheck {
   running: boolean
   status?: TopicStatus[]
   failure?: StepFailure
-  /** The written topics the last finished check found this resource's own (sorted, joined), when it did. */
+  /** The written topics the last finished check found this resource's own (`ownedKey`), when it did. */
   owned?: string
 }
+
+/** The written topics' names, in one order: what an ownership check confirmed. */
+const ownedKey = (spec: PipelineSpec): string =>
+  writtenTopics(spec)
+    .map((t) => t.name)
+    .sort()
+    .join(',')
 
 /** What the pass reads of the broker's side. */
 export interface TopicAnswer {
@@ -58,13 +66,12 @@ export class TopicChecks {
    */
   latest(res: PipelineResource, spec: PipelineSpec, key: string, log: Logger): TopicAnswer {
     const last = this.#start(res, spec, key, log)
-    const names = writtenTopicNames(spec)
     const fromStatus = () => {
       const recorded = res.status?.topics ?? []
       const have = new Set(recorded.map((t) => t.name))
-      return recorded.every((t) => !t.conflict) && names.split(',').every((n) => have.has(n))
+      return recorded.every((t) => !t.conflict) && writtenTopics(spec).every((t) => have.has(t.name))
     }
-    const mayWrite = last?.owned !== undefined ? last.owned === names : last?.status?.some((t) => t.conflict) ? false : fromStatus()
+    const mayWrite = last?.owned !== undefined ? last.owned === ownedKey(spec) : last?.status?.some((t) => t.conflict) ? false : fromStatus()
     return { ...(last?.status ? { status: last.status } : {}), ...(last?.failure ? { failure: last.failure } : {}), mayWrite }
   }
 
@@ -101,12 +108,11 @@ export class TopicChecks {
    * topic: the status names each topic's owner.
    */
   async #check(res: PipelineResource, spec: PipelineSpec, log: Logger): Promise<{ status: TopicStatus[]; owned?: string }> {
-    const sasl = await this.#sasl(res, spec)
-    const settings = { brokers: spec.kafka.bootstrapServers, clientId: `${res.metadata.name}-operator`, replicationFactor: spec.kafka.replicationFactor, ...(sasl ? { sasl } : {}) }
+    const settings = await this.#settings(res, spec)
     const admin = new PipelineTopics(settings)
     try {
       const desired = desiredTopics(spec)
-      const written = desired.filter((t) => t.role !== 'orders')
+      const written = writtenTopics(spec)
       const me = { uid: res.metadata.uid, namespace: res.metadata.namespace, name: res.metadata.name }
       const owners = new TopicOwners(settings)
       await owners.ensure()
@@ -137,7 +143,7 @@ export class TopicChecks {
         await admin.apply(plan2.actions, spec.kafka.replicationFactor)
         for (const a of plan2.actions) await this.w.event(res, 'Normal', a.kind === 'create' ? 'TopicCreated' : 'PartitionsAdded', `${a.topic.name}: ${a.topic.partitions} partitions`)
       }
-      return { status: plan2.status, owned: writtenTopicNames(spec) }
+      return { status: plan2.status, owned: ownedKey(spec) }
     } finally {
       await admin.close()
     }
@@ -152,11 +158,7 @@ export class TopicChecks {
    */
   async release(res: PipelineResource, spec: PipelineSpec, log: Logger, timeoutMs = 10_000): Promise<void> {
     const me = { uid: res.metadata.uid, namespace: res.metadata.namespace, name: res.metadata.name }
-    const work = (async () => {
-      const sasl = await this.#sasl(res, spec)
-      const owners = new TopicOwners({ brokers: spec.kafka.bootstrapServers, clientId: `${res.metadata.name}-operator`, ...(sasl ? { sasl } : {}) })
-      return owners.release(writtenTopicNames(spec).split(','), me)
-    })()
+    const work = this.#settings(res, spec).then((settings) => new TopicOwners(settings).release(writtenTopics(spec).map((t) => t.name), me))
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`no answer from Kafka within ${timeoutMs} ms`)), timeoutMs)
@@ -171,6 +173,12 @@ export class TopicChecks {
       clearTimeout(timer)
       work.catch(() => undefined)
     }
+  }
+
+  /** How the operator reaches the resource's Kafka cluster, with its credentials when the spec names some. */
+  async #settings(res: PipelineResource, spec: PipelineSpec): Promise<KafkaSettings> {
+    const sasl = await this.#sasl(res, spec)
+    return { brokers: spec.kafka.bootstrapServers, clientId: `${res.metadata.name}-operator`, replicationFactor: spec.kafka.replicationFactor, ...(sasl ? { sasl } : {}) }
   }
 
   async #sasl(res: PipelineResource, spec: PipelineSpec) {
