@@ -1,9 +1,12 @@
 import { z } from 'zod'
+import { kafkaConnectionEnv, kafkaConnectionRules } from '@ridepulse/contracts'
+import { tlsFromFiles } from '@ridepulse/kafka'
 
 const int = (min: number) => z.coerce.number().int().min(min)
 
 export const configSchema = z.object({
-  KAFKA_BROKERS: z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'each broker must be host:port')).min(1)).default(['127.0.0.1:9092']),
+  /** The brokers and how to reach them (TLS, SASL): the workers' variables. */
+  ...kafkaConnectionEnv,
   TOPIC_OUTPUT: z.string().min(1).default('orders.output'),
   /** Partitions of the output topic (= OpB shards). */
   SHARDS: int(1).default(3),
@@ -31,7 +34,7 @@ export const configSchema = z.object({
   HTTP_PORT: int(0).default(8090),
   HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
-}).refine((c) => c.STATUS_SOURCE !== 'kubernetes' || c.KUBE_RESOURCE, { path: ['KUBE_RESOURCE'], message: 'is required when STATUS_SOURCE=kubernetes' })
+}).superRefine(kafkaConnectionRules).refine((c) => c.STATUS_SOURCE !== 'kubernetes' || c.KUBE_RESOURCE, { path: ['KUBE_RESOURCE'], message: 'is required when STATUS_SOURCE=kubernetes' })
 export type BoardConfig = z.infer<typeof configSchema>
 
 export class ConfigError extends Error {
@@ -43,6 +46,8 @@ export class ConfigError extends Error {
 
 export function loadConfig(env: Record<string, string | undefined>): BoardConfig {
   const r = configSchema.safeParse(env)
-  if (r.success) return r.data
-  throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`))
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`))
+  const { issues } = tlsFromFiles(r.data)
+  if (issues.length > 0) throw new ConfigError(issues)
+  return r.data
 }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import { decodeOutput } from '@ridepulse/contracts'
-import { TopicFollower, type KafkaSettings } from '@ridepulse/kafka'
+import { connectionProblem, TopicFollower, type KafkaSettings } from '@ridepulse/kafka'
 import type { BoardState } from './core/state.js'
 
 /**
@@ -39,7 +39,11 @@ export class OutputFollower {
       maxWaitMs: 200,
       maxBytes: 4 << 20,
       onFetchError: (partition, err, failures) => {
-        if (failures === 1 || failures % 20 === 0) this.log.warn({ partition, err, failures }, 'fetch failed, retrying')
+        if (failures !== 1 && failures % 20 !== 0) return
+        // A certificate, a password or a listener that does not match is said in words.
+        const problem = connectionProblem(err, settings.tls !== undefined)
+        if (problem) this.log.error({ partition, err, failures, reason: problem.reason }, `cannot use the Kafka cluster: ${problem.message}; retrying`)
+        else this.log.warn({ partition, err, failures }, 'fetch failed, retrying')
       },
     })
   }

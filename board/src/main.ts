@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { pino } from 'pino'
+import { settingsFromEnv } from '@ridepulse/kafka'
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import { ConfigError, loadConfig, type BoardConfig } from './config.js'
 import { BoardState } from './core/state.js'
@@ -28,7 +29,7 @@ const cells = new Gauge({ name: 'ridepulse_board_cells', help: 'Zone-minutes hel
 
 const state = new BoardState(cfg.HISTORY_WINDOWS)
 // The state is a cache of orders.output: rebuilt from the topic on every start.
-const follower = new OutputFollower({ brokers: cfg.KAFKA_BROKERS, clientId: 'ridepulse-board' }, cfg.TOPIC_OUTPUT, cfg.SHARDS, state, log, () => skipped.inc())
+const follower = new OutputFollower(settingsFromEnv(cfg, 'ridepulse-board'), cfg.TOPIC_OUTPUT, cfg.SHARDS, state, log, () => skipped.inc())
 const source = cfg.STATUS_SOURCE === 'kubernetes'
   ? kubernetesSource(resourceStatusReader(cfg.KUBE_RESOURCE as `${string}/${string}`, cfg.KUBECONFIG || undefined))
   : workersSource(cfg.WORKER_STATUS_URLS, Math.max(200, cfg.STATUS_POLL_MS - 50))

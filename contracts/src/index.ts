@@ -6,6 +6,7 @@
 export * from './codec.js'
 export * from './dead-letter.js'
 export * from './event.js'
+export * from './kafka-env.js'
 export * from './output.js'
 export * from './partition.js'
 export * from './resource.js'

@@ -32,6 +32,8 @@ describe('parseResource', () => {
     ['spec.snapshots.intervalMs', 'rides', { ...base, snapshots: { mode: 'checkpoint', intervalMs: 10_001 } }],
     ['spec.kafka.credentials.secretName', 'rides', { kafka: { ...base.kafka, credentials: { secretName: 'Not_A_Name' } } }],
     ['spec.extra', 'rides', { ...base, extra: true }],
+    ['spec.kafka.tls.clientSecretName', 'rides', { kafka: { ...base.kafka, tls: { clientSecretName: 'Client' } } }],
+    ['spec.kafka.tls.verifyHostnames', 'rides', { kafka: { ...base.kafka, tls: { verifyHostnames: false } } }],
     ['spec.windows.maxFutureSkewMs', 'rides', { ...base, windows: { maxFutureSkewMs: -1 } }],
     ['spec.deadLetters.maxValueBytes', 'rides', { ...base, deadLetters: { maxValueBytes: 2_000_000 } }],
   ])('names %s when it is wrong', (path, name, spec) => {

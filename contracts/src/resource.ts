@@ -19,6 +19,7 @@ export const DEFAULT_IMAGE = 'ridepulse/worker:0.1.0'
 const hostPort = z.string().regex(/^[A-Za-z0-9.-]+:[0-9]{1,5}$/, 'must be host:port')
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'must be a Kafka topic name (letters, digits, ".", "_", "-")')
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a DNS label')
+const secretKey = z.string().regex(/^[-._a-zA-Z0-9]{1,253}$/, 'must be a key of a Secret (letters, digits, "-", "_", ".")')
 const image = z.string().regex(/^\S+$/, 'must be an image reference without spaces').min(1)
 const int = (min: number, max: number) => z.number().int().min(min).max(max)
 const quantity = z.union([
@@ -44,6 +45,24 @@ export const specSchema = z
             mechanism: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).default('SCRAM-SHA-512'),
             usernameKey: z.string().min(1).default('username'),
             passwordKey: z.string().min(1).default('password'),
+          })
+          .strict()
+          .optional(),
+        /**
+         * TLS to the brokers (present: on). Their certificates are checked
+         * against the CA in `caSecretName` (the runtime's trusted authorities
+         * without it) and against the host names in bootstrapServers and in
+         * the brokers' metadata. `clientSecretName` holds a client
+         * certificate and its key, for brokers that require mutual TLS. With
+         * `credentials` as well, SASL runs over TLS (SASL_SSL).
+         */
+        tls: z
+          .object({
+            caSecretName: dnsLabel.optional(),
+            caKey: secretKey.default('ca.crt'),
+            clientSecretName: dnsLabel.optional(),
+            certKey: secretKey.default('tls.crt'),
+            keyKey: secretKey.default('tls.key'),
           })
           .strict()
           .optional(),

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { DEFAULT_DLQ_MAX_VALUE_BYTES } from './dead-letter.js'
 import { DEFAULT_MAX_FUTURE_SKEW_MS } from './event.js'
+import { kafkaConnectionEnv, kafkaConnectionRules } from './kafka-env.js'
 import { DEFAULT_TOPIC_NAMES } from './topics.js'
 
 /**
@@ -37,10 +38,8 @@ const int = (min: number, max = Number.MAX_SAFE_INTEGER) =>
       return z.NEVER
     })
     .pipe(z.number().int().min(min).max(max))
-const list = z.string().transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'each broker must be host:port')).min(1))
-
 const common = {
-  KAFKA_BROKERS: list.default(['127.0.0.1:9092']),
+  ...kafkaConnectionEnv,
   PIPELINE: z.string().regex(/^[a-z0-9][a-z0-9-]{0,40}$/, 'lowercase letters, digits and dashes').default('rides'),
   /** The resource's namespace, under the operator: it joins the name in the transactional ids and the group (see `kafkaIdOf`). */
   PIPELINE_NAMESPACE: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name (a DNS label)').optional(),
@@ -55,10 +54,6 @@ const common = {
   SHARDS: int(1).default(3),
   /** Replication factor of the topics a worker creates when they are missing; -1 takes the broker's default. */
   TOPIC_REPLICATION_FACTOR: z.coerce.number().int().min(-1).max(32).refine((n) => n !== 0, 'must be -1 or at least 1').default(-1),
-  /** SASL: all three or none. */
-  KAFKA_SASL_MECHANISM: z.enum(['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512']).optional(),
-  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
-  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
   HTTP_PORT: int(0).default(8080),
   /** Address the HTTP endpoints listen on. */
   HTTP_HOST: z.string().min(1).default('0.0.0.0'),
@@ -115,13 +110,9 @@ export const opbSchema = z.object({
   RETENTION_MS: int(0).default(600_000),
 })
 
-const saslComplete = (c: { KAFKA_SASL_MECHANISM?: string; KAFKA_SASL_USERNAME?: string; KAFKA_SASL_PASSWORD?: string }) =>
-  [c.KAFKA_SASL_MECHANISM, c.KAFKA_SASL_USERNAME, c.KAFKA_SASL_PASSWORD].filter((x) => x !== undefined).length % 3 === 0
-const saslRule = { path: ['KAFKA_SASL_MECHANISM'], message: 'set KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD together, or none of them' }
-
 export const configSchema = z.discriminatedUnion('ROLE', [
-  opaSchema.refine(saslComplete, saslRule).superRefine(opaRules),
-  opbSchema.refine(saslComplete, saslRule).superRefine((c, ctx) => {
+  opaSchema.superRefine(kafkaConnectionRules).superRefine(opaRules),
+  opbSchema.superRefine(kafkaConnectionRules).superRefine((c, ctx) => {
     if (c.SHARD >= c.SHARDS) ctx.addIssue({ code: 'custom', path: ['SHARD'], message: `must be below SHARDS (${c.SHARDS}): shard s owns partition s of the input` })
   }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.SNAPSHOT_INTERVAL_MS <= MAX_CHECKPOINT_INTERVAL_MS, {
     path: ['SNAPSHOT_INTERVAL_MS'],

@@ -13,7 +13,7 @@ import { parseResource, specSchema } from '@ridepulse/contracts'
 import { sameJson, type PipelineStatus } from '../src/core/status.js'
 // The Rest the test kit hands out is the built package's: errors are its ApiError.
 import { ApiError, objectPath, type Rest } from '@ridepulse/operator'
-import { applyYaml, ensureNamespace, loadAllYaml, helmTemplate, installCrd, listPods, markPodReady, repoRoot, resourcePath, restFor, serviceAccountKubeconfig, startOperator, waitFor, type OperatorProcess } from '@ridepulse/testkit'
+import { applyYaml, ensureNamespace, loadAllYaml, helmTemplate, installCrd, listPods, markPodReady, repoRoot, resourcePath, restFor, serviceAccountKubeconfig, startOperator, startSecureKafka, waitFor, type OperatorProcess, type SecureKafka } from '@ridepulse/testkit'
 
 const OP_NS = 'ridepulse-system'
 /** A loopback address of its own, so the worker's fixed port cannot clash with anything on 0.0.0.0. */
@@ -432,6 +432,55 @@ describe('two resources that name the same topic', () => {
   })
 })
 
+describe('a Kafka cluster that requires TLS', () => {
+  let k: SecureKafka | undefined
+  afterAll(() => k?.stop())
+
+  it('a CA that did not sign the broker\'s certificate is named in Degraded; the right one lets the operator create the topics over SASL_SSL and mount the Secrets in the pods', async () => {
+    k = startSecureKafka(inject('kafkaPort') + 60)
+    const ns = `tls-${run}`
+    await ensureNamespace(admin, ns)
+    const secret = (name: string, data: Record<string, string>) =>
+      applyYaml(admin, JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: ns }, stringData: data }), ns)
+    await secret('kafka-ca', { 'ca.crt': k.pem.ca })
+    await secret('wrong-ca', { 'ca.crt': k.pem.otherCa })
+    await secret('kafka-user', { username: k.user, password: k.password })
+    await secret('kafka-client', { 'tls.crt': k.pem.clientCert, 'tls.key': k.pem.clientKey })
+    const res = pipeline('secure', ns, { opb: { shards: 1 } })
+    const kafka = { bootstrapServers: [k.saslSsl], credentials: { secretName: 'kafka-user', mechanism: 'SCRAM-SHA-512' } }
+    await applyYaml(admin, JSON.stringify({ ...res, spec: { ...res.spec, kafka: { ...kafka, tls: { caSecretName: 'wrong-ca', clientSecretName: 'kafka-client' } } } }), ns)
+
+    const degraded = await waitFor('Degraded naming the certificate', async () => {
+      const c = (await getResource(ns, 'secure')).status?.conditions.find((x) => x.type === 'Degraded')
+      return c?.status === 'True' && c.reason === 'TlsCertificateNotTrusted' ? c : undefined
+    }, 60_000)
+    expect(degraded.message).toMatch(/the broker's TLS certificate is not signed by an authority the client trusts/)
+    expect(await listPods(admin, ns, 'app.kubernetes.io/instance=secure')).toEqual([])
+    expect(operators.map((o) => o.logs()).join('\n')).toMatch(/topics check failed/)
+
+    // The spec names the right CA: a new check, the topics created over SASL_SSL, the pods with the Secrets mounted.
+    await admin.mergePatch(resourcePath(ns, 'secure'), { spec: { kafka: { tls: { caSecretName: 'kafka-ca' } } } })
+    const ready = await waitFor('the topics ready over TLS', async () => {
+      const r = await getResource(ns, 'secure')
+      const c = r.status?.conditions.find((x) => x.type === 'Degraded')
+      return c?.status === 'False' && r.status?.topics?.every((t) => t.ready) ? r : undefined
+    }, 60_000)
+    expect(ready.status?.topics?.length).toBe(7)
+    const pod = await waitFor('the shard\'s pod', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=secure,app.kubernetes.io/component=opb'))[0], 30_000)
+    const env = Object.fromEntries((pod.spec?.containers[0]?.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.secretKeyRef?.name]))
+    expect(env).toMatchObject({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_BROKERS: k.saslSsl, KAFKA_TLS_CA_FILE: '/etc/ridepulse/kafka-ca/ca.crt', KAFKA_TLS_CERT_FILE: '/etc/ridepulse/kafka-client/tls.crt', KAFKA_SASL_PASSWORD: 'kafka-user' })
+    expect(pod.spec?.volumes?.map((v) => v.secret?.secretName).filter(Boolean)).toEqual(['kafka-ca', 'kafka-client'])
+    // Created through the TLS listener, read back through the plaintext one.
+    const plain = new Admin({ clientId: 'op-tls-test', bootstrapBrokers: [k.brokers] })
+    try {
+      const md = await plain.metadata({ topics: [`${run}-secure.changelog`], forceUpdate: true })
+      expect(md.topics.get(`${run}-secure.changelog`)?.partitionsCount).toBe(1)
+    } finally {
+      await plain.close()
+    }
+  })
+})
+
 describe('the resource schema: the CRD on the API server and the operator\'s zod schema agree', () => {
   const ns = `schema-${run}`
   const base = { kafka: { bootstrapServers: ['kafka:9092'] } }
@@ -447,10 +496,14 @@ describe('the resource schema: the CRD on the API server and the operator\'s zod
     ['a bad topic name', { ...base, topics: { output: 'orders output' } }, 'spec.topics.output'],
     ['an unknown field', { ...base, opb: { shard: 3 } }, 'spec.opb.shard'],
     ['an unknown recovery strategy', { ...base, recovery: { strategy: 'pray' } }, 'spec.recovery.strategy'],
+    ['a TLS Secret key with a slash', { kafka: { ...base.kafka, tls: { caSecretName: 'kafka-ca', caKey: 'ca/crt' } } }, 'spec.kafka.tls.caKey'],
+    ['an unknown TLS field', { kafka: { ...base.kafka, tls: { insecure: true } } }, 'spec.kafka.tls.insecure'],
   ]
   const valid: [string, Record<string, unknown>][] = [
     ['the minimum', base],
     ['every field', (loadAllYaml(readFileSync(join(repoRoot, 'examples', 'statefuloperator.yaml'), 'utf8'))[0] as Resource).spec],
+    ['TLS with a CA only (SSL)', { kafka: { bootstrapServers: ['kafka:9093'], tls: { caSecretName: 'kafka-ca' } } }],
+    ['TLS on the runtime\'s authorities, mutual TLS and SASL over TLS', { kafka: { bootstrapServers: ['kafka:9093'], tls: { clientSecretName: 'kafka-client', certKey: 'user.crt', keyKey: 'user.key' }, credentials: { secretName: 'kafka-user', mechanism: 'SCRAM-SHA-256' } } }],
     ['credentials and the global strategy', { kafka: { bootstrapServers: ['a:9092', 'b:9093'], credentials: { secretName: 'kafka-user' } }, recovery: { strategy: 'global' }, opb: { shards: 30, resources: { limits: { cpu: 2, memory: '1Gi' } } } }],
   ]
 

@@ -3,7 +3,7 @@
 # each node broker and controller at once.
 #
 #   kafka.sh install                      fetch the broker jars (cached, keyed by version)
-#   kafka.sh start [--port P] [--data D] [--host H] [--nodes N] [--node K]
+#   kafka.sh start [--port P] [--data D] [--host H] [--nodes N] [--node K] [--secure DIR]
 #                                         format storage if needed, start, wait until it serves;
 #                                         prints the bootstrap servers (host:port,...)
 #   kafka.sh stop  [--port P] [--data D] [--nodes N] [--node K]
@@ -35,6 +35,14 @@
 # node address (scripts/cluster/cluster.sh: 10.244.0.1), which the host's own
 # clients reach as well. The controller listener stays on loopback.
 #
+# --secure DIR adds two TLS listeners to each node, beside its plaintext one
+# (which the nodes keep for themselves and for setup): SSL on its client port
+# + 100, requiring a client certificate (mutual TLS), and SASL_SSL on its
+# client port + 200 with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512. DIR holds what
+# scripts/kafka/certs.sh writes: the broker's key and certificate, the
+# authority that clients' certificates must be signed by, and the SASL users
+# (the SCRAM ones are written when the storage is formatted).
+#
 # The cache lives in $RIDEPULSE_CACHE (default: $XDG_CACHE_HOME/ridepulse or
 # ~/.cache/ridepulse), never inside the repository.
 set -euo pipefail
@@ -56,6 +64,7 @@ host=127.0.0.1
 data=""
 nodes=1
 only=""
+secure=""
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 while [ $# -gt 0 ]; do
@@ -65,6 +74,7 @@ while [ $# -gt 0 ]; do
     --host) host=$2; shift 2 ;;
     --nodes) nodes=$2; shift 2 ;;
     --node) only=$2; shift 2 ;;
+    --secure) secure=$(cd "$2" && pwd); shift 2 ;;
     *) echo "kafka.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -137,6 +147,39 @@ cluster_id() {
   cat "$file"
 }
 
+# The TLS listeners of a node serving clients on port P (--secure): its
+# lines of server.properties.
+secure_props() {
+  local p=$1 plain_users="" name password f
+  for f in broker.pem ca.crt users; do [ -f "$secure/$f" ] || { log "--secure: $secure/$f is missing (scripts/kafka/certs.sh writes it)"; exit 1; }; done
+  while read -r name password; do [ -n "$name" ] && plain_users="$plain_users user_$name=\"$password\""; done <"$secure/users"
+  cat <<EOP
+listeners=PLAINTEXT://$host:$p,SSL://$host:$((p + 100)),SASL_SSL://$host:$((p + 200)),CONTROLLER://127.0.0.1:$((p + 1))
+advertised.listeners=PLAINTEXT://$host:$p,SSL://$host:$((p + 100)),SASL_SSL://$host:$((p + 200))
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
+ssl.keystore.type=PEM
+ssl.keystore.location=$secure/broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$secure/ca.crt
+listener.name.ssl.ssl.client.auth=required
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOP
+}
+
+# The SCRAM credentials of the SASL users (--secure), one argument per line,
+# written into the storage as it is formatted.
+scram_args() {
+  local name password m
+  [ -n "$secure" ] || return 0
+  while read -r name password; do
+    [ -n "$name" ] || continue
+    for m in SCRAM-SHA-256 SCRAM-SHA-512; do printf -- '--add-scram\n%s\n' "$m=[name=$name,password=$password]"; done
+  done <"$secure/users"
+}
+
 # Writes node k's configuration, formats its storage once, launches it.
 launch() {
   local k=$1 dir p cport props pid
@@ -171,13 +214,17 @@ transaction.state.log.num.partitions=3
 auto.create.topics.enable=false
 log.cleaner.backoff.ms=1000
 EOF
+  # Later lines win: the secure listeners replace the plaintext-only ones.
+  if [ -n "$secure" ]; then secure_props "$p" >>"$props"; fi
   if [ -f "$dir/kafka.version" ] && [ "$(cat "$dir/kafka.version")" != "$kafka_version" ]; then
     log "$dir was formatted by Kafka $(cat "$dir/kafka.version"), not $kafka_version: pass another --data"
     exit 1
   fi
   if [ ! -f "$dir/logs/meta.properties" ]; then
+    local scram=()
+    mapfile -t scram < <(scram_args)
     java -cp "$lib/*" "${log_opts[@]}" \
-      kafka.tools.StorageTool format -t "$(cluster_id)" -c "$props" >"$dir/format.log" 2>&1 \
+      kafka.tools.StorageTool format -t "$(cluster_id)" -c "$props" "${scram[@]}" >"$dir/format.log" 2>&1 \
       || { cat "$dir/format.log" >&2; exit 1; }
     echo "$kafka_version" >"$dir/kafka.version"
   fi
@@ -234,5 +281,5 @@ case "$cmd" in
   status) serving "$port" ;;
   classpath) install; echo "$lib/*" ;;
   version) echo "$kafka_version" ;;
-  *) sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,48p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

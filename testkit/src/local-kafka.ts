@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,6 +8,7 @@ import { LocalPipeline, type WorkerEnv } from './pipeline.js'
 import { onTeardown } from './teardown.js'
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/kafka/kafka.sh', import.meta.url))
+const CERTS = fileURLToPath(new URL('../../scripts/kafka/certs.sh', import.meta.url))
 
 /** The Kafka release the local broker runs: the newest Kafka 4 unless `KAFKA_VERSION` names another. */
 export function localKafkaVersion(): string {
@@ -26,6 +27,58 @@ export function startLocalKafka(port: number): { brokers: string; version: strin
   const forget = onTeardown(stop)
   const out = execFileSync('bash', [SCRIPT, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   return { brokers: out.trim().split('\n').at(-1)!, version: localKafkaVersion(), stop }
+}
+
+/** A broker with TLS listeners (`kafka.sh start --secure`), and what its clients need. */
+export interface SecureKafka {
+  /** The plaintext listener, for setup and for checking results. */
+  brokers: string
+  /** Mutual TLS: a client certificate signed by `files.ca` is required. */
+  ssl: string
+  /** SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) over TLS. */
+  saslSsl: string
+  user: string
+  password: string
+  /** Paths of the PEM files (scripts/kafka/certs.sh): the CA, a client certificate and its key, and an unrelated CA. */
+  files: { dir: string; ca: string; clientCert: string; clientKey: string; otherCa: string }
+  /** The same files' contents. */
+  pem: { ca: string; clientCert: string; clientKey: string; otherCa: string }
+  stop(): void
+}
+
+/**
+ * Starts a broker with a plaintext, an SSL (mutual TLS) and a SASL_SSL
+ * listener on a fresh data directory, its certificates and SASL user made
+ * for it by scripts/kafka/certs.sh. `hosts`: addresses besides loopback that
+ * the broker's certificate names (and that it listens on, the first one).
+ */
+export function startSecureKafka(port: number, hosts: string[] = []): SecureKafka {
+  const data = mkdtempSync(join(tmpdir(), 'ridepulse-kafka-secure-'))
+  const dir = join(data, 'certs')
+  execFileSync('bash', [CERTS, dir, ...hosts.flatMap((h) => ['--host', h])], { stdio: 'inherit' })
+  const args = ['--port', String(port), '--data', join(data, 'broker'), '--secure', dir, ...(hosts[0] ? ['--host', hosts[0]] : [])]
+  const stop = () => {
+    forget()
+    execFileSync('bash', [SCRIPT, 'stop', ...args], { stdio: 'inherit' })
+    rmSync(data, { recursive: true, force: true })
+  }
+  const forget = onTeardown(stop)
+  const out = execFileSync('bash', [SCRIPT, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  const brokers = out.trim().split('\n').at(-1)!
+  const host = brokers.slice(0, brokers.lastIndexOf(':'))
+  const [user, password] = readFileSync(join(dir, 'users'), 'utf8').trim().split(/\s+/) as [string, string]
+  const files = { dir, ca: join(dir, 'ca.crt'), clientCert: join(dir, 'client.crt'), clientKey: join(dir, 'client.key'), otherCa: join(dir, 'other-ca.crt') }
+  const text = (f: string) => readFileSync(f, 'utf8')
+  return {
+    brokers,
+    ssl: `${host}:${port + 100}`,
+    saslSsl: `${host}:${port + 200}`,
+    user,
+    password,
+    files,
+    pem: { ca: text(files.ca), clientCert: text(files.clientCert), clientKey: text(files.clientKey), otherCa: text(files.otherCa) },
+    stop,
+  }
 }
 
 export interface LocalRun {

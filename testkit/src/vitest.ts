@@ -40,10 +40,11 @@ export function cleanUpPipelinesAfterEach(): void {
 }
 
 /** A pipeline of its own on the test broker, or on `opts.brokers` (a cluster's bootstrap list). */
-export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}) {
+export function testPipeline(name: string, opts: Partial<PipelineOptions> = {}, harness: { brokers?: string } = {}) {
   const pipeline = `${name}-${Date.now().toString(36)}`
   const brokers = opts.brokers ?? inject('kafkaBrokers')
-  const settingsFor = (who: string) => ({ brokers: brokers.split(','), clientId: `${name}-${who}` })
+  // The load and the verifier may use another listener of the same brokers than the workers (plaintext beside TLS).
+  const settingsFor = (who: string) => ({ brokers: (harness.brokers ?? brokers).split(','), clientId: `${name}-${who}` })
   const dataDir = mkdtempSync(join(tmpdir(), `ridepulse-${name}-`))
   ports += 300
   const p = new LocalPipeline({

@@ -1,14 +1,11 @@
 import { parseWorkerEnv, type WorkerConfig } from '@ridepulse/contracts'
-import type { KafkaSettings } from '@ridepulse/kafka'
+import { settingsFromEnv, tlsFromFiles, type KafkaSettings } from '@ridepulse/kafka'
 
 export type { OpaConfig, OpbConfig, WorkerConfig } from '@ridepulse/contracts'
 
 /** How a worker's clients reach the brokers. */
 export function kafkaSettings(cfg: WorkerConfig, clientId: string): KafkaSettings {
-  const sasl = cfg.KAFKA_SASL_MECHANISM && cfg.KAFKA_SASL_USERNAME && cfg.KAFKA_SASL_PASSWORD
-    ? { mechanism: cfg.KAFKA_SASL_MECHANISM, username: cfg.KAFKA_SASL_USERNAME, password: cfg.KAFKA_SASL_PASSWORD }
-    : undefined
-  return { brokers: cfg.KAFKA_BROKERS, clientId, replicationFactor: cfg.TOPIC_REPLICATION_FACTOR, ...(sasl ? { sasl } : {}) }
+  return { ...settingsFromEnv(cfg, clientId), replicationFactor: cfg.TOPIC_REPLICATION_FACTOR }
 }
 
 export class ConfigError extends Error {
@@ -18,9 +15,11 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads the worker's configuration from the environment; throws ConfigError naming every bad variable. */
+/** Reads the worker's configuration from the environment, TLS files included; throws ConfigError naming every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): WorkerConfig {
   const r = parseWorkerEnv(env)
-  if (r.ok) return r.config
-  throw new ConfigError(r.issues)
+  if (!r.ok) throw new ConfigError(r.issues)
+  const { issues } = tlsFromFiles(r.config)
+  if (issues.length > 0) throw new ConfigError(issues)
+  return r.config
 }

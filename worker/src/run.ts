@@ -1,5 +1,6 @@
 import { pino } from 'pino'
-import { ensureTopics } from '@ridepulse/kafka'
+import { usesTls } from '@ridepulse/contracts'
+import { connectionProblem, ensureTopics } from '@ridepulse/kafka'
 import { ConfigError, kafkaSettings, loadConfig, type WorkerConfig } from './config.js'
 import type { WorkerHooks } from './hooks.js'
 import { startHttp } from './http.js'
@@ -66,7 +67,11 @@ export async function runWorker(env: Record<string, string | undefined>, started
     }
     await worker.run()
   } catch (err) {
-    log.error({ err }, 'worker failed')
+    // A certificate, a password or a listener that does not match: said in
+    // words, for the pod's log, before the exit that Kubernetes will retry.
+    const problem = connectionProblem(err, usesTls(cfg.KAFKA_SECURITY_PROTOCOL))
+    if (problem) log.error({ err, reason: problem.reason, brokers: cfg.KAFKA_BROKERS, securityProtocol: cfg.KAFKA_SECURITY_PROTOCOL }, `cannot use the Kafka cluster: ${problem.message}`)
+    else log.error({ err }, 'worker failed')
     code = 1
   } finally {
     await worker.close().catch((err: unknown) => log.warn({ err }, 'close failed'))

@@ -32,6 +32,8 @@ describe('builders', () => {
   it.each([
     ['defaults', {}],
     ['every setting changed', { snapshots: { mode: 'full', intervalMs: 5000, fullEvery: 2, keep: 5 }, windows: { sizeMs: 30_000, allowedLatenessMs: 0, maxFutureSkewMs: 1000 }, commitIntervalMs: 50, logLevel: 'debug', deadLetters: { maxValueBytes: 1024 }, kafka: { bootstrapServers: ['k:9093'], credentials: { secretName: 'u', mechanism: 'PLAIN' } } }],
+    ['SASL over mutual TLS', { kafka: { bootstrapServers: ['k:9093'], credentials: { secretName: 'u' }, tls: { caSecretName: 'ca', clientSecretName: 'client' } } }],
+    ['TLS on the runtime\'s authorities', { kafka: { bootstrapServers: ['k:9093'], tls: {} } }],
   ] as [string, Partial<PipelineSpecInput>][])('renders an environment the worker accepts as it is meant (%s)', (_, s) => {
     const spec = specOf(s)
     // What the kubelet would fill in from the Secret and the pod's labels.
@@ -47,6 +49,28 @@ describe('builders', () => {
     const e = pod.spec!.containers[0]!.env!
     expect(e.find((x) => x.name === 'KAFKA_SASL_PASSWORD')).toEqual({ name: 'KAFKA_SASL_PASSWORD', valueFrom: { secretKeyRef: { name: 'kafka-user', key: 'password' } } })
     expect(e.find((x) => x.name === 'KAFKA_SASL_MECHANISM')?.value).toBe('SCRAM-SHA-512')
+  })
+
+  it('mounts the TLS Secrets read-only under fixed names and points the worker at them', () => {
+    const spec = specOf({ kafka: { bootstrapServers: ['k:9093'], credentials: { secretName: 'kafka-user' }, tls: { caSecretName: 'kafka-ca', caKey: 'root.pem', clientSecretName: 'kafka-client' } } })
+    for (const podSpec of [buildOpbPod(owner, spec, 0).spec!, buildOpaStatefulSet(owner, spec).spec!.template.spec!]) {
+      expect(podSpec.volumes).toEqual(expect.arrayContaining([
+        { name: 'kafka-ca', secret: { secretName: 'kafka-ca', items: [{ key: 'root.pem', path: 'ca.crt' }], defaultMode: 0o440 } },
+        { name: 'kafka-client', secret: { secretName: 'kafka-client', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }], defaultMode: 0o440 } },
+      ]))
+      const c = podSpec.containers[0]!
+      expect(c.volumeMounts).toEqual(expect.arrayContaining([
+        { name: 'kafka-ca', mountPath: '/etc/ridepulse/kafka-ca', readOnly: true },
+        { name: 'kafka-client', mountPath: '/etc/ridepulse/kafka-client', readOnly: true },
+      ]))
+      expect(env(c.env)).toMatchObject({ KAFKA_SECURITY_PROTOCOL: 'SASL_SSL', KAFKA_TLS_CA_FILE: '/etc/ridepulse/kafka-ca/ca.crt', KAFKA_TLS_CERT_FILE: '/etc/ridepulse/kafka-client/tls.crt', KAFKA_TLS_KEY_FILE: '/etc/ridepulse/kafka-client/tls.key' })
+    }
+    // Turning TLS on rolls the shards; without it nothing TLS is rendered.
+    expect(opbTemplateHash(owner, spec)).not.toBe(opbTemplateHash(owner, specOf({ kafka: { bootstrapServers: ['k:9093'], credentials: { secretName: 'kafka-user' } } })))
+    const plain = buildOpbPod(owner, specOf(), 0).spec!
+    expect(plain.volumes?.map((v) => v.name)).toEqual(['data'])
+    expect(env(plain.containers[0]!.env)).toMatchObject({ KAFKA_SECURITY_PROTOCOL: 'PLAINTEXT' })
+    expect(env(plain.containers[0]!.env).KAFKA_TLS_CA_FILE).toBeUndefined()
   })
 
   it('sizes the claim and keeps it from being the controller\'s', () => {

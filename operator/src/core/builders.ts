@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1ResourceRequirements, V1Service, V1StatefulSet } from '@kubernetes/client-node'
-import { API_VERSION, KIND, renderWorkerEnv, type PipelineSpec, type WorkerEnvName } from '@ridepulse/contracts'
+import type { V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1ResourceRequirements, V1Service, V1StatefulSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import { API_VERSION, KIND, renderWorkerEnv, type PipelineSpec, type SecurityProtocol, type WorkerEnvName } from '@ridepulse/contracts'
 
 /** What the builders need to know of the resource. */
 export interface Owner {
@@ -63,12 +63,41 @@ export function hashOf(value: unknown): string {
 const envVars = (values: Parameters<typeof renderWorkerEnv>[0]): V1EnvVar[] => Object.entries(renderWorkerEnv(values)).map(([name, value]) => ({ name, value }))
 const secretEnv = (name: WorkerEnvName, secret: string, key: string): V1EnvVar => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } })
 
+/** Where the TLS files from the resource's Secrets are mounted in a worker's container. */
+export const KAFKA_CA_DIR = '/etc/ridepulse/kafka-ca'
+export const KAFKA_CLIENT_DIR = '/etc/ridepulse/kafka-client'
+
+/**
+ * The Secrets of `spec.kafka.tls` as volumes and mounts, each key under a
+ * fixed file name, readable by the worker's group only.
+ */
+function kafkaTlsVolumes(spec: PipelineSpec): { volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const tls = spec.kafka.tls
+  const volumes: V1Volume[] = []
+  const mounts: V1VolumeMount[] = []
+  const add = (name: string, secretName: string, items: { key: string; path: string }[], mountPath: string) => {
+    volumes.push({ name, secret: { secretName, items, defaultMode: 0o440 } })
+    mounts.push({ name, mountPath, readOnly: true })
+  }
+  if (tls?.caSecretName) add('kafka-ca', tls.caSecretName, [{ key: tls.caKey, path: 'ca.crt' }], KAFKA_CA_DIR)
+  if (tls?.clientSecretName) add('kafka-client', tls.clientSecretName, [{ key: tls.certKey, path: 'tls.crt' }, { key: tls.keyKey, path: 'tls.key' }], KAFKA_CLIENT_DIR)
+  return { volumes, mounts }
+}
+
+/** Kafka's `security.protocol` for the resource: TLS and SASL each on when the spec names them. */
+export const securityProtocolOf = (spec: PipelineSpec): SecurityProtocol =>
+  spec.kafka.tls ? (spec.kafka.credentials ? 'SASL_SSL' : 'SSL') : spec.kafka.credentials ? 'SASL_PLAINTEXT' : 'PLAINTEXT'
+
 function commonEnv(o: Owner, spec: PipelineSpec): V1EnvVar[] {
   const t = spec.topics
   const out = envVars({
     PIPELINE: o.name,
     PIPELINE_NAMESPACE: o.namespace,
     KAFKA_BROKERS: spec.kafka.bootstrapServers,
+    KAFKA_SECURITY_PROTOCOL: securityProtocolOf(spec),
+    KAFKA_TLS_CA_FILE: spec.kafka.tls?.caSecretName ? `${KAFKA_CA_DIR}/ca.crt` : undefined,
+    KAFKA_TLS_CERT_FILE: spec.kafka.tls?.clientSecretName ? `${KAFKA_CLIENT_DIR}/tls.crt` : undefined,
+    KAFKA_TLS_KEY_FILE: spec.kafka.tls?.clientSecretName ? `${KAFKA_CLIENT_DIR}/tls.key` : undefined,
     TOPIC_ORDERS: t.orders,
     TOPIC_ENRICHED: t.enriched,
     TOPIC_DLQ: t.dlq,
@@ -138,6 +167,7 @@ export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec, hold = false):
     { name: 'OPA_INDEX' satisfies WorkerEnvName, valueFrom: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } } },
     ...commonEnv(o, spec),
   ]
+  const tls = kafkaTlsVolumes(spec)
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -169,9 +199,11 @@ export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec, hold = false):
               ports: [{ name: 'http', containerPort: WORKER_PORT }],
               ...probes,
               ...(spec.opa.resources ? { resources: toResources(spec.opa.resources) } : {}),
+              ...(tls.mounts.length > 0 ? { volumeMounts: tls.mounts } : {}),
               securityContext: containerSecurity,
             },
           ],
+          ...(tls.volumes.length > 0 ? { volumes: tls.volumes } : {}),
         },
       },
     },
@@ -216,6 +248,7 @@ function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
     }),
     ...commonEnv(o, spec),
   ]
+  const tls = kafkaTlsVolumes(spec)
   return {
     enableServiceLinks: false,
     automountServiceAccountToken: false,
@@ -233,11 +266,11 @@ function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
         ports: [{ name: 'http', containerPort: WORKER_PORT }],
         ...probes,
         ...(spec.opb.resources ? { resources: toResources(spec.opb.resources) } : {}),
-        volumeMounts: [{ name: 'data', mountPath: DATA_DIR }],
+        volumeMounts: [{ name: 'data', mountPath: DATA_DIR }, ...tls.mounts],
         securityContext: containerSecurity,
       },
     ],
-    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: names.opbClaim(o.name, shard) } }],
+    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: names.opbClaim(o.name, shard) } }, ...tls.volumes],
   }
 }
 

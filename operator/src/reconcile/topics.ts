@@ -1,7 +1,7 @@
 import type { V1Secret } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { ownerText, type PipelineSpec, type TopicStatus } from '@ridepulse/contracts'
-import type { KafkaSettings } from '@ridepulse/kafka'
+import { explainConnectionFailure, type KafkaSettings } from '@ridepulse/kafka'
 import { sameJson, type StepFailure } from '../core/status.js'
 import { stepFailure, topicCheckDue } from '../core/pass.js'
 import { planOwnership } from '../core/ownership.js'
@@ -87,7 +87,9 @@ export class TopicChecks {
           Object.assign(check, { running: false, status, failure: undefined, owned, atMs: this.nowMs() })
           if (changed) this.requeue(key)
         })
-        .catch((err: unknown) => {
+        .catch((e: unknown) => {
+          // A certificate or a password that does not match says so in the condition, not as a network error.
+          const err = explainConnectionFailure(e, spec.kafka.tls !== undefined)
           const failure = stepFailure('topics', err)
           log.warn({ err }, 'topics check failed')
           this.metrics.stepFailures.inc({ step: 'topics' })
@@ -175,21 +177,41 @@ export class TopicChecks {
     }
   }
 
-  /** How the operator reaches the resource's Kafka cluster, with its credentials when the spec names some. */
+  /**
+   * How the operator reaches the resource's Kafka cluster: the way its
+   * workers do, with the SASL credentials and the TLS files read from the
+   * Secrets the spec names.
+   */
   async #settings(res: PipelineResource, spec: PipelineSpec): Promise<KafkaSettings> {
-    const sasl = await this.#sasl(res, spec)
-    return { brokers: spec.kafka.bootstrapServers, clientId: `${res.metadata.name}-operator`, replicationFactor: spec.kafka.replicationFactor, ...(sasl ? { sasl } : {}) }
-  }
-
-  async #sasl(res: PipelineResource, spec: PipelineSpec) {
-    const c = spec.kafka.credentials
-    if (!c) return undefined
-    const secret = await this.w.rest.get<V1Secret>(objectPath('v1', 'secrets', res.metadata.namespace, c.secretName))
-    const read = (k: string) => {
-      const v = secret.data?.[k]
-      if (v === undefined) throw new Error(`secret ${c.secretName} has no key ${k}`)
-      return Buffer.from(v, 'base64').toString('utf8')
+    const { credentials: c, tls } = spec.kafka
+    const read = async (secretName: string, keys: string[]): Promise<string[]> => {
+      const secret = await this.w.rest.get<V1Secret>(objectPath('v1', 'secrets', res.metadata.namespace, secretName)).catch((err: unknown) => {
+        throw new SecretUnusableError(`Secret ${secretName}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+      })
+      return keys.map((k) => {
+        const v = secret.data?.[k]
+        if (v === undefined) throw new SecretUnusableError(`Secret ${secretName} has no key ${k}`)
+        return Buffer.from(v, 'base64').toString('utf8')
+      })
     }
-    return { mechanism: c.mechanism, username: read(c.usernameKey), password: read(c.passwordKey) }
+    const sasl = c ? await read(c.secretName, [c.usernameKey, c.passwordKey]).then(([username, password]) => ({ mechanism: c.mechanism, username: username!, password: password! })) : undefined
+    const [ca] = tls?.caSecretName ? await read(tls.caSecretName, [tls.caKey]) : []
+    const [cert, key] = tls?.clientSecretName ? await read(tls.clientSecretName, [tls.certKey, tls.keyKey]) : []
+    return {
+      brokers: spec.kafka.bootstrapServers,
+      clientId: `${res.metadata.name}-operator`,
+      replicationFactor: spec.kafka.replicationFactor,
+      ...(sasl ? { sasl } : {}),
+      ...(tls ? { tls: { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) } } : {}),
+    }
+  }
+}
+
+/** A Secret the spec names is missing, unreadable, or lacks a key it names. */
+class SecretUnusableError extends Error {
+  readonly reason = 'SecretUnusable'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'SecretUnusableError'
   }
 }

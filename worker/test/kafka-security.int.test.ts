@@ -1,0 +1,132 @@
+import { readFileSync } from 'node:fs'
+import { createServer, connect, type Server } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { connectionProblem, ensureTopics, readToEnd, TxnProducer, type KafkaSettings } from '@ridepulse/kafka'
+import { startSecureKafka, waitReady, type SecureKafka, type WorkerEnv } from '@ridepulse/testkit'
+import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from '@ridepulse/testkit/vitest'
+
+cleanUpPipelinesAfterEach()
+
+/**
+ * A broker that only a client with the right certificates and credentials
+ * may use, as most production clusters are: an SSL listener requiring a
+ * client certificate and a SASL_SSL listener (PLAIN, SCRAM-SHA-256,
+ * SCRAM-SHA-512), its certificates made for the test by openssl
+ * (scripts/kafka/certs.sh).
+ */
+let k: SecureKafka
+beforeAll(() => {
+  k = startSecureKafka(inject('kafkaPort') + 40)
+}, 120_000)
+afterAll(() => k?.stop())
+
+let n = 0
+const clientId = () => `security-test-${++n}`
+const mtls = (): KafkaSettings => ({ brokers: [k.ssl], clientId: clientId(), tls: { ca: k.pem.ca, cert: k.pem.clientCert, key: k.pem.clientKey } })
+const sasl = (mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512', password = k.password): KafkaSettings => ({
+  brokers: [k.saslSsl],
+  clientId: clientId(),
+  tls: { ca: k.pem.ca },
+  sasl: { mechanism, username: k.user, password },
+})
+
+/** A TCP relay from another loopback address to `target`: the same broker, reached by an address its certificate does not name. */
+async function relay(target: string): Promise<{ address: string; server: Server }> {
+  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))]
+  const server = createServer((inbound) => {
+    const outbound = connect(port, host)
+    inbound.pipe(outbound).pipe(inbound)
+    const end = () => (inbound.destroy(), outbound.destroy())
+    inbound.on('error', end)
+    outbound.on('error', end)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve))
+  const a = server.address()
+  return { address: `127.0.0.2:${typeof a === 'object' && a ? a.port : 0}`, server }
+}
+
+describe('TLS, mutual TLS and SASL over TLS on a real broker', () => {
+  it.each<[string, () => KafkaSettings]>([
+    ['mutual TLS (SSL with a client certificate)', mtls],
+    ['SASL PLAIN over TLS', () => sasl('PLAIN')],
+    ['SASL SCRAM-SHA-256 over TLS', () => sasl('SCRAM-SHA-256')],
+    ['SASL SCRAM-SHA-512 over TLS', () => sasl('SCRAM-SHA-512')],
+  ])('%s: topics created, a transaction committed and read back read_committed', async (what, settingsOf) => {
+    const settings = settingsOf()
+    const topic = `secure-${what.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}-${Date.now().toString(36)}`
+    await ensureTopics(settings, [{ name: topic, partitions: 1 }])
+    const tx = new TxnProducer(settings, `${topic}-tx`)
+    try {
+      await tx.fence()
+      await tx.begin()
+      await tx.send(Array.from({ length: 20 }, (_, i) => ({ topic, partition: 0, key: `k${i}`, value: Buffer.from(`v${i}`) })))
+      await tx.commit()
+    } finally {
+      await tx.close()
+    }
+    const back = await readToEnd(settings, topic, 0)
+    expect(back.map((r) => r.value?.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `v${i}`))
+  })
+
+  it.each<[string, () => Promise<{ settings: KafkaSettings; done?: () => void }>, string]>([
+    ['a CA that did not sign the broker\'s certificate', async () => ({ settings: { ...sasl('SCRAM-SHA-512'), tls: { ca: k.pem.otherCa } } }), 'TlsCertificateNotTrusted'],
+    ['the runtime\'s own authorities, which never signed a test certificate', async () => ({ settings: { ...sasl('SCRAM-SHA-512'), tls: {} } }), 'TlsCertificateNotTrusted'],
+    ['a wrong password (SCRAM-SHA-256)', async () => ({ settings: sasl('SCRAM-SHA-256', 'not-the-password') }), 'SaslAuthenticationFailed'],
+    ['a wrong password (PLAIN)', async () => ({ settings: sasl('PLAIN', 'not-the-password') }), 'SaslAuthenticationFailed'],
+    ['no client certificate where mutual TLS is required', async () => ({ settings: { brokers: [k.ssl], clientId: clientId(), tls: { ca: k.pem.ca } } }), 'TlsClientCertificateRefused'],
+    ['an address the broker\'s certificate does not name', async () => {
+      const r = await relay(k.saslSsl)
+      return { settings: { ...sasl('SCRAM-SHA-512'), brokers: [r.address] }, done: () => r.server.close() }
+    }, 'TlsHostnameMismatch'],
+    ['plaintext to a TLS listener', async () => ({ settings: { brokers: [k.saslSsl], clientId: clientId() } }), 'TlsRequired'],
+    ['TLS to a plaintext listener', async () => ({ settings: { brokers: [k.brokers], clientId: clientId(), tls: { ca: k.pem.ca } } }), 'TlsHandshakeFailed'],
+  ])('%s: the call fails with a reason a person can act on, never hangs', async (_what, make, reason) => {
+    const { settings, done } = await make()
+    const started = Date.now()
+    const err = await ensureTopics(settings, [{ name: `never-${Date.now().toString(36)}`, partitions: 1 }]).then(() => undefined, (e: unknown) => e)
+    done?.()
+    const elapsed = Date.now() - started
+    const problem = connectionProblem(err, settings.tls !== undefined)
+    process.stdout.write(`${reason}: failed after ${elapsed} ms: ${problem?.message ?? String(err)}\n`)
+    expect(err).toBeInstanceOf(Error)
+    expect(problem?.reason).toBe(reason)
+  })
+})
+
+describe('the pipeline on a broker that requires TLS', () => {
+  const saslEnv = (): WorkerEnv => ({
+    KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
+    KAFKA_SASL_MECHANISM: 'SCRAM-SHA-512',
+    KAFKA_SASL_USERNAME: k.user,
+    KAFKA_SASL_PASSWORD: k.password,
+    KAFKA_TLS_CA_FILE: k.files.ca,
+  })
+
+  it('OpA and two OpB shards over SASL_SSL (SCRAM-SHA-512), a shard killed and recovered under load: exact', async () => {
+    // The workers use the TLS listener; the load and the verifier the plaintext one of the same broker.
+    const t = testPipeline('sasl-ssl', { brokers: k.saslSsl, env: { ...FAST_WINDOWS, ...saslEnv() } }, { brokers: k.brokers })
+    await t.p.startAll()
+    const load = t.load()
+    await sleep(2500)
+    await t.p.killOpb(1)
+    await waitReady(t.p.startOpb(1))
+    await sleep(2000)
+    await load.stop()
+    const report = await t.verifyWhenFinal(60_000)
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+    expect(report.windows).toBeGreaterThan(2)
+  })
+
+  it.each<[string, (env: WorkerEnv) => WorkerEnv, RegExp]>([
+    ['a CA that did not sign the broker\'s certificate', (env) => ({ ...env, KAFKA_TLS_CA_FILE: k.files.otherCa }), /TlsCertificateNotTrusted.*cannot use the Kafka cluster: the broker's TLS certificate is not signed by an authority the client trusts|cannot use the Kafka cluster: the broker's TLS certificate is not signed by an authority the client trusts.*TlsCertificateNotTrusted/],
+    ['a wrong password', (env) => ({ ...env, KAFKA_SASL_PASSWORD: 'not-the-password' }), /SaslAuthenticationFailed.*the broker refused the SASL credentials|the broker refused the SASL credentials.*SaslAuthenticationFailed/],
+  ])('a worker given %s exits with code 1 and a log line naming the cause', async (_what, change, line) => {
+    const t = testPipeline('tls-refused', { brokers: k.saslSsl, env: change(saslEnv()) }, { brokers: k.brokers })
+    const w = t.p.startOpa(0)
+    const code = await Promise.race([w.exited, sleep(60_000).then(() => 'still running')])
+    expect(code).toBe(1)
+    expect(readFileSync(w.logFile, 'utf8')).toMatch(line)
+  })
+})
