@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createServer, connect, type Server } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { connectionProblem, ensureTopics, readToEnd, TxnProducer, type KafkaSettings } from '@ridepulse/kafka'
 import { startSecureKafka, waitReady, type SecureKafka, type WorkerEnv } from '@ridepulse/testkit'
@@ -94,6 +96,28 @@ describe('TLS, mutual TLS and SASL over TLS on a real broker', () => {
   })
 })
 
+/** Polls `probe` until it gives a value, or fails naming `what`. */
+async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; ; await sleep(200)) {
+    const v = await probe().catch(() => undefined)
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+  }
+}
+
+/** The bundled board with `env` and an ephemeral port; its address once it listens, and its logs. */
+function startBoard(env: Record<string, string>) {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('../../board/dist/main.js', import.meta.url))], {
+    env: { PATH: process.env.PATH ?? '', HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let logs = ''
+  child.stdout.on('data', (b: Buffer) => (logs += b.toString()))
+  child.stderr.on('data', (b: Buffer) => (logs += b.toString()))
+  const url = until('the board listening', async () => /board on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(logs)?.[1], 15_000)
+  return { child, url, logs: () => logs }
+}
+
 describe('the pipeline on a broker that requires TLS', () => {
   const saslEnv = (): WorkerEnv => ({
     KAFKA_SECURITY_PROTOCOL: 'SASL_SSL',
@@ -117,6 +141,22 @@ describe('the pipeline on a broker that requires TLS', () => {
     expect(report.problems).toEqual([])
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
     expect(report.windows).toBeGreaterThan(2)
+
+    // The board reads the counts over mutual TLS; given a CA that did not sign the broker's certificate, it says so.
+    const boardEnv = { KAFKA_BROKERS: k.ssl, KAFKA_SECURITY_PROTOCOL: 'SSL', KAFKA_TLS_CA_FILE: k.files.ca, KAFKA_TLS_CERT_FILE: k.files.clientCert, KAFKA_TLS_KEY_FILE: k.files.clientKey, TOPIC_OUTPUT: t.p.topics.TOPIC_OUTPUT, SHARDS: '2' }
+    const good = startBoard(boardEnv)
+    const bad = startBoard({ ...boardEnv, KAFKA_TLS_CA_FILE: k.files.otherCa })
+    try {
+      await until('the board over mutual TLS caught up', async () => (await fetch(`${await good.url}readyz`).catch(() => undefined))?.ok, 30_000)
+      // The gauge of zone-minutes held is set once a second.
+      const cells = await until('the board holding counts', async () => Number(/^ridepulse_board_cells (\d+)/m.exec(await (await fetch(`${await good.url}metrics`)).text())?.[1] ?? 0) || undefined, 10_000)
+      expect(cells).toBeGreaterThan(0)
+      await until('the board with the wrong CA naming it', async () => /cannot use the Kafka cluster: the broker's TLS certificate is not signed by an authority the client trusts/.test(bad.logs()), 30_000)
+      expect((await fetch(`${await bad.url}readyz`)).ok).toBe(false)
+    } finally {
+      good.child.kill('SIGTERM')
+      bad.child.kill('SIGTERM')
+    }
   })
 
   it.each<[string, (env: WorkerEnv) => WorkerEnv, RegExp]>([
