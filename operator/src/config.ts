@@ -26,6 +26,15 @@ export const configSchema = z.object({
    * per informer per period.
    */
   WATCH_SECONDS: int(1).max(3600).default(300),
+  /**
+   * A workaround, off by default: when the kubelet of a recovering shard's
+   * new pod reports that the Node authorizer refused it the pod's claim (its
+   * graph had not yet seen the pod bound to the node), change the pod's
+   * annotations so that the kubelet syncs it again at once instead of after
+   * its 10-15 s back-off. At most three times per pod. Needs `patch` on pods
+   * and `list` on events.
+   */
+  KUBELET_NUDGE: z.stringbool().default(false),
   /** Path of a kubeconfig; empty uses the in-cluster service account or $KUBECONFIG. */
   KUBECONFIG: z.string().default(''),
 }).refine((c) => c.LEASE_RENEW_DEADLINE_MS < c.LEASE_DURATION_MS, { path: ['LEASE_RENEW_DEADLINE_MS'], message: 'must be below LEASE_DURATION_MS' })

@@ -55,6 +55,7 @@ const reconciler = new Reconciler({
   identity: cfg.POD_NAME,
   topicCheckEveryMs: cfg.TOPIC_CHECK_EVERY_MS,
   requeue: (key) => queue.add(key),
+  kubeletNudge: cfg.KUBELET_NUDGE,
   fetchWorkerStatus: (ip, port) => fetchJson(`http://${ip.includes(':') ? `[${ip}]` : ip}:${port}/status`, 1500),
 })
 const server = await startHttp(cfg.HTTP_PORT, metrics.registry, {

@@ -17,6 +17,8 @@ export const LABEL_SHARD = 'ridepulse.io/shard'
 export const ANNOTATION_SPEC_HASH = 'ridepulse.io/spec-hash'
 /** Set on a recovering shard's pod to make its kubelet try again at once (see `NUDGE_AFTER_MS`). */
 export const ANNOTATION_NUDGED_AT = 'ridepulse.io/kubelet-nudged-at'
+/** How many times it was. */
+export const ANNOTATION_NUDGES = 'ridepulse.io/kubelet-nudges'
 /** On the OpA StatefulSet while it is held at zero replicas before its instance count changes. */
 export const ANNOTATION_OPA_PAUSED = 'ridepulse.io/paused-for-instances'
 export const FINALIZER = 'ridepulse.io/claims'

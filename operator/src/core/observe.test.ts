@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
-import { ANNOTATION_NUDGED_AT, ANNOTATION_SPEC_HASH, LABEL_INSTANCE } from './builders.js'
+import { ANNOTATION_NUDGED_AT, ANNOTATION_NUDGES, ANNOTATION_SPEC_HASH, LABEL_INSTANCE } from './builders.js'
 import { nodeNotReadySince, observePod, resourcesOnNode } from './observe.js'
 
 describe('observePod', () => {
@@ -12,7 +12,7 @@ describe('observePod', () => {
         creationTimestamp: new Date('2026-01-01T00:00:00Z'),
         deletionTimestamp: new Date('2026-01-01T00:01:00Z'),
         deletionGracePeriodSeconds: 30,
-        annotations: { [ANNOTATION_SPEC_HASH]: 'h1', [ANNOTATION_NUDGED_AT]: '2026-01-01T00:00:10.000Z' },
+        annotations: { [ANNOTATION_SPEC_HASH]: 'h1', [ANNOTATION_NUDGED_AT]: '2026-01-01T00:00:10.000Z', [ANNOTATION_NUDGES]: '2' },
       },
       spec: { containers: [], nodeName: 'n1' },
       status: {
@@ -39,6 +39,7 @@ describe('observePod', () => {
       ip: '10.0.0.7',
       started: true,
       nudgedAtMs: Date.parse('2026-01-01T00:00:10Z'),
+      nudges: 2,
     })
   })
 

@@ -1,5 +1,5 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
-import { ANNOTATION_NUDGED_AT, ANNOTATION_SPEC_HASH, LABEL_INSTANCE } from './builders.js'
+import { ANNOTATION_NUDGED_AT, ANNOTATION_NUDGES, ANNOTATION_SPEC_HASH, LABEL_INSTANCE } from './builders.js'
 import type { ObservedPod } from './shards.js'
 
 const msOf = (t: string | Date | undefined) => (t === undefined ? undefined : new Date(t).getTime())
@@ -24,6 +24,7 @@ export function observePod(p: V1Pod): ObservedPod {
     ip: p.status?.podIP,
     started: (p.status?.containerStatuses ?? []).some((c) => c.started === true || !!c.state?.running || !!c.state?.terminated || !!c.lastState?.terminated),
     nudgedAtMs: msOf(p.metadata?.annotations?.[ANNOTATION_NUDGED_AT]),
+    nudges: Number(p.metadata?.annotations?.[ANNOTATION_NUDGES] ?? 0) || 0,
   }
 }
 

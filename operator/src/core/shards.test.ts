@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { NUDGE_AFTER_MS, planShard, type ObservedPod, type ShardInput, type ShardStatus } from './shards.js'
+import { MAX_NUDGES, NUDGE_AFTER_MS, planShard, type ObservedPod, type ShardInput, type ShardStatus } from './shards.js'
 
 const T0 = Date.parse('2026-01-01T00:00:00Z')
 const pod = (o: Partial<ObservedPod> = {}): ObservedPod => ({ name: 'p-opb-1', uid: 'u1', phase: 'Running', ready: true, readySinceMs: T0 - 60_000, createdAtMs: T0 - 120_000, restarts: 0, specHash: 'h1', started: true, ...o })
@@ -52,19 +52,33 @@ describe('planShard', () => {
     const recovering: ShardStatus = { ...running, podUid: 'u2', phase: 'Recovering', ready: false, pendingRecovery: pending }
     const stuck = (o: Partial<ObservedPod> = {}) => pod({ uid: 'u2', phase: 'Pending', ready: false, readySinceMs: undefined, started: false, createdAtMs: T0, nodeName: 'n1', ...o })
     const nudges = (p: ReturnType<typeof planShard>) => p.actions.filter((a) => a.kind === 'nudge-pod')
+    // Its kubelet reported the claim forbidden once (a FailedMount event).
+    const refused = { claimRefusals: 1 }
 
-    it('is left alone at first, then its kubelet is nudged, then again after the same delay', () => {
-      expect(nudges(planShard(input({ prev: recovering, pod: stuck(), nowMs: T0 + NUDGE_AFTER_MS - 1 })))).toEqual([])
-      expect(nudges(planShard(input({ prev: recovering, pod: stuck(), nowMs: T0 + NUDGE_AFTER_MS })))).toEqual([{ kind: 'nudge-pod', uid: 'u2', atMs: T0 + NUDGE_AFTER_MS }])
+    it('is left alone at first, then its kubelet is nudged, then again after the same delay if it reports the refusal again', () => {
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck(), ...refused, nowMs: T0 + NUDGE_AFTER_MS - 1 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck(), ...refused, nowMs: T0 + NUDGE_AFTER_MS })))).toEqual([{ kind: 'nudge-pod', uid: 'u2', atMs: T0 + NUDGE_AFTER_MS, count: 1 }])
       const nudgedAtMs = T0 + NUDGE_AFTER_MS
-      expect(nudges(planShard(input({ prev: recovering, pod: stuck({ nudgedAtMs }), nowMs: nudgedAtMs + NUDGE_AFTER_MS - 1 })))).toEqual([])
-      expect(nudges(planShard(input({ prev: recovering, pod: stuck({ nudgedAtMs }), nowMs: nudgedAtMs + NUDGE_AFTER_MS }))).length).toBe(1)
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck({ nudgedAtMs, nudges: 1 }), claimRefusals: 2, nowMs: nudgedAtMs + NUDGE_AFTER_MS - 1 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck({ nudgedAtMs, nudges: 1 }), claimRefusals: 2, nowMs: nudgedAtMs + NUDGE_AFTER_MS }))).map((a) => a.count)).toEqual([2])
+    })
+
+    it('is never nudged without its kubelet\'s report, nor twice for one report', () => {
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck(), nowMs: T0 + 60_000 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck(), claimRefusals: 0, nowMs: T0 + 60_000 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck({ nudgedAtMs: T0 + 3000, nudges: 1 }), claimRefusals: 1, nowMs: T0 + 60_000 })))).toEqual([])
+    })
+
+    it(`stops after ${MAX_NUDGES} nudges: a refusal that lasts is something else`, () => {
+      const nudgedAtMs = T0 + 6000
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck({ nudgedAtMs, nudges: MAX_NUDGES - 1 }), claimRefusals: 9, nowMs: T0 + 60_000 }))).map((a) => a.count)).toEqual([MAX_NUDGES])
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck({ nudgedAtMs, nudges: MAX_NUDGES }), claimRefusals: 9, nowMs: T0 + 60_000 })))).toEqual([])
     })
 
     it('counts the delay from when the operator recreated it, not from its creationTimestamp (whole seconds)', () => {
       const recreatedLate = { ...recovering, pendingRecovery: { ...pending, podRecreatedAt: new Date(T0 + 900).toISOString() } }
-      expect(nudges(planShard(input({ prev: recreatedLate, pod: stuck(), nowMs: T0 + 900 + NUDGE_AFTER_MS - 1 })))).toEqual([])
-      expect(nudges(planShard(input({ prev: recreatedLate, pod: stuck(), nowMs: T0 + 900 + NUDGE_AFTER_MS }))).length).toBe(1)
+      expect(nudges(planShard(input({ prev: recreatedLate, pod: stuck(), ...refused, nowMs: T0 + 900 + NUDGE_AFTER_MS - 1 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: recreatedLate, pod: stuck(), ...refused, nowMs: T0 + 900 + NUDGE_AFTER_MS }))).length).toBe(1)
     })
 
     it.each([
@@ -72,12 +86,12 @@ describe('planShard', () => {
       ['it is not bound to a node yet', { nodeName: undefined }],
       ['it is past Pending', { phase: 'Running' }],
     ])('is not nudged when %s', (_, o: Partial<ObservedPod>) => {
-      expect(nudges(planShard(input({ prev: recovering, pod: stuck(o), nowMs: T0 + 10_000 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: recovering, pod: stuck(o), ...refused, nowMs: T0 + 10_000 })))).toEqual([])
     })
 
     it('is not nudged outside a recovery (a first start may be pulling its image)', () => {
       const starting: ShardStatus = { ...running, podUid: 'u2', phase: 'Starting', ready: false }
-      expect(nudges(planShard(input({ prev: starting, pod: stuck(), nowMs: T0 + 10_000 })))).toEqual([])
+      expect(nudges(planShard(input({ prev: starting, pod: stuck(), ...refused, nowMs: T0 + 10_000 })))).toEqual([])
     })
   })
 

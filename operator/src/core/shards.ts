@@ -30,13 +30,15 @@ export interface ObservedPod {
   started: boolean
   /** When the operator last nudged the kubelet about this pod (annotation), ms. */
   nudgedAtMs?: number
+  /** How often it has (annotation). */
+  nudges?: number
 }
 
 export type ShardAction =
   | { kind: 'apply-claim' }
   | { kind: 'create-pod' }
   | { kind: 'delete-pod'; uid: string; graceSeconds?: number; reason: string }
-  | { kind: 'nudge-pod'; uid: string; atMs: number }
+  | { kind: 'nudge-pod'; uid: string; atMs: number; count: number }
 
 export interface ShardEvent {
   type: 'Normal' | 'Warning'
@@ -59,6 +61,12 @@ export interface ShardInput {
   /** The pod's node no longer exists (deleted, or removed by an autoscaler): lost at once, no timeout to wait. */
   nodeGone?: boolean
   nodeLostTimeoutMs: number
+  /**
+   * With the kubelet nudge on: how many times the pod's kubelet reported
+   * that it may not read the pod's claim (FailedMount events naming the Node
+   * authorizer's refusal, with their counts). Undefined: the nudge is off.
+   */
+  claimRefusals?: number
   nowMs: number
 }
 
@@ -88,6 +96,9 @@ const iso = (ms: number) => new Date(ms).toISOString()
  * normal start has its container running well within this delay.
  */
 export const NUDGE_AFTER_MS = 2000
+
+/** The most nudges one pod gets: the refusal is momentary, or it is something else. */
+export const MAX_NUDGES = 3
 
 export function planShard(i: ShardInput): ShardPlan {
   const prev: ShardStatus = i.prev ?? { shard: i.shard, pod: i.podName, claim: i.claimName, phase: 'Creating', ready: false, restarts: 0, recoveries: 0 }
@@ -189,8 +200,10 @@ export function planShard(i: ShardInput): ShardPlan {
   // The pod's creationTimestamp has whole seconds; the operator's own record of
   // recreating it is exact.
   const since = Math.max(pod.createdAtMs, pending?.podRecreatedAt ? Date.parse(pending.podRecreatedAt) : 0, pod.nudgedAtMs ?? 0)
-  if (pending && !pod.started && pod.phase === 'Pending' && pod.nodeName && i.nowMs - since >= NUDGE_AFTER_MS) {
-    actions.push({ kind: 'nudge-pod', uid: pod.uid, atMs: i.nowMs })
+  // Only on the kubelet's word: one nudge per refusal it reported.
+  const unanswered = (i.claimRefusals ?? 0) > (pod.nudges ?? 0)
+  if (pending && unanswered && (pod.nudges ?? 0) < MAX_NUDGES && !pod.started && pod.phase === 'Pending' && pod.nodeName && i.nowMs - since >= NUDGE_AFTER_MS) {
+    actions.push({ kind: 'nudge-pod', uid: pod.uid, atMs: i.nowMs, count: (pod.nudges ?? 0) + 1 })
   }
 
   const stale = pod.specHash !== i.desiredHash

@@ -20,6 +20,8 @@ export interface ReconcilerDeps {
   nowMs?: () => number
   /** Reads a recovered worker's own report; a failure is recorded, not thrown. */
   fetchWorkerStatus?: (podIp: string, port: number) => Promise<unknown>
+  /** Nudge a recovering shard's kubelet on its report of a forbidden claim (off unless set). */
+  kubeletNudge?: boolean
   /** How often the broker's topics are checked when nothing else changed. */
   topicCheckEveryMs?: number
   /** Asks for another pass over a resource (a background check finished). */
@@ -70,7 +72,7 @@ export class Reconciler {
     this.#now = d.nowMs ?? Date.now
     this.#w = new ClusterWriter(d.rest, d.identity, this.#now)
     this.#topics = new TopicChecks(this.#w, d.metrics, this.#now, d.topicCheckEveryMs ?? RESYNC_MS, d.requeue)
-    this.#workloads = { w: this.#w, metrics: d.metrics, nowMs: this.#now, ...(d.fetchWorkerStatus ? { fetchWorkerStatus: d.fetchWorkerStatus } : {}) }
+    this.#workloads = { w: this.#w, metrics: d.metrics, nowMs: this.#now, kubeletNudge: d.kubeletNudge ?? false, ...(d.fetchWorkerStatus ? { fetchWorkerStatus: d.fetchWorkerStatus } : {}) }
     this.#steps = [
       { name: 'deleting', run: (p) => this.#deleting(p) },
       { name: 'validate', run: (p) => this.#validate(p) },

@@ -1,4 +1,4 @@
-import type { V1Node, V1PersistentVolumeClaim, V1Pod, V1StatefulSet } from '@kubernetes/client-node'
+import type { CoreV1Event, V1Node, V1PersistentVolumeClaim, V1Pod, V1StatefulSet } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { opbStatusSchema, type PipelineSpec, type ShardStatus } from '@ridepulse/contracts'
 import {
@@ -20,7 +20,7 @@ import {
 } from '../core/builders.js'
 import { nodeNotReadySince, observePod } from '../core/observe.js'
 import { planGlobalRestart, shardToRoll, shardsRequeue, withWorkerReport } from '../core/pass.js'
-import { planShard, type Recovery, type ShardPlan } from '../core/shards.js'
+import { MAX_NUDGES, planShard, type ObservedPod, type Recovery, type ShardPlan } from '../core/shards.js'
 import { isNotFound, objectPath } from '../kube/rest.js'
 import type { OperatorMetrics } from '../metrics.js'
 import { claimsPath, podsPath, type ClusterWriter, type PipelineResource } from './writer.js'
@@ -29,6 +29,8 @@ export interface WorkloadDeps {
   w: ClusterWriter
   metrics: OperatorMetrics
   nowMs: () => number
+  /** Whether a recovering shard's kubelet is nudged when it reports the claim forbidden for its node (`NUDGE_AFTER_MS`). */
+  kubeletNudge?: boolean
   /** Reads a recovered worker's own report; a failure is recorded, not thrown. */
   fetchWorkerStatus?: (podIp: string, port: number) => Promise<unknown>
 }
@@ -81,6 +83,7 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     return p ? observePod(p) : undefined
   })
   const roll = shardToRoll(observed, prevStatuses, desiredHash)
+  const forbidden = d.kubeletNudge ? await claimRefusals(d, m.namespace, observed, prev, log) : new Map<string, number>()
   const now = d.nowMs()
   const plans: ShardPlan[] = observed.map((pod, shard) =>
     planShard({
@@ -95,6 +98,7 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
       nodeNotReadySinceMs: pod?.nodeName ? nodeNotReadySince(nodes.get(pod.nodeName)) : undefined,
       nodeGone: !!pod?.nodeName && !nodes.has(pod.nodeName),
       nodeLostTimeoutMs: spec.recovery.nodeLostTimeoutSeconds * 1000,
+      ...(pod && d.kubeletNudge ? { claimRefusals: forbidden.get(pod.uid) ?? 0 } : {}),
       nowMs: now,
     }),
   )
@@ -104,7 +108,7 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     for (const a of plan.actions) {
       if (a.kind === 'apply-claim') await d.w.apply(claimsPath(m.namespace, names.opbClaim(m.name, shard)), buildOpbClaim(owner, spec, shard))
       else if (a.kind === 'create-pod') await d.w.createPod(buildOpbPod(owner, spec, shard))
-      else if (a.kind === 'nudge-pod') await d.w.nudgePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.atMs, log.child({ shard }))
+      else if (a.kind === 'nudge-pod') await d.w.nudgePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.atMs, a.count, log.child({ shard }))
       else await d.w.deletePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.graceSeconds)
     }
     for (const e of plan.events) {
@@ -127,6 +131,31 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     await Promise.all(victims.map((p) => d.w.deletePod(m.namespace, p.metadata?.name ?? '', p.metadata?.uid ?? '', 0)))
   }
   return { statuses: restart?.statuses ?? plans.map((p) => p.status), requeueAfterMs: shardsRequeue(plans) }
+}
+
+/**
+ * For each recovering shard whose pod sits on its node with no container
+ * started, how many times its kubelet reported that the Node authorizer
+ * refused it the pod's claim (FailedMount events "… persistentvolumeclaims
+ * … is forbidden: … no relationship found between node …", with their
+ * counts), by pod uid. One list of events per such pod, and only while the
+ * nudge is on; a failed list is no evidence.
+ */
+async function claimRefusals(d: WorkloadDeps, namespace: string, observed: (ObservedPod | undefined)[], prev: Map<number, ShardStatus>, log: Logger): Promise<Map<string, number>> {
+  const found = new Map<string, number>()
+  const waiting = observed.filter((p, shard): p is ObservedPod => !!p && !!prev.get(shard)?.pendingRecovery && p.phase === 'Pending' && !p.started && !!p.nodeName && (p.nudges ?? 0) < MAX_NUDGES)
+  await eachLimited(waiting, 4, async (p) => {
+    try {
+      const events = await d.w.rest.get<{ items: CoreV1Event[] }>(objectPath('v1', 'events', namespace), { fieldSelector: `involvedObject.uid=${p.uid},reason=FailedMount` })
+      const refusals = events.items
+        .filter((e) => /persistentvolumeclaims/.test(e.message ?? '') && /forbidden/.test(e.message ?? '') && /no relationship found between node/.test(e.message ?? ''))
+        .reduce((n, e) => n + Math.max(1, e.count ?? 1), 0)
+      if (refusals > 0) found.set(p.uid, refusals)
+    } catch (err) {
+      log.warn({ pod: p.name, err }, 'could not read the events of a pod waiting on its node')
+    }
+  })
+  return found
 }
 
 /** The nodes of the shards' pods; one that is gone is left out (its pods then count as on a lost node). */

@@ -1,7 +1,7 @@
 import type { V1Pod } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { API_VERSION, KIND, PLURAL, type PipelineStatus } from '@ridepulse/contracts'
-import { ANNOTATION_NUDGED_AT, FIELD_MANAGER } from '../core/builders.js'
+import { ANNOTATION_NUDGED_AT, ANNOTATION_NUDGES, FIELD_MANAGER } from '../core/builders.js'
 import { ApiError, isConflict, isNotFound, objectPath, type Rest } from '../kube/rest.js'
 
 export interface PipelineResource {
@@ -42,11 +42,11 @@ export class ClusterWriter {
   }
 
   /** A change of annotations only, which the pod's kubelet takes as a reason to sync it again (see `NUDGE_AFTER_MS`). */
-  async nudgePod(ns: string, name: string, uid: string, atMs: number, log: Logger): Promise<void> {
+  async nudgePod(ns: string, name: string, uid: string, atMs: number, count: number, log: Logger): Promise<void> {
     try {
       // The uid makes it a precondition: a newer pod of the same name is left alone.
-      await this.rest.mergePatch(podsPath(ns, name), { metadata: { uid, annotations: { [ANNOTATION_NUDGED_AT]: new Date(atMs).toISOString() } } })
-      log.info({ pod: name }, 'replacement pod has no container started yet: nudged its kubelet')
+      await this.rest.mergePatch(podsPath(ns, name), { metadata: { uid, annotations: { [ANNOTATION_NUDGED_AT]: new Date(atMs).toISOString(), [ANNOTATION_NUDGES]: String(count) } } })
+      log.info({ pod: name, nudges: count }, 'its kubelet reported the claim forbidden for its node: nudged it to sync the pod again')
     } catch (err) {
       // Best effort: without it the kubelet still retries after its back-off,
       // so a refusal (an older Role without patch on pods) is not a failed step.
