@@ -34,6 +34,10 @@ export interface ShardStatus {
   restarts: number
   recoveries: number
   specHash?: string
+  /** What the pod says while the shard is not ready: a waiting reason, the last exit, unschedulable. */
+  problem?: string
+  /** When the shard passed its deadline (spec.recovery.deadlineSeconds) without being ready. */
+  stalledSince?: string
   pendingRecovery?: Recovery
   lastRecovery?: Recovery
 }

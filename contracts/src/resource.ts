@@ -149,6 +149,8 @@ export const specSchema = z
         strategy: z.enum(['local', 'global']).default('local'),
         /** How long a shard's pod may sit on a NotReady node before it is recreated elsewhere. */
         nodeLostTimeoutSeconds: int(5, 3600).default(60),
+        /** How long a shard may stay not ready before it is reported stalled (Degraded, a Warning event). */
+        deadlineSeconds: int(10, 86_400).default(300),
       })
       .strict()
       .prefault({}),

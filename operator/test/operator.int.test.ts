@@ -252,6 +252,66 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(env?.value).toBe('50')
   })
 
+  it('a bad image: the roll stops at the shard it broke, which past its deadline is Degraded in the pod\'s words; the revert replaces that pod at once', async () => {
+    const selector = 'app.kubernetes.io/instance=badimg,app.kubernetes.io/component=opb'
+    await applyYaml(admin, JSON.stringify(pipeline('badimg', ns, { opb: { shards: 2 }, recovery: { deadlineSeconds: 10 } })), ns)
+    const readyAll = async () => {
+      for (const p of await listPods(admin, ns, selector)) if (!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) await markPodReady(admin, ns, p.metadata!.name!)
+    }
+    // (Its OpA has no StatefulSet controller here: the shards are what counts.)
+    await waitFor('both shards of badimg ready', async () => (await readyAll(), (await getResource(ns, 'badimg')).status?.readyShards === 2), 30_000)
+    const goodHash = (await listPods(admin, ns, selector))[0]?.metadata?.annotations?.['ridepulse.io/spec-hash']
+
+    // The new image crashes at start: the kubelet's part, a crash loop with the worker's last words.
+    await admin.mergePatch(resourcePath(ns, 'badimg'), { spec: { opb: { image: 'ridepulse/worker:broken' } } })
+    const broken = await waitFor('shard 0 on the bad image', async () => {
+      const p = (await listPods(admin, ns, selector)).find((x) => x.metadata?.name === 'badimg-opb-0')
+      return p && p.metadata?.annotations?.['ridepulse.io/spec-hash'] !== goodHash ? p : undefined
+    }, 20_000)
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z')
+    const lastWords = `${JSON.stringify({ level: 30, msg: 'starting' })}\n${JSON.stringify({ level: 50, msg: 'cannot use the Kafka cluster: the broker refused the SASL credentials', reason: 'SaslAuthenticationFailed' })}\n`
+    await admin.mergePatch(`${objectPath('v1', 'pods', ns, 'badimg-opb-0')}/status`, {
+      status: {
+        phase: 'Running',
+        conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: now }],
+        containerStatuses: [{
+          name: 'opb', ready: false, restartCount: 3, image: 'ridepulse/worker:broken', imageID: '', started: false,
+          state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 40s restarting failed container=opb pod=badimg-opb-0' } },
+          lastState: { terminated: { exitCode: 1, reason: 'Error', message: lastWords, startedAt: now, finishedAt: now } },
+        }],
+      },
+    })
+    const degraded = await waitFor('Degraded: shard 0 stalled', async () => {
+      const c = (await getResource(ns, 'badimg')).status?.conditions.find((x) => x.type === 'Degraded')
+      return c?.status === 'True' && c.reason === 'ShardStalled' ? c : undefined
+    }, 30_000)
+    expect(degraded.message).toMatch(/^shard 0 not ready past its deadline .*container opb: CrashLoopBackOff .*last exit code 1 \(Error\): cannot use the Kafka cluster: the broker refused the SASL credentials \[SaslAuthenticationFailed\]/)
+    const stalled = await getResource(ns, 'badimg')
+    expect(stalled.status?.phase).toBe('Degraded')
+    expect(stalled.status?.shards?.[0]?.problem).toContain('CrashLoopBackOff')
+    expect(stalled.status?.shards?.[0]?.stalledSince).toBeDefined()
+    expect((await eventsOf(ns)).some((e) => e.reason === 'ShardStalled' && e.type === 'Warning' && e.message.includes('CrashLoopBackOff'))).toBe(true)
+    // The roll went no further: shard 1 still runs the good image.
+    expect((await listPods(admin, ns, selector)).find((x) => x.metadata?.name === 'badimg-opb-1')?.metadata?.annotations?.['ridepulse.io/spec-hash']).toBe(goodHash)
+
+    // The revert: the broken pod is replaced at once, though it never became ready.
+    await admin.mergePatch(resourcePath(ns, 'badimg'), { spec: { opb: { image: null } } })
+    const fixed = await waitFor('shard 0 back on the good image', async () => {
+      const p = (await listPods(admin, ns, selector)).find((x) => x.metadata?.name === 'badimg-opb-0')
+      return p && p.metadata?.uid !== broken.metadata?.uid && p.metadata?.annotations?.['ridepulse.io/spec-hash'] === goodHash ? p : undefined
+    }, 20_000)
+    expect(fixed.spec?.containers[0]?.image).toBe('ridepulse/worker:0.1.0')
+    const settled = await waitFor('both shards of badimg ready again', async () => {
+      await readyAll()
+      const r = await getResource(ns, 'badimg')
+      return r.status?.readyShards === 2 && r.status.conditions.find((c) => c.type === 'Degraded')?.status === 'False' ? r : undefined
+    }, 30_000)
+    expect(settled.status?.conditions.find((c) => c.type === 'Degraded')?.status).toBe('False')
+    expect(settled.status?.shards?.[0]?.stalledSince).toBeUndefined()
+    expect((await eventsOf(ns)).some((e) => e.reason === 'ShardRolling' && e.message.includes('it was not ready: container opb: CrashLoopBackOff'))).toBe(true)
+    await admin.delete(resourcePath(ns, 'badimg'))
+  })
+
   it('stops every OpA instance before it changes their count, so no orders partition has two owners', async () => {
     const stsPath = objectPath('apps/v1', 'statefulsets', ns, 'rides-opa')
     const sts = await admin.get<V1StatefulSet>(stsPath)

@@ -200,6 +200,7 @@ export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec, hold = false):
               env,
               ports: [{ name: 'http', containerPort: WORKER_PORT }],
               ...probes,
+              terminationMessagePolicy: 'FallbackToLogsOnError',
               ...(spec.opa.resources ? { resources: toResources(spec.opa.resources) } : {}),
               ...(tls.mounts.length > 0 ? { volumeMounts: tls.mounts } : {}),
               securityContext: containerSecurity,
@@ -267,6 +268,8 @@ function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
         env,
         ports: [{ name: 'http', containerPort: WORKER_PORT }],
         ...probes,
+        // The tail of its log becomes the termination message: the status can then say why it exited.
+        terminationMessagePolicy: 'FallbackToLogsOnError',
         ...(spec.opb.resources ? { resources: toResources(spec.opb.resources) } : {}),
         volumeMounts: [{ name: 'data', mountPath: DATA_DIR }, ...tls.mounts],
         securityContext: containerSecurity,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { V1Node, V1Pod } from '@kubernetes/client-node'
 import { ANNOTATION_NUDGED_AT, ANNOTATION_NUDGES, ANNOTATION_SPEC_HASH, LABEL_INSTANCE } from './builders.js'
-import { nodeNotReadySince, observePod, resourcesOnNode } from './observe.js'
+import { nodeNotReadySince, observePod, podProblem, resourcesOnNode } from './observe.js'
 
 describe('observePod', () => {
   it('reads readiness, deletion, restarts and annotations off a pod', () => {
@@ -68,5 +68,32 @@ describe('resourcesOnNode', () => {
     expect(resourcesOnNode('n1', pods).sort()).toEqual(['a/rides', 'c/fleet'])
     expect(resourcesOnNode('n3', pods)).toEqual([])
     expect(resourcesOnNode(undefined, pods)).toEqual([])
+  })
+})
+
+describe('podProblem', () => {
+  const at = new Date('2026-01-01T00:00:00Z')
+  const withStatus = (status: V1Pod['status']): V1Pod => ({ metadata: { name: 'p' }, spec: { containers: [] }, status })
+
+  it('says a crash loop with the exit code and the worker\'s last error line', () => {
+    const message = `${JSON.stringify({ level: 30, msg: 'starting' })}\n${JSON.stringify({ level: 50, msg: 'cannot use the Kafka cluster: wrong CA', reason: 'TlsCertificateNotTrusted' })}\n${JSON.stringify({ level: 30, msg: 'stopped' })}\n`
+    expect(podProblem(withStatus({
+      phase: 'Running',
+      containerStatuses: [{ name: 'opb', image: 'i', imageID: '', ready: false, restartCount: 5, state: { waiting: { reason: 'CrashLoopBackOff', message: 'back-off 1m20s restarting failed container' } }, lastState: { terminated: { exitCode: 1, reason: 'Error', message, finishedAt: at } } }],
+    }))).toBe('container opb: CrashLoopBackOff (back-off 1m20s restarting failed container); last exit code 1 (Error): cannot use the Kafka cluster: wrong CA [TlsCertificateNotTrusted]')
+  })
+
+  it.each([
+    ['an image that cannot be pulled', { phase: 'Pending', containerStatuses: [{ name: 'opb', image: 'i', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "ridepulse/worker:typo"' } } }] }, 'container opb: ImagePullBackOff (Back-off pulling image "ridepulse/worker:typo")'],
+    ['a pod no node takes', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/3 nodes are available: 3 Insufficient memory.' }] }, 'not scheduled: Unschedulable: 0/3 nodes are available: 3 Insufficient memory.'],
+    ['a Secret the pod needs that is missing', { phase: 'Pending', containerStatuses: [{ name: 'opb', image: 'i', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'CreateContainerConfigError', message: 'secret "kafka-user" not found' } } }] }, 'container opb: CreateContainerConfigError (secret "kafka-user" not found)'],
+    ['a killed process, plain log', { phase: 'Running', containerStatuses: [{ name: 'opb', image: 'i', imageID: '', ready: false, restartCount: 1, state: { running: { startedAt: at } }, lastState: { terminated: { exitCode: 137, reason: 'OOMKilled', message: 'line one\nout of memory\n' } } }] }, 'last exit code 137 (OOMKilled): out of memory'],
+  ] as [string, V1Pod['status'], string][])('says %s', (_, status, expected) => {
+    expect(podProblem(withStatus(status))).toBe(expected)
+  })
+
+  it('says nothing of a container being created, nor of a pod that is ready', () => {
+    expect(podProblem(withStatus({ phase: 'Pending', containerStatuses: [{ name: 'opb', image: 'i', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }] }))).toBeUndefined()
+    expect(observePod(withStatus({ phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ name: 'opb', image: 'i', imageID: '', ready: true, restartCount: 1, lastState: { terminated: { exitCode: 1 } } }] })).problem).toBeUndefined()
   })
 })

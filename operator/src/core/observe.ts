@@ -8,6 +8,7 @@ const msOf = (t: string | Date | undefined) => (t === undefined ? undefined : ne
 export function observePod(p: V1Pod): ObservedPod {
   const ready = p.status?.conditions?.find((c) => c.type === 'Ready')
   const cs = p.status?.containerStatuses?.[0]
+  const problem = ready?.status === 'True' ? undefined : podProblem(p)
   return {
     name: p.metadata?.name ?? '',
     uid: p.metadata?.uid ?? '',
@@ -25,7 +26,50 @@ export function observePod(p: V1Pod): ObservedPod {
     started: (p.status?.containerStatuses ?? []).some((c) => c.started === true || !!c.state?.running || !!c.state?.terminated || !!c.lastState?.terminated),
     nudgedAtMs: msOf(p.metadata?.annotations?.[ANNOTATION_NUDGED_AT]),
     nudges: Number(p.metadata?.annotations?.[ANNOTATION_NUDGES] ?? 0) || 0,
+    ...(problem ? { problem } : {}),
   }
+}
+
+const clip = (s: string, n = 240) => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
+
+/**
+ * The last thing a container said before it ended, from its termination
+ * message (the pods fall back to the log's tail on an error): of JSON log
+ * lines, the last message at error level or above, else the last line.
+ */
+function lastWords(message: string): string {
+  const lines = message.trim().split('\n').filter(Boolean)
+  for (const line of [...lines].reverse()) {
+    try {
+      const j = JSON.parse(line) as { level?: number; msg?: string; reason?: string }
+      if (typeof j.level === 'number' && j.level >= 50 && j.msg) return j.reason ? `${j.msg} [${j.reason}]` : j.msg
+    } catch {
+      // not a JSON line
+    }
+  }
+  return lines.at(-1) ?? ''
+}
+
+/**
+ * Why a pod does not run, in the words its status has: unschedulable, a
+ * container waiting (CrashLoopBackOff, ImagePullBackOff,
+ * CreateContainerConfigError, ...), its last exit code and last words.
+ * Undefined when it says nothing of the kind.
+ */
+export function podProblem(p: V1Pod): string | undefined {
+  const unscheduled = p.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False')
+  if (unscheduled) return clip(`not scheduled: ${unscheduled.reason ?? 'Unschedulable'}${unscheduled.message ? `: ${unscheduled.message}` : ''}`)
+  const parts: string[] = []
+  for (const c of [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]) {
+    const w = c.state?.waiting
+    if (w?.reason && w.reason !== 'ContainerCreating' && w.reason !== 'PodInitializing') parts.push(`container ${c.name}: ${w.reason}${w.message ? ` (${clip(w.message, 160)})` : ''}`)
+    const t = c.state?.terminated ?? c.lastState?.terminated
+    if (t && t.exitCode !== 0) {
+      const words = t.message ? lastWords(t.message) : ''
+      parts.push(`last exit code ${t.exitCode}${t.reason ? ` (${t.reason})` : ''}${words ? `: ${clip(words)}` : ''}`)
+    }
+  }
+  return parts.length > 0 ? parts.join('; ') : undefined
 }
 
 /** Since when a node has not been Ready, or undefined. */

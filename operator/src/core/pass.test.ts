@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ShardStatus } from '@ridepulse/contracts'
-import { done, nextPass, planGlobalRestart, proceed, requeue, shardToRoll, shardsRequeue, stepFailure, topicCheckDue, withWorkerReport } from './pass.js'
+import { done, nextPass, planGlobalRestart, proceed, requeue, shardsToRoll, shardsRequeue, stepFailure, topicCheckDue, withWorkerReport } from './pass.js'
 import type { ObservedPod, ShardPlan } from './shards.js'
 
 const pod = (o: Partial<ObservedPod> = {}): ObservedPod => ({ name: 'p', uid: 'u', phase: 'Running', ready: true, createdAtMs: 0, restarts: 0, started: true, specHash: 'h1', ...o })
@@ -36,16 +36,28 @@ describe('a pass', () => {
   })
 })
 
-describe('shardToRoll', () => {
+describe('shardsToRoll', () => {
   it.each([
-    ['every shard ready and current', [pod(), pod()], [], -1],
-    ['the first stale shard', [pod(), pod({ specHash: 'old' }), pod({ specHash: 'old' })], [], 1],
-    ['not while a shard is not ready', [pod({ specHash: 'old' }), pod({ ready: false })], [], -1],
-    ['not while a pod is missing', [pod({ specHash: 'old' }), undefined], [], -1],
-    ['not while a pod is being deleted', [pod({ specHash: 'old' }), pod({ deletionRequestedAtMs: 5 })], [], -1],
-    ['not while another shard rolls', [pod({ specHash: 'old' }), pod()], [shard(1, { phase: 'Rolling' })], -1],
-  ] as [string, (ObservedPod | undefined)[], ShardStatus[], number][])('rolls one shard at a time: %s', (_, observed, prev, expected) => {
-    expect(shardToRoll(observed, prev, 'h1')).toBe(expected)
+    ['every shard ready and current', [pod(), pod()], [], []],
+    ['the first stale shard', [pod(), pod({ specHash: 'old' }), pod({ specHash: 'old' })], [], [1]],
+    ['not while a shard is not ready', [pod({ specHash: 'old' }), pod({ ready: false })], [], []],
+    ['not while a pod is missing', [pod({ specHash: 'old' }), undefined], [], []],
+    ['not while a pod is being deleted', [pod({ specHash: 'old' }), pod({ deletionRequestedAtMs: 5 })], [], []],
+    ['not while another shard rolls', [pod({ specHash: 'old' }), pod()], [shard(1, { phase: 'Rolling' })], []],
+  ] as [string, (ObservedPod | undefined)[], ShardStatus[], number[]][])('rolls ready shards one at a time: %s', (_, observed, prev, expected) => {
+    expect([...shardsToRoll(observed, prev, 'h1')]).toEqual(expected)
+  })
+
+  it.each([
+    ['a crash-looping pod on the old template, the others ready', [pod(), pod({ specHash: 'bad', ready: false, restarts: 4 }), pod()], [], [1]],
+    ['every pod the bad image broke, at once', [pod({ specHash: 'bad', ready: false }), pod({ specHash: 'bad', ready: false }), pod({ specHash: 'bad', ready: false })], [], [0, 1, 2]],
+    ['one while a ready stale pod rolls', [pod({ specHash: 'old' }), pod({ specHash: 'bad', ready: false })], [shard(0, { phase: 'Rolling' })], [1]],
+  ] as [string, (ObservedPod | undefined)[], ShardStatus[], number[]][])('replaces stale pods that are not ready first, without waiting: %s', (_, observed, prev, expected) => {
+    expect([...shardsToRoll(observed, prev, 'h1')]).toEqual(expected)
+  })
+
+  it('leaves a not-ready pod on the current template alone (it is recovering, or starting)', () => {
+    expect([...shardsToRoll([pod({ ready: false }), pod({ specHash: 'old' })], [], 'h1')]).toEqual([])
   })
 })
 

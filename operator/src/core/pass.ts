@@ -46,14 +46,19 @@ export const stepFailure = (step: string, err: unknown): StepFailure => ({
 })
 
 /**
- * The shard that may be rolled to a new template now, or -1: one at a time,
- * and only when every shard is ready, none is being deleted and none is
- * rolling already.
+ * The shards whose pods may be replaced by the current template now. A pod
+ * on an older template that is not ready serves nothing: every such pod is
+ * replaced at once, so that reverting a broken image reaches the shards it
+ * broke. Ready pods go one at a time, and only when every shard is ready,
+ * none is being deleted and none is rolling already.
  */
-export function shardToRoll(observed: readonly (ObservedPod | undefined)[], prev: readonly ShardStatus[], desiredHash: string): number {
+export function shardsToRoll(observed: readonly (ObservedPod | undefined)[], prev: readonly ShardStatus[], desiredHash: string): Set<number> {
+  const broken = observed.flatMap((p, shard) => (p && !p.ready && p.deletionRequestedAtMs === undefined && p.specHash !== desiredHash ? [shard] : []))
+  if (broken.length > 0) return new Set(broken)
   const allReady = observed.every((p) => p?.ready && p.deletionRequestedAtMs === undefined)
   const rolling = prev.some((s) => s.phase === 'Rolling')
-  return allReady && !rolling ? observed.findIndex((p) => p?.specHash !== desiredHash) : -1
+  const next = allReady && !rolling ? observed.findIndex((p) => p?.specHash !== desiredHash) : -1
+  return new Set(next >= 0 ? [next] : [])
 }
 
 /**

@@ -9,6 +9,50 @@ const input = (o: Partial<ShardInput>): ShardInput => ({
 })
 
 describe('planShard', () => {
+  describe('a pod on an older template that is not ready (a bad image, then its revert)', () => {
+    const pending = { reason: 'ContainerRestarted' as const, detectedAt: new Date(T0 - 30_000).toISOString(), podRecreatedAt: new Date(T0 - 30_000).toISOString() }
+    const crashing = pod({ specHash: 'bad', ready: false, readySinceMs: undefined, restarts: 4, problem: 'container opb: CrashLoopBackOff (back-off 40s restarting failed container)' })
+    const prev: ShardStatus = { ...running, specHash: 'bad', phase: 'Recovering', ready: false, restarts: 4, pendingRecovery: pending }
+
+    it('is replaced when the shard may roll, the recovery it is in carried on to the next pod', () => {
+      const p = planShard(input({ prev, pod: crashing, mayRoll: true }))
+      expect(p.actions).toEqual([{ kind: 'delete-pod', uid: 'u1', reason: 'spec changed' }])
+      expect(p.events.map((e) => e.message)).toEqual(['shard 1: pod p-opb-1 replaced for a spec change (it was not ready: container opb: CrashLoopBackOff (back-off 40s restarting failed container))'])
+      expect(p.status).toMatchObject({ phase: 'Recovering', pendingRecovery: pending, problem: crashing.problem })
+      // Its replacement, gone and recreated: still the same recovery, not a new failure.
+      const next = planShard(input({ prev: p.status, pod: undefined, nowMs: T0 + 1000 }))
+      expect(next.failed).toBeUndefined()
+      expect(next.status.pendingRecovery?.detectedAt).toBe(pending.detectedAt)
+    })
+  })
+
+  describe('the recovery deadline', () => {
+    const deadlineMs = 300_000
+    const pending = { reason: 'PodFailed' as const, detectedAt: new Date(T0).toISOString(), podRecreatedAt: new Date(T0).toISOString() }
+    const prev: ShardStatus = { ...running, podUid: 'u2', phase: 'Recovering', ready: false, pendingRecovery: pending }
+    const stuck = pod({ uid: 'u2', phase: 'Pending', ready: false, readySinceMs: undefined, started: false, createdAtMs: T0, problem: 'container opb: ImagePullBackOff (Back-off pulling image "ridepulse/worker:typo")' })
+
+    it('is silent before, then says once, by a Warning event and in the status, what the pod says', () => {
+      expect(planShard(input({ prev, pod: stuck, deadlineMs, nowMs: T0 + deadlineMs - 1 })).status.stalledSince).toBeUndefined()
+      const late = planShard(input({ prev, pod: stuck, deadlineMs, nowMs: T0 + deadlineMs }))
+      expect(late.status).toMatchObject({ phase: 'Recovering', stalledSince: new Date(T0 + deadlineMs).toISOString(), problem: stuck.problem })
+      expect(late.events).toEqual([{ type: 'Warning', reason: 'ShardStalled', message: `shard 1: not ready 300 s after recovering from PodFailed: ${stuck.problem}` }])
+      const later = planShard(input({ prev: late.status, pod: stuck, deadlineMs, nowMs: T0 + deadlineMs + 60_000 }))
+      expect(later.events).toEqual([])
+      expect(later.status.stalledSince).toBe(late.status.stalledSince)
+      // Ready at last: the recovery completes and the stall is over.
+      const ready = planShard(input({ prev: later.status, pod: { ...stuck, phase: 'Running', ready: true, readySinceMs: T0 + 400_000, started: true, problem: undefined }, deadlineMs, nowMs: T0 + 400_500 }))
+      expect(ready.status.stalledSince).toBeUndefined()
+      expect(ready.status.problem).toBeUndefined()
+      expect(ready.recovered?.reason).toBe('PodFailed')
+    })
+
+    it('counts for a shard that never started, from its pod\'s creation', () => {
+      const first = planShard(input({ prev: { ...running, podUid: 'u2', phase: 'Starting', ready: false }, pod: stuck, deadlineMs, nowMs: T0 + deadlineMs }))
+      expect(first.events.map((e) => e.message)).toEqual([`shard 1: not ready 300 s after starting: ${stuck.problem}`])
+    })
+  })
+
   it('creates the claim and the pod of a new shard, without calling it a recovery', () => {
     const p = planShard(input({ prev: undefined, pod: undefined, claimExists: false }))
     expect(p.actions).toEqual([{ kind: 'apply-claim' }, { kind: 'create-pod' }])

@@ -32,6 +32,8 @@ export interface ObservedPod {
   nudgedAtMs?: number
   /** How often it has (annotation). */
   nudges?: number
+  /** What the pod says of why it does not run (`podProblem`). */
+  problem?: string
 }
 
 export type ShardAction =
@@ -61,6 +63,8 @@ export interface ShardInput {
   /** The pod's node no longer exists (deleted, or removed by an autoscaler): lost at once, no timeout to wait. */
   nodeGone?: boolean
   nodeLostTimeoutMs: number
+  /** How long the shard may stay not ready before it is reported stalled. */
+  deadlineMs?: number
   /**
    * With the kubelet nudge on: how many times the pod's kubelet reported
    * that it may not read the pod's claim (FailedMount events naming the Node
@@ -208,10 +212,22 @@ export function planShard(i: ShardInput): ShardPlan {
 
   const stale = pod.specHash !== i.desiredHash
   let phase: ShardPhase = pending ? 'Recovering' : pod.ready ? 'Running' : 'Starting'
-  if (stale && pod.ready && !pending && i.mayRoll) {
+  if (stale && i.mayRoll) {
+    // A pod that is not ready is replaced without waiting (`shardsToRoll`): a
+    // recovery it was in goes on with the new pod.
     actions.push({ kind: 'delete-pod', uid: pod.uid, reason: 'spec changed' })
-    events.push({ type: 'Normal', reason: 'ShardRolling', message: `shard ${i.shard}: pod ${pod.name} replaced for a spec change` })
-    phase = 'Rolling'
+    const why = pod.ready ? '' : ` (it was not ready${pod.problem ? `: ${pod.problem}` : ''})`
+    events.push({ type: 'Normal', reason: 'ShardRolling', message: `shard ${i.shard}: pod ${pod.name} replaced for a spec change${why}` })
+    if (!pending) phase = 'Rolling'
+  }
+  // Not ready since the failure was seen, or since the pod was made: past
+  // the deadline, said once by an event and kept in the status until ready.
+  const waitingSinceMs = pod.ready ? undefined : pending ? Date.parse(pending.detectedAt) : pod.createdAtMs
+  const overdue = waitingSinceMs !== undefined && i.deadlineMs !== undefined && i.nowMs - waitingSinceMs >= i.deadlineMs
+  const stalledSince = overdue ? (prev.stalledSince ?? iso(i.nowMs)) : undefined
+  if (overdue && !prev.stalledSince) {
+    const what = pending ? `recovering from ${pending.reason}` : 'starting'
+    events.push({ type: 'Warning', reason: 'ShardStalled', message: `shard ${i.shard}: not ready ${Math.round((i.nowMs - waitingSinceMs) / 1000)} s after ${what}: ${pod.problem ?? `pod ${pod.name} is ${pod.phase} and not ready`}` })
   }
   const status: ShardStatus = {
     ...base,
@@ -222,6 +238,8 @@ export function planShard(i: ShardInput): ShardPlan {
     ready: pod.ready && phase === 'Running',
     restarts,
     specHash: pod.specHash,
+    ...(!pod.ready && pod.problem ? { problem: pod.problem } : {}),
+    ...(stalledSince ? { stalledSince } : {}),
     ...(pending ? { pendingRecovery: pending } : {}),
   }
   const settled = phase === 'Running' && !stale

@@ -24,6 +24,19 @@ describe('computeStatus', () => {
     expect(cond(s, 'Recovering')).toMatchObject({ status: 'True', message: 'shard 1 (NodeLost)' })
   })
 
+  it('is Degraded, naming what the pod says, when a shard passed its deadline; before that the recovery says it', () => {
+    const pendingRecovery = { reason: 'ContainerRestarted' as const, detectedAt: new Date(T0 - 400_000).toISOString() }
+    const problem = 'container opb: CrashLoopBackOff (back-off 5m0s restarting failed container); last exit code 1 (Error): cannot use the Kafka cluster: the broker refused the SASL credentials'
+    const recovering = shard(1, { phase: 'Recovering', ready: false, pendingRecovery, problem })
+    const before = computeStatus({ generation: 1, nowMs: T0, opa: { replicas: 1, readyReplicas: 1 }, failures: [], shards: [shard(0), recovering] })
+    expect(before.phase).toBe('Recovering')
+    expect(cond(before, 'Recovering')?.message).toBe(`shard 1 (ContainerRestarted: ${problem})`)
+    const s = computeStatus({ generation: 1, nowMs: T0, opa: { replicas: 1, readyReplicas: 1 }, failures: [], shards: [shard(0), { ...recovering, stalledSince: new Date(T0 - 100_000).toISOString() }] })
+    expect(s.phase).toBe('Degraded')
+    expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'ShardStalled' })
+    expect(cond(s, 'Degraded')?.message).toBe(`shard 1 not ready past its deadline (since 2025-12-31T23:58:20.000Z, recovering from ContainerRestarted): ${problem}`)
+  })
+
   it('turns a failed step into Degraded with the error class as reason', () => {
     const s = computeStatus({ generation: 1, nowMs: T0, shards: [shard(0)], opa: { replicas: 1, readyReplicas: 1 }, failures: [{ step: 'topics', reason: 'NetworkError', message: 'connect ECONNREFUSED' }] })
     expect(s.phase).toBe('Degraded')

@@ -36,6 +36,7 @@ export function computeStatus(i: StatusInput): PipelineStatus {
   const rolling = i.shards.filter((s) => s.phase === 'Rolling' || s.phase === 'Creating' || s.phase === 'Starting')
   const badTopics = (i.topics ?? []).filter((t) => !t.ready)
   const conflicts = (i.topics ?? []).filter((t) => t.conflict)
+  const stalled = i.shards.filter((s) => s.stalledSince)
   const recoveries = i.shards.reduce((n, s) => n + s.recoveries, 0)
   const last = i.shards
     .map((s) => s.lastRecovery)
@@ -43,6 +44,7 @@ export function computeStatus(i: StatusInput): PipelineStatus {
     .sort((a, b) => Date.parse(b?.readyAt ?? '') - Date.parse(a?.readyAt ?? ''))[0]
   const allReady = ready === i.shards.length && i.opa.readyReplicas >= i.opa.replicas && badTopics.length === 0 && i.failures.length === 0
   const degradedMessage = [
+    ...stalled.map((s) => `shard ${s.shard} not ready past its deadline (since ${s.stalledSince}${s.pendingRecovery ? `, recovering from ${s.pendingRecovery.reason}` : ''}): ${s.problem ?? 'its pod says nothing of why'}`),
     ...badTopics.map((t) => `topic ${t.name}: ${t.message ?? 'not ready'}`),
     ...i.failures.map((f) => `${f.step}: ${f.message}`),
   ].join('; ')
@@ -54,15 +56,15 @@ export function computeStatus(i: StatusInput): PipelineStatus {
       `${ready}/${i.shards.length} OpB shards ready, ${i.opa.readyReplicas}/${i.opa.replicas} OpA replicas ready`),
     c('Progressing', rolling.length > 0 ? 'True' : 'False', rolling.length > 0 ? 'ShardsUpdating' : 'Settled',
       rolling.length > 0 ? `shards ${rolling.map((s) => s.shard).join(', ')} being created or rolled` : 'every shard runs the current spec'),
-    c('Degraded', degradedMessage ? 'True' : 'False', i.failures[0]?.reason ?? (conflicts.length > 0 ? 'TopicConflict' : badTopics.length > 0 ? 'TopicMismatch' : 'AsExpected'), degradedMessage || 'no failed step'),
+    c('Degraded', degradedMessage ? 'True' : 'False', i.failures[0]?.reason ?? (stalled.length > 0 ? 'ShardStalled' : conflicts.length > 0 ? 'TopicConflict' : badTopics.length > 0 ? 'TopicMismatch' : 'AsExpected'), degradedMessage || 'no failed step'),
     c('Recovering', recovering.length > 0 ? 'True' : 'False', recovering.length > 0 ? 'ShardRecovering' : 'NoRecovery',
-      recovering.length > 0 ? recovering.map((s) => `shard ${s.shard} (${s.pendingRecovery?.reason})`).join(', ') : 'no shard recovering'),
+      recovering.length > 0 ? recovering.map((s) => `shard ${s.shard} (${s.pendingRecovery?.reason}${s.problem ? `: ${s.problem}` : ''})`).join(', ') : 'no shard recovering'),
     c('TopicConflict', conflicts.length > 0 ? 'True' : 'False', conflicts.length > 0 ? 'TopicOwnedByAnother' : 'TopicsOwned',
       conflicts.length > 0
         ? `${conflicts.map((t) => `${t.name} belongs to ${t.conflict}`).join('; ')}: no pods until spec.topics names other topics`
         : 'every written topic belongs to this resource'),
   ]
-  const phase: PipelineStatus['phase'] = recovering.length > 0 ? 'Recovering' : degradedMessage ? 'Degraded' : allReady ? 'Running' : 'Progressing'
+  const phase: PipelineStatus['phase'] = stalled.length > 0 ? 'Degraded' : recovering.length > 0 ? 'Recovering' : degradedMessage ? 'Degraded' : allReady ? 'Running' : 'Progressing'
   return {
     observedGeneration: g,
     phase,

@@ -19,7 +19,7 @@ import {
   type Owner,
 } from '../core/builders.js'
 import { nodeNotReadySince, observePod } from '../core/observe.js'
-import { planGlobalRestart, shardToRoll, shardsRequeue, withWorkerReport } from '../core/pass.js'
+import { planGlobalRestart, shardsToRoll, shardsRequeue, withWorkerReport } from '../core/pass.js'
 import { MAX_NUDGES, planShard, type ObservedPod, type Recovery, type ShardPlan } from '../core/shards.js'
 import { isNotFound, objectPath } from '../kube/rest.js'
 import type { OperatorMetrics } from '../metrics.js'
@@ -82,7 +82,7 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     const p = podByShard.get(shard)
     return p ? observePod(p) : undefined
   })
-  const roll = shardToRoll(observed, prevStatuses, desiredHash)
+  const roll = shardsToRoll(observed, prevStatuses, desiredHash)
   const forbidden = d.kubeletNudge ? await claimRefusals(d, m.namespace, observed, prev, log) : new Map<string, number>()
   const now = d.nowMs()
   const plans: ShardPlan[] = observed.map((pod, shard) =>
@@ -94,7 +94,8 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
       claimExists: claimNames.has(names.opbClaim(m.name, shard)),
       prev: prev.get(shard),
       desiredHash,
-      mayRoll: shard === roll,
+      mayRoll: roll.has(shard),
+      deadlineMs: spec.recovery.deadlineSeconds * 1000,
       nodeNotReadySinceMs: pod?.nodeName ? nodeNotReadySince(nodes.get(pod.nodeName)) : undefined,
       nodeGone: !!pod?.nodeName && !nodes.has(pod.nodeName),
       nodeLostTimeoutMs: spec.recovery.nodeLostTimeoutSeconds * 1000,
