@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Admin, ConfigResourceTypes } from '@platformatic/kafka'
@@ -13,7 +13,7 @@ import { parseResource, specSchema } from '@ridepulse/contracts'
 import { sameJson, type PipelineStatus } from '../src/core/status.js'
 // The Rest the test kit hands out is the built package's: errors are its ApiError.
 import { ApiError, objectPath, type Rest } from '@ridepulse/operator'
-import { applyYaml, ensureNamespace, loadAllYaml, helmTemplate, installCrd, listPods, markPodReady, repoRoot, resourcePath, restFor, serviceAccountKubeconfig, startOperator, startSecureKafka, waitFor, type OperatorProcess, type SecureKafka } from '@ridepulse/testkit'
+import { applyYaml, ensureNamespace, loadAllYaml, helmTemplate, installCrd, listPods, markPodReady, repoRoot, resourcePath, restFor, serviceAccountKubeconfig, startOperator, startSecureKafka, TcpRelay, waitFor, type OperatorProcess, type SecureKafka } from '@ridepulse/testkit'
 
 const OP_NS = 'ridepulse-system'
 /** A loopback address of its own, so the worker's fixed port cannot clash with anything on 0.0.0.0. */
@@ -471,6 +471,68 @@ describe('status writes', () => {
   })
 })
 
+describe('a shard whose action the API server refuses', () => {
+  it('does not hold back the other shards\' status: a recovery beside it is recorded once, and the refusal is Degraded', async () => {
+    const ns = `partial-${run}`
+    await ensureNamespace(admin, ns)
+    // An admission policy refuses shard 2's claim, and only it.
+    const policy = `refuse-claim-${run}`
+    await admin.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies', {
+      body: {
+        apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicy', metadata: { name: policy },
+        spec: {
+          failurePolicy: 'Fail',
+          matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['persistentvolumeclaims'] }] },
+          validations: [{ expression: `object.metadata.name != 'data-partial-opb-2' || namespaceObject.metadata.name != '${ns}'`, message: 'claims of shard 2 are refused by this test' }],
+        },
+      },
+    })
+    await admin.request('POST', '/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings', {
+      body: { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: policy }, spec: { policyName: policy, validationActions: ['Deny'] } },
+    })
+    try {
+      const selector = 'app.kubernetes.io/instance=partial,app.kubernetes.io/component=opb'
+      await applyYaml(admin, JSON.stringify(pipeline('partial', ns)), ns)
+      const ready = async () => {
+        for (const p of await listPods(admin, ns, selector)) if (!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) await markPodReady(admin, ns, p.metadata!.name!)
+        return (await getResource(ns, 'partial')).status
+      }
+      const first = await waitFor('shards 0 and 1 ready, shard 2 refused', async () => {
+        const st = await ready()
+        const c = st?.conditions.find((x) => x.type === 'Degraded')
+        return st?.readyShards === 2 && c?.status === 'True' ? { st, c } : undefined
+      }, 30_000)
+      expect(first.c.message).toMatch(/^opb: shard 2: .*claims of shard 2 are refused by this test/)
+      expect(first.st.shards?.map((x) => x.ready)).toEqual([true, true, false])
+
+      // Shard 0 fails and recovers while shard 2 is still refused, pass after pass.
+      const before = (await listPods(admin, ns, selector)).find((p) => p.metadata?.name === 'partial-opb-0')!
+      await admin.delete(objectPath('v1', 'pods', ns, 'partial-opb-0'))
+      const recovered = await waitFor('shard 0 recovered', async () => {
+        const p = (await listPods(admin, ns, selector)).find((x) => x.metadata?.name === 'partial-opb-0')
+        if (p && p.metadata?.uid !== before.metadata?.uid) await ready()
+        const st = (await getResource(ns, 'partial')).status
+        return st?.shards?.[0]?.lastRecovery?.readyAt ? st : undefined
+      }, 30_000)
+      expect(recovered.shards?.[0]).toMatchObject({ recoveries: 1, ready: true, lastRecovery: { reason: 'PodDeleted' } })
+      await new Promise((r) => setTimeout(r, 3000))
+      const events = await eventsOf(ns)
+      expect(events.filter((e) => e.reason === 'ShardRecovered').length).toBe(1)
+      expect(events.filter((e) => e.reason === 'ShardFailed').length).toBe(1)
+      expect((await getResource(ns, 'partial')).status?.recoveries).toBe(1)
+    } finally {
+      await admin.delete(`/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${policy}`).catch(() => undefined)
+      await admin.delete(`/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${policy}`).catch(() => undefined)
+    }
+    // Without the policy, shard 2 gets its claim and pod, and Degraded clears.
+    await waitFor('all three shards ready', async () => {
+      for (const p of await listPods(admin, ns, 'app.kubernetes.io/instance=partial,app.kubernetes.io/component=opb')) if (!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) await markPodReady(admin, ns, p.metadata!.name!)
+      const st = (await getResource(ns, 'partial')).status
+      return st?.readyShards === 3 && st.conditions.find((c) => c.type === 'Degraded')?.status === 'False'
+    }, 30_000)
+  })
+})
+
 describe('two resources that name the same topic', () => {
   it('the second gets TopicConflict naming the owner and no pods; once the owner is deleted it takes the topic', async () => {
     const [nsA, nsB] = [`own-a-${run}`, `own-b-${run}`]
@@ -673,6 +735,30 @@ describe('the chart', () => {
 
 describe('leadership and restarts', () => {
   const ns = `leader-${run}`
+
+  it('a standby replica rides out an API server it cannot reach, and campaigns on', async () => {
+    // The standby reaches the API server through a link the test cuts.
+    const relay = await TcpRelay.start(new URL(admin.cluster.server).host)
+    const kubeconfig = join(tmpdir(), `ridepulse-sa-relay-${run}.kubeconfig`)
+    writeFileSync(kubeconfig, readFileSync(saKubeconfig, 'utf8').replace(admin.cluster.server, `https://${relay.address}`), { mode: 0o600 })
+    const standby = startOperator({ KUBECONFIG: kubeconfig, LEASE_NAMESPACE: OP_NS, LEASE_NAME: SA, POD_NAME: 'operator-c', HTTP_PORT: '0' })
+    try {
+      await waitFor('operator-c waiting', async () => standby.logs().includes('waiting for leadership'))
+      await relay.pause()
+      await waitFor('operator-c noticing', async () => standby.logs().includes('could not read or take the lease'), 15_000)
+      await new Promise((r) => setTimeout(r, 2000))
+      expect(standby.child.exitCode, standby.logs().split('\n').slice(-5).join('\n')).toBeNull()
+      await relay.resume()
+      await waitFor('operator-c reaching the API server again', async () => standby.logs().includes('the API server answers again'), 15_000)
+      expect(standby.child.exitCode).toBeNull()
+      expect(await (await fetch(`http://127.0.0.1:${standby.port()}/metrics`)).text()).toMatch(/^ridepulse_operator_leader 0$/m)
+      // Said once per outage, not once per attempt.
+      expect(standby.logs().split('could not read or take the lease').length - 1).toBe(1)
+    } finally {
+      await standby.kill('SIGTERM')
+      await relay.close()
+    }
+  })
 
   it('a second replica waits on the lease; when the leader dies mid-reconcile it takes over and converges', async () => {
     await ensureNamespace(admin, ns)

@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { createServer, connect, type Server } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { connectionProblem, ensureTopics, readToEnd, TxnProducer, type KafkaSettings } from '@ridepulse/kafka'
-import { startSecureKafka, waitReady, type SecureKafka, type WorkerEnv } from '@ridepulse/testkit'
+import { startSecureKafka, TcpRelay, waitReady, type SecureKafka, type WorkerEnv } from '@ridepulse/testkit'
 import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from '@ridepulse/testkit/vitest'
 
 cleanUpPipelinesAfterEach()
@@ -32,21 +31,6 @@ const sasl = (mechanism: 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512', password =
   tls: { ca: k.pem.ca },
   sasl: { mechanism, username: k.user, password },
 })
-
-/** A TCP relay from another loopback address to `target`: the same broker, reached by an address its certificate does not name. */
-async function relay(target: string): Promise<{ address: string; server: Server }> {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))]
-  const server = createServer((inbound) => {
-    const outbound = connect(port, host)
-    inbound.pipe(outbound).pipe(inbound)
-    const end = () => (inbound.destroy(), outbound.destroy())
-    inbound.on('error', end)
-    outbound.on('error', end)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.2', resolve))
-  const a = server.address()
-  return { address: `127.0.0.2:${typeof a === 'object' && a ? a.port : 0}`, server }
-}
 
 describe('TLS, mutual TLS and SASL over TLS on a real broker', () => {
   it.each<[string, () => KafkaSettings]>([
@@ -78,8 +62,9 @@ describe('TLS, mutual TLS and SASL over TLS on a real broker', () => {
     ['a wrong password (PLAIN)', async () => ({ settings: sasl('PLAIN', 'not-the-password') }), 'SaslAuthenticationFailed'],
     ['no client certificate where mutual TLS is required', async () => ({ settings: { brokers: [k.ssl], clientId: clientId(), tls: { ca: k.pem.ca } } }), 'TlsClientCertificateRefused'],
     ['an address the broker\'s certificate does not name', async () => {
-      const r = await relay(k.saslSsl)
-      return { settings: { ...sasl('SCRAM-SHA-512'), brokers: [r.address] }, done: () => r.server.close() }
+      // The same broker, reached through a relay on another loopback address.
+      const r = await TcpRelay.start(k.saslSsl, '127.0.0.2')
+      return { settings: { ...sasl('SCRAM-SHA-512'), brokers: [r.address] }, done: () => void r.close() }
     }, 'TlsHostnameMismatch'],
     ['plaintext to a TLS listener', async () => ({ settings: { brokers: [k.saslSsl], clientId: clientId() } }), 'TlsRequired'],
     ['TLS to a plaintext listener', async () => ({ settings: { brokers: [k.brokers], clientId: clientId(), tls: { ca: k.pem.ca } } }), 'TlsHandshakeFailed'],

@@ -42,11 +42,23 @@ export class LeaderElector {
     return objectPath('coordination.k8s.io/v1', 'leases', this.o.namespace, this.o.name)
   }
 
-  /** Resolves once this candidate holds the lease. */
+  /**
+   * Resolves once this candidate holds the lease. An API server that does
+   * not answer, or answers with an error, is waited out: a standby replica
+   * keeps campaigning through it (said in the log once per outage).
+   */
   async acquire(): Promise<void> {
     let waiting = false
+    let failing = false
     while (!this.#stopped) {
-      if (await this.#tryAcquireOrRenew()) return
+      try {
+        if (await this.#tryAcquireOrRenew()) return
+        if (failing) this.log.info({ lease: this.o.name }, 'the API server answers again')
+        failing = false
+      } catch (err) {
+        if (!failing) this.log.warn({ lease: this.o.name, err }, 'could not read or take the lease; trying again')
+        failing = true
+      }
       if (!waiting) this.log.info({ lease: this.o.name }, 'waiting for leadership')
       waiting = true
       await sleep(this.o.retryPeriodMs)

@@ -205,8 +205,10 @@ export class Reconciler {
 
   async #opb(p: Pass): Promise<StepOutcome> {
     if (!p.mayWrite) return proceed
-    const { statuses, requeueAfterMs } = await reconcileShards(this.#workloads, p.res, p.owner, p.spec!, p.log)
+    const { statuses, requeueAfterMs, failure } = await reconcileShards(this.#workloads, p.res, p.owner, p.spec!, p.log)
+    // Every shard's status, a failing one's too: the pass fails after it is recorded.
     p.shards = statuses
+    if (failure) throw failure
     return requeueAfterMs !== undefined ? requeue(requeueAfterMs, 'a shard is changing') : proceed
   }
 

@@ -59,7 +59,7 @@ export async function reconcileOpa(d: WorkloadDeps, res: PipelineResource, owner
 }
 
 /** OpB: each shard's claim and pod as its plan says (core/shards.ts), its events, and the worker's report of a recovery. */
-export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, owner: Owner, spec: PipelineSpec, log: Logger): Promise<{ statuses: ShardStatus[]; requeueAfterMs?: number }> {
+export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, owner: Owner, spec: PipelineSpec, log: Logger): Promise<{ statuses: ShardStatus[]; requeueAfterMs?: number; failure?: ShardActionsFailed }> {
   const m = res.metadata
   // resourceVersion 0: served from the API server's watch cache. A quorum
   // list waits on etcd's progress notification (tens of ms on every
@@ -104,13 +104,21 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     }),
   )
 
-  // Shards are independent: their steps run side by side, a few at a time.
+  // Shards are independent: their steps run side by side, a few at a time,
+  // and one whose action fails stops neither the others nor its own status:
+  // what was seen (a failure, a recovery) is recorded once, and the planner,
+  // which plans from what it observes, tries the action again next pass.
+  const failed: { shard: number; err: unknown }[] = []
   await eachLimited([...plans.entries()], 8, async ([shard, plan]) => {
-    for (const a of plan.actions) {
-      if (a.kind === 'apply-claim') await d.w.apply(claimsPath(m.namespace, names.opbClaim(m.name, shard)), buildOpbClaim(owner, spec, shard))
-      else if (a.kind === 'create-pod') await d.w.createPod(buildOpbPod(owner, spec, shard))
-      else if (a.kind === 'nudge-pod') await d.w.nudgePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.atMs, a.count, log.child({ shard }))
-      else await d.w.deletePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.graceSeconds)
+    try {
+      for (const a of plan.actions) {
+        if (a.kind === 'apply-claim') await d.w.apply(claimsPath(m.namespace, names.opbClaim(m.name, shard)), buildOpbClaim(owner, spec, shard))
+        else if (a.kind === 'create-pod') await d.w.createPod(buildOpbPod(owner, spec, shard))
+        else if (a.kind === 'nudge-pod') await d.w.nudgePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.atMs, a.count, log.child({ shard }))
+        else await d.w.deletePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.graceSeconds)
+      }
+    } catch (err) {
+      failed.push({ shard, err })
     }
     for (const e of plan.events) {
       log.info({ shard, reason: e.reason }, e.message)
@@ -131,7 +139,21 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     const victims = [...opa.items, ...pods.items.filter((p) => Number(p.metadata?.labels?.[LABEL_SHARD]) !== restart.failed)]
     await Promise.all(victims.map((p) => d.w.deletePod(m.namespace, p.metadata?.name ?? '', p.metadata?.uid ?? '', 0)))
   }
-  return { statuses: restart?.statuses ?? plans.map((p) => p.status), requeueAfterMs: shardsRequeue(plans) }
+  return {
+    statuses: restart?.statuses ?? plans.map((p) => p.status),
+    requeueAfterMs: shardsRequeue(plans),
+    ...(failed.length > 0 ? { failure: new ShardActionsFailed(failed.sort((a, b) => a.shard - b.shard)) } : {}),
+  }
+}
+
+/** Some shards' actions failed in a pass; the others' went through. Its reason is the first failure's cause. */
+export class ShardActionsFailed extends Error {
+  readonly cause: unknown
+  constructor(readonly failures: { shard: number; err: unknown }[]) {
+    super(failures.map((f) => `shard ${f.shard}: ${f.err instanceof Error ? f.err.message : String(f.err)}`).join('; '))
+    this.name = 'ShardActionsFailed'
+    this.cause = failures[0]?.err
+  }
 }
 
 /**
