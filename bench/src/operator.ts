@@ -45,7 +45,7 @@ const kafkaArgs = ['--port', '29392', '--data', kafkaDir]
 const kubeconfig = execFileSync('bash', [kube, 'start', ...kubeArgs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!
 const brokers = execFileSync('bash', [kafka, 'start', ...kafkaArgs], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!
 const rest = restFor(kubeconfig)
-const operator = startOperator({ KUBECONFIG: kubeconfig, WATCH_NAMESPACE: 'bench', LEADER_ELECTION: 'false', HTTP_PORT: '0', LOG_LEVEL: 'warn' })
+const operator = startOperator({ KUBECONFIG: kubeconfig, WATCH_NAMESPACES: 'bench', LEADER_ELECTION: 'false', HTTP_PORT: '0', LOG_LEVEL: 'warn' })
 
 try {
   await installCrd(rest)

@@ -210,7 +210,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       c.helm(['upgrade', '--install', o.release, join(repoRoot, 'helm', 'ridepulse-operator'), '--namespace', o.operatorNamespace, '--create-namespace',
         // The kubelet nudge (off by default) is on: on this one-node cluster the Node authorizer's lag
         // does occur, and its real FailedMount events are what the nudge must recognise.
-        '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'kubeletNudge=true', '--wait', '--timeout', '5m']))
+        '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'kubeletNudge=true', '--set', `watchNamespaces={${ns}}`, '--wait', '--timeout', '5m']))
     await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }))
     await timed('pipeline running', async () => {
       await c.kubectl(['apply', '-f', '-'], JSON.stringify(sampleResource(o, prefix)))

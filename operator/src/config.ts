@@ -4,8 +4,15 @@ import { z } from 'zod'
 const int = (min: number) => z.coerce.number().int().min(min)
 
 export const configSchema = z.object({
-  /** Namespace to watch; empty watches every namespace. */
-  WATCH_NAMESPACE: z.string().default(''),
+  /**
+   * The namespaces whose pipelines this operator runs, comma-separated; empty
+   * runs them in every namespace (which needs cluster-wide permissions).
+   */
+  WATCH_NAMESPACES: z
+    .string()
+    .default('')
+    .transform((s) => [...new Set(s.split(',').map((x) => x.trim()).filter(Boolean))])
+    .pipe(z.array(z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'each must be a namespace name'))),
   /** Where the leader-election Lease lives (the operator's own namespace). */
   LEASE_NAMESPACE: z.string().min(1).default('default'),
   LEASE_NAME: z.string().min(1).default('ridepulse-operator'),

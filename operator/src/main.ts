@@ -87,32 +87,37 @@ await elector?.acquire()
 if (stopping) await new Promise(() => undefined)
 leading = true
 metrics.leader.set(1)
-log.info({ namespace: cfg.WATCH_NAMESPACE || '(all)' }, 'leading: starting the controller')
+log.info({ namespaces: cfg.WATCH_NAMESPACES.length > 0 ? cfg.WATCH_NAMESPACES : '(all)' }, 'leading: starting the controller')
 
-const ns = cfg.WATCH_NAMESPACE || undefined
 const ownedSelector = `${LABEL_MANAGED_BY}=${FIELD_MANAGER}`
 const byOwnedLabel = (o: KubernetesObject) => {
   const inst = o.metadata?.labels?.[LABEL_INSTANCE]
   if (inst && o.metadata?.namespace) queue.add(`${o.metadata.namespace}/${inst}`)
 }
 const watchSeconds = cfg.WATCH_SECONDS
-const resources: ResilientInformer<KubernetesObject> = new ResilientInformer(rest, {
-  path: objectPath(API_VERSION, PLURAL, ns),
-  watchSeconds,
-  onEvent: (o) => o.metadata?.namespace && o.metadata.name && queue.add(`${o.metadata.namespace}/${o.metadata.name}`),
-}, log)
-const pods = new ResilientInformer<V1Pod>(rest, { path: objectPath('v1', 'pods', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log)
+// One set of watches per watched namespace (what a namespaced Role allows), or one over all of them.
+const podInformers: ResilientInformer<V1Pod>[] = []
+for (const ns of cfg.WATCH_NAMESPACES.length > 0 ? cfg.WATCH_NAMESPACES : [undefined]) {
+  const pods = new ResilientInformer<V1Pod>(rest, { path: objectPath('v1', 'pods', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log)
+  podInformers.push(pods)
+  informers.push(
+    new ResilientInformer<KubernetesObject>(rest, {
+      path: objectPath(API_VERSION, PLURAL, ns),
+      watchSeconds,
+      onEvent: (o) => o.metadata?.namespace && o.metadata.name && queue.add(`${o.metadata.namespace}/${o.metadata.name}`),
+    }, log),
+    pods,
+    new ResilientInformer(rest, { path: objectPath('v1', 'persistentvolumeclaims', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
+    new ResilientInformer(rest, { path: objectPath('apps/v1', 'statefulsets', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
+  )
+}
+// A node going NotReady, or deleted, concerns the pipelines with a pod on it, and only those.
 informers.push(
-  resources,
-  pods,
-  new ResilientInformer(rest, { path: objectPath('v1', 'persistentvolumeclaims', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
-  new ResilientInformer(rest, { path: objectPath('apps/v1', 'statefulsets', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log),
-  // A node going NotReady, or deleted, concerns the pipelines with a pod on it, and only those.
   new ResilientInformer(rest, {
     path: objectPath('v1', 'nodes', undefined),
     watchSeconds,
     onEvent: (node) => {
-      for (const key of resourcesOnNode(node.metadata?.name, pods.cache.list())) queue.add(key)
+      for (const key of resourcesOnNode(node.metadata?.name, podInformers.flatMap((i) => i.cache.list()))) queue.add(key)
     },
   }, log),
 )

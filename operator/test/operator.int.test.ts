@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -50,8 +50,9 @@ beforeAll(async () => {
   await installCrd(admin)
   await ensureNamespace(admin, OP_NS)
   // The chart's ServiceAccount and RBAC, as `helm install` would create them; the operator runs with them, not as an admin.
-  // The kubelet nudge (off by default) is on, with the verbs the chart then grants, for its test below.
-  const rendered = helmTemplate(inject('kubeBin'), OP_NS, ['kubeletNudge=true'])
+  // Every namespace (the tests make their own), and the kubelet nudge (off by
+  // default) on, with the verbs the chart then grants, for its test below.
+  const rendered = helmTemplate(inject('kubeBin'), OP_NS, ['kubeletNudge=true', 'watchAllNamespaces=true'])
   const rbac = loadAllYaml(rendered).filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o?.kind ?? ''))
   expect(rbac.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount'])
   for (const o of rbac) await applyYaml(admin, JSON.stringify(o), OP_NS)
@@ -491,6 +492,14 @@ describe('a shard whose action the API server refuses', () => {
       body: { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingAdmissionPolicyBinding', metadata: { name: policy }, spec: { policyName: policy, validationActions: ['Deny'] } },
     })
     try {
+      // A policy takes effect a moment after it is created: until a dry run of that claim is refused.
+      await waitFor('the policy in force', async () => {
+        const err = await admin.request('POST', objectPath('v1', 'persistentvolumeclaims', ns), {
+          query: { dryRun: 'All' },
+          body: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data-partial-opb-2' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+        }).then(() => undefined, (e: unknown) => e)
+        return err instanceof ApiError && /refused by this test/.test(err.message)
+      }, 20_000)
       const selector = 'app.kubernetes.io/instance=partial,app.kubernetes.io/component=opb'
       await applyYaml(admin, JSON.stringify(pipeline('partial', ns)), ns)
       const ready = async () => {
@@ -501,7 +510,11 @@ describe('a shard whose action the API server refuses', () => {
         const st = await ready()
         const c = st?.conditions.find((x) => x.type === 'Degraded')
         return st?.readyShards === 2 && c?.status === 'True' ? { st, c } : undefined
-      }, 30_000)
+      }, 30_000).catch(async (err: unknown) => {
+        // What the next failure needs: the status as it stands, and what the operators said of this resource.
+        process.stdout.write(`status: ${JSON.stringify((await getResource(ns, 'partial')).status)}\n${operators.map((o) => o.logs()).join('\n').split('\n').filter((l) => l.includes(ns)).slice(-15).join('\n')}\n`)
+        throw err
+      })
       expect(first.c.message).toMatch(/^opb: shard 2: .*claims of shard 2 are refused by this test/)
       expect(first.st.shards?.map((x) => x.ready)).toEqual([true, true, false])
 
@@ -719,7 +732,7 @@ describe('the global recovery strategy (the baseline)', () => {
 
 describe('the chart', () => {
   it('renders manifests the API server accepts (server-side dry run), the sample resource included', async () => {
-    const rendered = helmTemplate(inject('kubeBin'), 'chart-test', ['sample.create=true', 'watchNamespace=chart-test'])
+    const rendered = helmTemplate(inject('kubeBin'), 'chart-test', ['sample.create=true', 'watchNamespaces={chart-test}'])
     await ensureNamespace(admin, 'chart-test')
     const objects = loadAllYaml(rendered)
     expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['Deployment', 'ServiceAccount', 'Role', 'RoleBinding', 'Service', 'StatefulOperator']))
@@ -788,5 +801,51 @@ describe('leadership and restarts', () => {
     const m = await metricsOf(standby)
     expect(m).toMatch(/^ridepulse_operator_leader 1$/m)
     expect(Number(/^ridepulse_operator_reconcile_seconds_count (\d+)$/m.exec(m)?.[1])).toBeGreaterThan(0)
+  })
+})
+
+describe('least privilege: an operator given a list of namespaces', () => {
+  it('runs the pipelines there and nowhere else, and cannot read a Secret outside them', async () => {
+    // The other operators run over every namespace: they go first.
+    for (const o of operators) await o.kill('SIGTERM')
+    const [a, b, outside] = [`lp-a-${run}`, `lp-b-${run}`, `lp-out-${run}`]
+    for (const n of [a, b, outside]) await ensureNamespace(admin, n)
+    const release = 'scoped'
+    const rendered = loadAllYaml(execFileSync(join(inject('kubeBin'), 'helm'), ['template', release, join(repoRoot, 'helm', 'ridepulse-operator'), '--namespace', OP_NS, '--kube-version', '1.31.4', '--set', `watchNamespaces={${a},${b}}`], { encoding: 'utf8' }))
+    const rbac = rendered.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o?.kind ?? ''))
+    // Cluster-wide, only reading nodes; everything else is a Role in a watched namespace (or the lease, in the operator's own).
+    const clusterRoles = rbac.filter((o) => o.kind === 'ClusterRole') as unknown as { rules: { resources: string[]; verbs: string[] }[] }[]
+    expect(clusterRoles.flatMap((r) => r.rules)).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }])
+    expect(rbac.filter((o) => o.kind === 'Role').map((o) => o.metadata?.namespace).sort()).toEqual([a, b, OP_NS].sort())
+    for (const o of rbac) await applyYaml(admin, JSON.stringify(o), o.metadata?.namespace ?? OP_NS)
+    const sa = `${release}-ridepulse-operator`
+    const kubeconfig = await serviceAccountKubeconfig(admin, OP_NS, sa, join(tmpdir(), `ridepulse-sa-scoped-${run}.kubeconfig`))
+    const scoped = startOperator({ KUBECONFIG: kubeconfig, LEASE_NAMESPACE: OP_NS, LEASE_NAME: sa, POD_NAME: 'scoped-a', HTTP_PORT: '0', WATCH_NAMESPACES: `${a},${b}` })
+    operators.push(scoped)
+
+    // Topics of their own (pipeline() names them after the resource).
+    const name = (n: string) => `scoped-${n === a ? 'a' : n === b ? 'b' : 'out'}`
+    for (const n of [a, b, outside]) await applyYaml(admin, JSON.stringify(pipeline(name(n), n, { opb: { shards: 1 } })), n)
+    for (const n of [a, b]) {
+      await waitFor(`the pipeline in ${n} reconciled`, async () => (await getResource(n, name(n))).status?.shards?.length === 1, 30_000).catch((err: unknown) => {
+        process.stdout.write(`the scoped operator said:\n${scoped.logs().split('\n').slice(-20).join('\n')}\n`)
+        throw err
+      })
+    }
+    await new Promise((r) => setTimeout(r, 2000))
+    expect((await getResource(outside, name(outside))).status).toBeUndefined()
+    expect(await listPods(admin, outside, `app.kubernetes.io/instance=${name(outside)}`)).toEqual([])
+    expect(scoped.logs()).not.toMatch(/forbidden/i)
+
+    // The operator's ServiceAccount reads a Secret in a watched namespace, and not one outside.
+    const asOperator = restFor(kubeconfig)
+    for (const n of [a, outside]) await applyYaml(admin, JSON.stringify({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'kafka-user', namespace: n }, stringData: { username: 'u', password: 'p' } }), n)
+    expect((await asOperator.get<{ metadata: { name: string } }>(objectPath('v1', 'secrets', a, 'kafka-user'))).metadata.name).toBe('kafka-user')
+    const refused = await asOperator.get(objectPath('v1', 'secrets', outside, 'kafka-user')).then(() => undefined, (e: unknown) => e)
+    expect(refused).toBeInstanceOf(ApiError)
+    expect((refused as ApiError).code).toBe(403)
+    // Nor list pods, or create one, outside.
+    const pods = await asOperator.get(objectPath('v1', 'pods', outside)).then(() => undefined, (e: unknown) => e)
+    expect((pods as ApiError).code).toBe(403)
   })
 })

@@ -35,7 +35,7 @@ describe('the operator\'s watches over several renewal periods', () => {
     admin = restFor(inject('kubeconfig'))
     await installCrd(admin)
     await ensureNamespace(admin, ns)
-    operator = startOperator({ KUBECONFIG: inject('kubeconfig'), WATCH_NAMESPACE: ns, LEADER_ELECTION: 'false', HTTP_PORT: '0', WATCH_SECONDS: String(WATCH_SECONDS) })
+    operator = startOperator({ KUBECONFIG: inject('kubeconfig'), WATCH_NAMESPACES: ns, LEADER_ELECTION: 'false', HTTP_PORT: '0', WATCH_SECONDS: String(WATCH_SECONDS) })
     await waitFor('the operator to have synced its informers', async () => {
       const port = operator.port()
       return port !== undefined && (await fetch(`http://127.0.0.1:${port}/readyz`)).ok

@@ -19,6 +19,15 @@ app.kubernetes.io/name: {{ .Chart.Name }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
+{{- /* The namespaces watched, comma-separated: the list given, or else the release's own. */ -}}
+{{- define "ridepulse.watchNamespaces" -}}
+{{- if .Values.watchNamespaces -}}
+{{- .Values.watchNamespaces | uniq | join "," -}}
+{{- else -}}
+{{- .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "ridepulse.serviceAccountName" -}}
 {{- default (include "ridepulse.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
