@@ -100,6 +100,8 @@ export interface E2eReport {
   opaDisturbed: string[]
   load: { sent: number; sendErrors: number }
   durationsMs: Record<string, number>
+  /** The chart's own checks: `helm test`, and an uninstall with the sample resource installed (undefined with E2E_KEEP). */
+  chart: { helmTest: { ok: boolean; output: string }; uninstall?: { ok: boolean; sampleGone: boolean; output: string } }
 }
 
 const NAME = 'rides'
@@ -205,12 +207,22 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
   }
   const [repository, tag] = splitImage(o.operatorImage)
   let load: ReturnType<typeof startLoad> | undefined
+  let collected = false
+  let uninstalled = false
   try {
     await timed('helm install', () =>
       c.helm(['upgrade', '--install', o.release, join(repoRoot, 'helm', 'ridepulse-operator'), '--namespace', o.operatorNamespace, '--create-namespace',
         // The kubelet nudge (off by default) is on: on this one-node cluster the Node authorizer's lag
         // does occur, and its real FailedMount events are what the nudge must recognise.
-        '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'kubeletNudge=true', '--set', `watchNamespaces={${ns}}`, '--wait', '--timeout', '5m']))
+        // The sample resource too (on a broker that does not exist: it gets the operator's finalizer and no pods),
+        // for the uninstall to show it goes first instead of staying Terminating.
+        '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'kubeletNudge=true', '--set', `watchNamespaces={${ns},${o.operatorNamespace}}`,
+        '--set', 'sample.create=true', '--wait', '--timeout', '5m']))
+    const helmTest = await timed('helm test', () => c.helm(['test', o.release, '--namespace', o.operatorNamespace, '--logs', '--timeout', '3m']).then(
+      (output) => ({ ok: true, output }),
+      (err: unknown) => ({ ok: false, output: String(err) }),
+    ))
+    o.log(`helm test: ${helmTest.ok ? 'passed' : 'FAILED'}\n${helmTest.output}`)
     await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }))
     await timed('pipeline running', async () => {
       await c.kubectl(['apply', '-f', '-'], JSON.stringify(sampleResource(o, prefix)))
@@ -328,11 +340,18 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
     const verdict = await timed('verdict', () => awaitVerdict(settings, prefix, { orders: SHARDS, shards: SHARDS }, { windowSizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS }, 120_000))
     o.log(`verifier: windows ${verdict.windows}, valid events ${verdict.validEvents}, late ${verdict.lateEvents}, lost ${verdict.lost}, duplicated ${verdict.duplicated}${verdict.problems.length ? `; ${verdict.problems.join('; ')}` : ''}`)
     const opaDisturbed = changed(opaAtStart, await c.pods(ns, selector('opa')))
-    return { kills, verdict, opaDisturbed, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs }
+    await collect(c, o, prefix)
+    collected = true
+    const chart: E2eReport['chart'] = { helmTest }
+    if (!o.keep) {
+      chart.uninstall = await timed('uninstall', () => uninstall(c, o))
+      uninstalled = true
+    }
+    return { kills, verdict, opaDisturbed, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs, chart }
   } finally {
     if (load) await load.stop().catch((err: unknown) => o.log(`stopping the load: ${String(err)}`))
-    await collect(c, o, prefix)
-    if (!o.keep) await timed('uninstall', () => uninstall(c, o))
+    if (!collected) await collect(c, o, prefix)
+    if (!o.keep && !uninstalled) await timed('uninstall', () => uninstall(c, o))
   }
 }
 
@@ -353,8 +372,12 @@ async function collect(c: Cluster, o: E2eOptions, prefix: string): Promise<void>
   o.log(`logs, events and the resource's last status in ${dir}`)
 }
 
-/** The resource first (the operator, still running, releases its claims), then the namespaces and the chart. */
-async function uninstall(c: Cluster, o: E2eOptions): Promise<void> {
+/**
+ * The resource first (the operator, still running, releases its claims), then
+ * the namespace and the chart, whose pre-delete hook removes the sample
+ * resource the same way; whether that one is gone after `helm uninstall`.
+ */
+async function uninstall(c: Cluster, o: E2eOptions): Promise<{ ok: boolean; sampleGone: boolean; output: string }> {
   const steps: [string, string[]][] = [
     ['podchaos', ['delete', 'podchaos', '--all', '--namespace', o.namespace, '--ignore-not-found', '--wait=false']],
     ['resource', ['delete', 'statefuloperators.ridepulse.io', NAME, '--namespace', o.namespace, '--ignore-not-found', '--timeout=120s']],
@@ -364,8 +387,13 @@ async function uninstall(c: Cluster, o: E2eOptions): Promise<void> {
     // podchaos fails where Chaos Mesh is not installed: that is fine.
     await c.kubectl(args).catch((err: unknown) => what !== 'podchaos' && o.log(`uninstall ${what}: ${String(err)}`))
   }
-  await c.helm(['uninstall', o.release, '--namespace', o.operatorNamespace, '--wait', '--timeout', '3m']).catch((err: unknown) => o.log(`helm uninstall: ${String(err)}`))
+  const helmUninstall = await c.helm(['uninstall', o.release, '--namespace', o.operatorNamespace, '--wait', '--timeout', '3m']).then(
+    (output) => ({ ok: true, output }),
+    (err: unknown) => (o.log(`helm uninstall: ${String(err)}`), { ok: false, output: String(err) }),
+  )
+  const sample = await c.kubectl(['get', 'statefuloperators.ridepulse.io', 'rides', '--namespace', o.operatorNamespace, '--ignore-not-found', '-o', 'name']).catch((err: unknown) => `could not look: ${String(err)}`)
   await c.kubectl(['delete', 'namespace', o.operatorNamespace, '--ignore-not-found', '--timeout=180s']).catch((err: unknown) => o.log(`uninstall: ${String(err)}`))
+  return { ...helmUninstall, sampleGone: sample.trim() === '' }
 }
 
 /** Nearest-rank percentile. */

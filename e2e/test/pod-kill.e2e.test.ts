@@ -15,6 +15,16 @@ describe('OpB pods killed on a real cluster (our chart, our images, the sample r
     for (const round of opts.rounds) expect(report.kills.filter((k) => k.round === round).length).toBe(opts.killsPerRound)
   })
 
+  it('passes helm test: the operator answers on its Service and the API server serves its resource', () => {
+    expect(report.chart.helmTest.ok, report.chart.helmTest.output).toBe(true)
+    expect(report.chart.helmTest.output).toMatch(/Phase:\s+Succeeded/)
+  })
+
+  it.skipIf(opts.keep)('uninstalls with the sample resource: its pre-delete hook removes it, nothing stays Terminating', () => {
+    expect(report.chart.uninstall?.ok, report.chart.uninstall?.output).toBe(true)
+    expect(report.chart.uninstall?.sampleGone).toBe(true)
+  })
+
   it('replaces only the killed pod: the other shards and every OpA pod keep their uid and restart count', () => {
     for (const k of report.kills) expect(k.othersDisturbed, `kill of ${k.pod} (${k.round})`).toEqual([])
     expect(report.opaDisturbed).toEqual([])

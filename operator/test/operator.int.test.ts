@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -742,7 +742,35 @@ describe('the chart', () => {
   })
 
   it('ships the same CRD as crds/', () => {
-    expect(readFileSync(join(repoRoot, 'helm', 'ridepulse-operator', 'crds', 'statefuloperators.ridepulse.io.yaml'), 'utf8')).toBe(readFileSync(join(repoRoot, 'crds', 'statefuloperators.ridepulse.io.yaml'), 'utf8'))
+    expect(readFileSync(join(repoRoot, 'helm', 'ridepulse-operator', 'files', 'statefuloperators.ridepulse.io.yaml'), 'utf8')).toBe(readFileSync(join(repoRoot, 'crds', 'statefuloperators.ridepulse.io.yaml'), 'utf8'))
+  })
+
+  // The hooks' code; their Pod and Job run it on a real cluster (`helm test` and the uninstall in the end-to-end run).
+  const hook = (args: string[], env: Record<string, string>) => {
+    const r = spawnSync(process.execPath, [join(repoRoot, 'operator', 'dist', 'chart-hooks.js'), ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8', timeout: 120_000 })
+    return { code: r.status, out: `${r.stdout}${r.stderr}` }
+  }
+
+  it('helm test\'s check: the operator answers and the API server serves the resource; a silent operator fails it', () => {
+    const ok = hook(['test'], { KUBECONFIG: saKubeconfig, OPERATOR_URL: `http://127.0.0.1:${operators[0]!.port()}` })
+    expect(ok.out).toMatch(/the operator answers: .*\/readyz 200/)
+    expect(ok.out).toMatch(/the API server serves ridepulse.io\/v1alpha1 StatefulOperator/)
+    expect(ok.code).toBe(0)
+    const silent = hook(['test'], { KUBECONFIG: saKubeconfig, OPERATOR_URL: 'http://127.0.0.1:1', HOOK_TIMEOUT_SECONDS: '2' })
+    expect(silent.out).toMatch(/http:\/\/127.0.0.1:1\/readyz: no answer within 2 s/)
+    expect(silent.code).toBe(1)
+  })
+
+  it('the uninstall hook deletes a resource and waits while the operator releases it', async () => {
+    const ns = `hook-${run}`
+    await ensureNamespace(admin, ns)
+    await applyYaml(admin, JSON.stringify(pipeline('hooked', ns, { opb: { shards: 1 } })), ns)
+    await waitFor('the finalizer on hooked', async () => (await getResource(ns, 'hooked')).metadata?.finalizers?.includes('ridepulse.io/claims'))
+    const r = hook(['delete', `${ns}/hooked`], { KUBECONFIG: inject('kubeconfig') })
+    expect(r.out).toMatch(new RegExp(`${ns}/hooked: deleted in \\d+ ms`))
+    expect(r.code).toBe(0)
+    expect(await admin.get(resourcePath(ns, 'hooked')).then(() => 'found', (e: unknown) => (e instanceof ApiError && e.code === 404 ? 'gone' : e))).toBe('gone')
+    expect(hook(['delete', `${ns}/hooked`], { KUBECONFIG: inject('kubeconfig') }).out).toMatch(/already gone/)
   })
 })
 

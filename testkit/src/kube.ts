@@ -6,7 +6,8 @@
  * kubelet runs against the test API server.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { KubernetesObject, V1Pod } from '@kubernetes/client-node'
 import { parseAllDocuments } from 'yaml'
@@ -153,6 +154,29 @@ export async function serviceAccountKubeconfig(rest: Rest, ns: string, sa: strin
     { mode: 0o600 },
   )
   return file
+}
+
+/**
+ * A real, throwaway API server (etcd + kube-apiserver, scripts/kube/control-plane.sh)
+ * on `port` (etcd on the next two), with its admin kubeconfig.
+ */
+export function startControlPlane(port: number): { kubeconfig: string; stop(): void } {
+  const script = join(repoRoot, 'scripts', 'kube', 'control-plane.sh')
+  const dir = mkdtempSync(join(tmpdir(), 'ridepulse-kube-test-'))
+  const args = ['--port', String(port), '--dir', dir]
+  const out = execFileSync('bash', [script, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  return {
+    kubeconfig: out.trim().split('\n').at(-1)!,
+    stop: () => {
+      execFileSync('bash', [script, 'stop', ...args], { stdio: 'inherit' })
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** The helm binary built by scripts/kube/build.sh, run with a kubeconfig; its output, or a throw carrying it. */
+export function helm(kubeBin: string, kubeconfig: string, args: string[]): string {
+  return execFileSync(join(kubeBin, 'helm'), [...args, '--kubeconfig', kubeconfig], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
 }
 
 /** Renders the chart with helm (built by scripts/kube/build.sh). */

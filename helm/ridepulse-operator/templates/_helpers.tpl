@@ -28,6 +28,34 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
+{{- /* A pod spec running one of the chart's hooks (operator/src/chart-hooks.ts) in the operator's image. Args: root context, command args, extra env. */ -}}
+{{- define "ridepulse.hookPodSpec" -}}
+{{- $ := index . 0 -}}
+serviceAccountName: {{ include "ridepulse.serviceAccountName" $ }}
+restartPolicy: Never
+{{- with $.Values.imagePullSecrets }}
+imagePullSecrets: {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  runAsNonRoot: true
+  runAsUser: 10001
+  runAsGroup: 10001
+  seccompProfile: { type: RuntimeDefault }
+containers:
+  - name: hook
+    image: "{{ $.Values.image.repository }}:{{ $.Values.image.tag | default $.Chart.AppVersion }}"
+    imagePullPolicy: {{ $.Values.image.pullPolicy }}
+    command: ["node", "/app/operator/dist/chart-hooks.js"]
+    args: {{- toJson (index . 1) | nindent 6 }}
+    env: {{- toJson (index . 2) | nindent 6 }}
+    resources: { requests: { cpu: 10m, memory: 64Mi }, limits: { memory: 128Mi } }
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      runAsNonRoot: true
+      capabilities: { drop: [ALL] }
+{{- end -}}
+
 {{- define "ridepulse.serviceAccountName" -}}
 {{- default (include "ridepulse.fullname" .) .Values.serviceAccount.name -}}
 {{- end -}}
