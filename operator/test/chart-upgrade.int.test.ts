@@ -83,6 +83,16 @@ describe('upgrading the chart', () => {
     await admin.get(resourcePath('city', 'after'))
   })
 
+  it('installs afresh with the sample resource: the CRD and the resource of that kind in one release, the kept CRD taken back', async () => {
+    const admin = restFor(cp!.kubeconfig)
+    // The CRD the previous test's release left (resource-policy keep) is taken back by a release of the same name.
+    run(['install', 'rp', chart, '--namespace', ns, '--set', 'sample.create=true'])
+    const sample = await admin.get<{ metadata: { name: string } }>(resourcePath(ns, 'rides'))
+    expect(sample.metadata.name).toBe('rides')
+    // The pre-delete hook's Job needs a kubelet (the end-to-end run has one): uninstalled without it here.
+    run(['uninstall', 'rp', '--namespace', ns, '--no-hooks'])
+  })
+
   it('as a subchart: values under global are accepted, and crds.install=false leaves the CRD out', () => {
     const rendered = execFileSync(join(inject('kubeBin'), 'helm'), ['template', 'sub', chart, '--namespace', ns, '--kube-version', '1.31.4', '--set', 'global.imageRegistry=registry.example', '--set', 'crds.install=false'], { encoding: 'utf8' })
     expect(rendered).not.toMatch(/kind: CustomResourceDefinition/)

@@ -152,9 +152,9 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
 
   it('recreates exactly the deleted OpB pod on its claim, leaves OpA and the other shards alone, and records the recovery', async () => {
     for (const i of [0, 1, 2]) await markPodReady(admin, ns, `rides-opb-${i}`)
-    await admin.request('PUT', `${objectPath('apps/v1', 'statefulsets', ns, 'rides-opa')}/status`, {
-      body: { ...(await admin.get<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', ns, 'rides-opa'))), status: { replicas: 1, readyReplicas: 1, availableReplicas: 1, currentReplicas: 1, updatedReplicas: 1 } },
-    })
+    // The StatefulSet controller made OpA's pod; the kubelet's part, ready, is the test's. The controller then counts it ready.
+    await waitFor('the OpA pod the StatefulSet controller made', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=rides,app.kubernetes.io/component=opa'))[0])
+    await markPodReady(admin, ns, 'rides-opa-0')
     await waitFor('the pipeline Running', async () => (await getResource(ns, 'rides')).status?.phase === 'Running')
 
     const snapshot = async () => {
@@ -245,6 +245,10 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(order).toEqual(['rides-opb-0', 'rides-opb-1', 'rides-opb-2'])
     expect(mostDown).toBe(1)
     const r = await waitFor('the pipeline settled', async () => {
+      // The change rolled OpA too: its StatefulSet controller replaced the pod, which the kubelet's part makes ready.
+      for (const p of await listPods(admin, ns, 'app.kubernetes.io/instance=rides,app.kubernetes.io/component=opa')) {
+        if (!p.metadata?.deletionTimestamp && !p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) await markPodReady(admin, ns, p.metadata!.name!)
+      }
       const x = await getResource(ns, 'rides')
       return x.status?.phase === 'Running' && x.status.observedGeneration === x.metadata?.generation ? x : undefined
     })
@@ -315,11 +319,11 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
 
   it('stops every OpA instance before it changes their count, so no orders partition has two owners', async () => {
     const stsPath = objectPath('apps/v1', 'statefulsets', ns, 'rides-opa')
-    const sts = await admin.get<V1StatefulSet>(stsPath)
-    // The StatefulSet controller's part: its running pod.
-    await admin.request('POST', objectPath('v1', 'pods', ns), {
-      body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'rides-opa-0', labels: sts.spec?.template.metadata?.labels }, spec: sts.spec?.template.spec },
-    })
+    const opaPod = objectPath('v1', 'pods', ns, 'rides-opa-0')
+    // The running instance, bound to a node, so that its deletion waits for a kubelet that never comes.
+    const node = `opa-node-${run}`
+    await admin.request('POST', objectPath('v1', 'nodes', undefined), { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node } } })
+    await admin.request('POST', `${opaPod}/binding`, { body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: 'rides-opa-0' }, target: { apiVersion: 'v1', kind: 'Node', name: node } } })
     await admin.mergePatch(resourcePath(ns, 'rides'), { spec: { opa: { replicas: 2 } } })
     const held = await waitFor('OpA held at zero', async () => {
       const x = await admin.get<V1StatefulSet>(stsPath)
@@ -328,7 +332,9 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(held.metadata?.annotations?.['ridepulse.io/paused-for-instances']).toBe('2')
     await new Promise((r) => setTimeout(r, 1500))
     expect((await admin.get<V1StatefulSet>(stsPath)).spec?.replicas, 'still held while the old instance runs').toBe(0)
-    await admin.delete(objectPath('v1', 'pods', ns, 'rides-opa-0'), { gracePeriodSeconds: 0 })
+    // The StatefulSet controller asked it to stop; the kubelet's confirmation is the test's.
+    await waitFor('the old instance asked to stop', async () => (await admin.get<V1Pod>(opaPod)).metadata?.deletionTimestamp)
+    await admin.delete(opaPod, { gracePeriodSeconds: 0 })
     const resumed = await waitFor('OpA at two instances', async () => {
       const x = await admin.get<V1StatefulSet>(stsPath)
       return x.spec?.replicas === 2 ? x : undefined
@@ -341,7 +347,7 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
   it('recreates at once a shard whose node is deleted, without waiting for the NotReady timeout', async () => {
     const res = pipeline('gone', ns, { opb: { shards: 1 }, recovery: { nodeLostTimeoutSeconds: 3600 } })
     await applyYaml(admin, JSON.stringify(res), ns)
-    const first = await waitFor('the pod of gone', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=gone'))[0])
+    const first = await waitFor('the pod of gone', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=gone,app.kubernetes.io/component=opb'))[0])
     const node = `gone-node-${run}`
     await admin.request('POST', objectPath('v1', 'nodes', undefined), { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node } } })
     await admin.request('POST', `${objectPath('v1', 'pods', ns, 'gone-opb-0')}/binding`, {
@@ -352,7 +358,7 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     // The node is removed (kubectl delete node, or an autoscaler); no pod GC runs here, so the pod stays bound to it.
     await admin.delete(objectPath('v1', 'nodes', undefined, node))
     const replacement = await waitFor('a replacement pod', async () => {
-      const p = (await listPods(admin, ns, 'app.kubernetes.io/instance=gone'))[0]
+      const p = (await listPods(admin, ns, 'app.kubernetes.io/instance=gone,app.kubernetes.io/component=opb'))[0]
       return p && p.metadata?.uid !== first.metadata?.uid ? p : undefined
     }, 15_000)
     expect(replacement.spec?.nodeName).toBeUndefined()
@@ -363,7 +369,7 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
   it('recreates a shard whose node stays NotReady past the timeout', async () => {
     const res = pipeline('nodes', ns, { opb: { shards: 1 }, recovery: { nodeLostTimeoutSeconds: 5 } })
     await applyYaml(admin, JSON.stringify(res), ns)
-    const first = await waitFor('the pod of nodes', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=nodes'))[0])
+    const first = await waitFor('the pod of nodes', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=nodes,app.kubernetes.io/component=opb'))[0])
     const node = `node-${run}`
     await admin.request('POST', objectPath('v1', 'nodes', undefined), { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node } } })
     await admin.request('POST', `${objectPath('v1', 'pods', ns, 'nodes-opb-0')}/binding`, {
@@ -377,9 +383,15 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
       status: { conditions: [{ type: 'Ready', status: 'Unknown', reason: 'NodeStatusUnknown', lastTransitionTime: since, lastHeartbeatTime: since }] },
     })
     const replacement = await waitFor('a replacement pod', async () => {
-      const p = (await listPods(admin, ns, 'app.kubernetes.io/instance=nodes'))[0]
+      const p = (await listPods(admin, ns, 'app.kubernetes.io/instance=nodes,app.kubernetes.io/component=opb'))[0]
       return p && p.metadata?.uid !== first.metadata?.uid ? p : undefined
-    }, 20_000)
+    }, 20_000).catch(async (err: unknown) => {
+      // What the next failure needs: the pods as they stand and what the operator said.
+      const pods = await admin.get<{ items: V1Pod[] }>(objectPath('v1', 'pods', ns))
+      process.stdout.write(`pods: ${JSON.stringify(pods.items.map((p) => ({ name: p.metadata?.name, uid: p.metadata?.uid, node: p.spec?.nodeName, deleting: p.metadata?.deletionTimestamp, finalizers: p.metadata?.finalizers })))}\n`)
+      process.stdout.write(`${operators.map((o) => o.logs()).join('\n').split('\n').filter((l) => /"level":(40|50)/.test(l)).slice(-10).join('\n')}\n`)
+      throw err
+    })
     expect(replacement.spec?.nodeName).toBeUndefined()
     expect(replacement.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName).toBe('data-nodes-opb-0')
     const r = await getResource(ns, 'nodes')
@@ -444,6 +456,15 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(kept).toHaveLength(3)
     expect(kept.every((c) => !c.metadata?.ownerReferences?.length)).toBe(true)
     expect(claims.items.some((c) => c.metadata?.name === 'data-drop-opb-0' && !c.metadata.deletionTimestamp)).toBe(false)
+    // The controllers' part: PVC protection guards every claim, and the garbage collector takes the pods and
+    // the StatefulSet the resources owned; a deleted claim then goes once no pod uses it.
+    expect(kept.every((c) => c.metadata?.finalizers?.includes('kubernetes.io/pvc-protection'))).toBe(true)
+    await waitFor('the owned pods and StatefulSets collected, the deleted claim gone', async () => {
+      const pods = await listPods(admin, ns, 'app.kubernetes.io/instance in (keep,drop)')
+      const sts = await admin.get<{ items: V1StatefulSet[] }>(objectPath('apps/v1', 'statefulsets', ns))
+      const left = await admin.get<{ items: V1PersistentVolumeClaim[] }>(objectPath('v1', 'persistentvolumeclaims', ns))
+      return pods.length === 0 && !sts.items.some((x) => ['keep-opa', 'drop-opa'].includes(x.metadata?.name ?? '')) && !left.items.some((c) => c.metadata?.name === 'data-drop-opb-0')
+    }, 30_000)
   })
 })
 
@@ -713,18 +734,15 @@ describe('the global recovery strategy (the baseline)', () => {
     await waitFor('3 pods', async () => (await listPods(admin, ns, 'app.kubernetes.io/component=opb')).length === 3)
     for (const i of [0, 1, 2]) await markPodReady(admin, ns, `whole-opb-${i}`)
     await waitFor('3 shards ready', async () => (await getResource(ns, 'whole')).status?.readyShards === 3)
-    // The StatefulSet controller's part: one OpA pod with the StatefulSet's labels.
-    const sts = await admin.get<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', ns, 'whole-opa'))
-    await admin.request('POST', objectPath('v1', 'pods', ns), {
-      body: { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'whole-opa-0', labels: sts.spec?.template.metadata?.labels }, spec: sts.spec?.template.spec },
-    })
+    // OpA's pod, made by the StatefulSet controller.
+    await waitFor('the OpA pod', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=whole,app.kubernetes.io/component=opa'))[0])
     const before = new Map((await listPods(admin, ns, 'app.kubernetes.io/instance=whole')).map((p) => [p.metadata!.name!, p.metadata!.uid!]))
     expect(before.size).toBe(4)
     await admin.delete(objectPath('v1', 'pods', ns, 'whole-opb-0'), { gracePeriodSeconds: 0 })
-    await waitFor('every OpB pod replaced and OpA deleted', async () => {
+    // Every pod replaced: the OpB pods by the operator, OpA's by its StatefulSet controller.
+    await waitFor('every pod replaced', async () => {
       const pods = await listPods(admin, ns, 'app.kubernetes.io/instance=whole')
-      const opb = pods.filter((p) => p.metadata?.name?.includes('-opb-'))
-      return opb.length === 3 && opb.every((p) => p.metadata?.uid !== before.get(p.metadata!.name!)) && !pods.some((p) => p.metadata?.name === 'whole-opa-0')
+      return pods.length === 4 && pods.every((p) => before.has(p.metadata!.name!) && p.metadata?.uid !== before.get(p.metadata!.name!))
     }, 20_000)
     expect((await eventsOf(ns)).map((e) => e.reason)).toContain('PipelineRestart')
   })

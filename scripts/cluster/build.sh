@@ -57,6 +57,13 @@ go_install() {
 
 start=$(date +%s)
 log "building into $bin (Go: $(go env GOVERSION), module cache: $(go env GOMODCACHE))"
+# The tests' control plane (scripts/kube/build.sh) builds the same
+# kube-controller-manager from the same sources: taken from there when it is
+# built already, instead of compiling it twice.
+kube_bin="$kube_cache_root/kube-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION/bin"
+if [ ! -x "$bin/kube-controller-manager" ] && [ -x "$kube_bin/kube-controller-manager" ]; then
+  cp "$kube_bin/kube-controller-manager" "$bin/kube-controller-manager"
+fi
 kube_build_commands "$work" "$bin" "${K8S_COMPONENTS[@]}"
 go_install crictl "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" \
   "-X sigs.k8s.io/cri-tools/pkg/version.Version=$CRICTL_VERSION"

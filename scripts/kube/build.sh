@@ -17,9 +17,10 @@ set -euo pipefail
 # shellcheck source=common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-# Kubernetes commands to build (main packages under k8s.io/kubernetes/cmd/).
-# The node's components are scripts/cluster/build.sh's.
-K8S_COMPONENTS=(kube-apiserver kubectl)
+# Kubernetes commands to build (main packages under k8s.io/kubernetes/cmd/):
+# the control plane of the tests. The node's components are
+# scripts/cluster/build.sh's.
+K8S_COMPONENTS=(kube-apiserver kube-controller-manager kubectl)
 
 install_dir="$kube_cache_root/kube-$K8S_VERSION-etcd-$ETCD_VERSION-helm-$HELM_VERSION"
 bin="$install_dir/bin"

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# A real, throwaway Kubernetes API server (etcd + kube-apiserver) on loopback,
-# for tests. No controller-manager, scheduler or kubelet: objects are stored
-# and served, but nothing reconciles them (no pods run, namespaces deleted stay
-# Terminating, no service-account tokens are minted).
+# A real, throwaway Kubernetes control plane on loopback, for tests: etcd,
+# kube-apiserver and kube-controller-manager with the controllers a pipeline
+# meets (garbage collection, the StatefulSet controller, PVC protection,
+# namespace deletion). No scheduler or kubelet: pods are created, owned,
+# collected and protected, but none is scheduled or runs; a test binds a pod
+# to a node and marks it ready itself.
 #
-#   control-plane.sh start [--dir DIR] [--port PORT]
-#       build the binaries if needed (build.sh), start etcd and kube-apiserver,
-#       wait until /readyz answers ok, print the kubeconfig path (last line)
+#   control-plane.sh start [--dir DIR] [--port PORT] [--no-controllers]
+#       build the binaries if needed (build.sh), start etcd, kube-apiserver and
+#       (unless --no-controllers) kube-controller-manager, wait until /readyz
+#       answers ok and the controllers run, print the kubeconfig path (last line)
 #   control-plane.sh stop  [--dir DIR] [--port PORT]
 #       SIGTERM both, SIGKILL after 20 s
 #   control-plane.sh env   [--dir DIR] [--port PORT]
@@ -25,12 +28,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 port=16443
 dir=""
+controllers=1
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 while [ $# -gt 0 ]; do
   case "$1" in
     --port) port=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
+    --no-controllers) controllers=0; shift ;;
     *) echo "control-plane.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -68,8 +73,37 @@ make_pki() {
   issue apiserver "/CN=kube-apiserver" serverAuth \
     'IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local'
   issue admin "/O=system:masters/CN=ridepulse-admin" clientAuth
+  # The name Kubernetes' default RBAC binds for the controller-manager.
+  issue controller-manager "/CN=system:kube-controller-manager" clientAuth
   make_sa_keys
   touch "$pki/.complete"
+}
+
+# The controllers that act on what a pipeline owns, each with its own
+# service account's rights (as in a real cluster); no HTTPS port of its own.
+# Pod GC and node lifecycle are left out: the tests' nodes have no kubelet.
+start_controllers() {
+  local bin=$1 i
+  running_pid kube-controller-manager >/dev/null && return 0
+  write_kubeconfig "$dir/controller-manager.kubeconfig" "https://127.0.0.1:$port" ridepulse-test controller-manager controller-manager
+  log "starting kube-controller-manager (garbage collector, StatefulSet, PVC protection, namespace)"
+  launch kube-controller-manager "$bin/kube-controller-manager" \
+    --kubeconfig="$dir/controller-manager.kubeconfig" \
+    --secure-port=0 \
+    --leader-elect=false \
+    --use-service-account-credentials=true \
+    --service-account-private-key-file="$pki/sa.key" \
+    --root-ca-file="$pki/ca.crt" \
+    --controllers=garbage-collector-controller,statefulset-controller,persistentvolumeclaim-protection-controller,namespace-controller \
+    --concurrent-gc-syncs=5 \
+    --profiling=false
+  # Started when its StatefulSet controller is: the last of them to sync its informers.
+  for ((i = 0; i < 120; i++)); do
+    grep -q 'Started controller.*statefulset-controller\|controller="statefulset-controller".*Started\|Starting stateful set controller' "$dir/kube-controller-manager.log" 2>/dev/null && return 0
+    launched kube-controller-manager || fail_with_log "kube-controller-manager exited" kube-controller-manager
+    sleep 0.5
+  done
+  fail_with_log "kube-controller-manager did not start its controllers within 60 s" kube-controller-manager
 }
 
 start() {
@@ -127,6 +161,7 @@ start() {
     sleep 0.5
   done
   ready || fail_with_log "kube-apiserver not ready after 60 s" kube-apiserver
+  [ "$controllers" = 1 ] && start_controllers "$bin"
   log "ready in $((($(date +%s%N) - started) / 1000000)) ms (logs and pids in $dir)"
   echo "$kubeconfig"
 }
@@ -134,13 +169,14 @@ start() {
 case "$cmd" in
   start) start ;;
   stop)
+    stop_one kube-controller-manager
     stop_one kube-apiserver
     stop_one etcd
     ;;
   env) echo "KUBECONFIG=$kubeconfig" ;;
   status) ready ;;
   *)
-    echo "usage: control-plane.sh start|stop|env|status [--dir DIR] [--port PORT]" >&2
+    echo "usage: control-plane.sh start|stop|env|status [--dir DIR] [--port PORT] [--no-controllers]" >&2
     exit 2
     ;;
 esac

@@ -157,14 +157,17 @@ export async function serviceAccountKubeconfig(rest: Rest, ns: string, sa: strin
 }
 
 /**
- * A real, throwaway API server (etcd + kube-apiserver, scripts/kube/control-plane.sh)
- * on `port` (etcd on the next two), with its admin kubeconfig.
+ * A real, throwaway control plane (etcd, kube-apiserver and, unless
+ * `controllers` is false, kube-controller-manager's garbage collector,
+ * StatefulSet, PVC protection and namespace controllers:
+ * scripts/kube/control-plane.sh) on `port` (etcd on the next two), with its
+ * admin kubeconfig.
  */
-export function startControlPlane(port: number): { kubeconfig: string; stop(): void } {
+export function startControlPlane(port: number, o: { controllers?: boolean } = {}): { kubeconfig: string; stop(): void } {
   const script = join(repoRoot, 'scripts', 'kube', 'control-plane.sh')
   const dir = mkdtempSync(join(tmpdir(), 'ridepulse-kube-test-'))
   const args = ['--port', String(port), '--dir', dir]
-  const out = execFileSync('bash', [script, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  const out = execFileSync('bash', [script, 'start', ...args, ...(o.controllers === false ? ['--no-controllers'] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   return {
     kubeconfig: out.trim().split('\n').at(-1)!,
     stop: () => {
