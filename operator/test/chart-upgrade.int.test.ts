@@ -1,6 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import type { V1CustomResourceDefinition } from '@kubernetes/client-node'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
@@ -10,29 +8,22 @@ import { ensureNamespace, helm, repoRoot, resourcePath, restFor, startControlPla
 /**
  * Upgrading the chart on a real API server of its own (the CRD's life is
  * this test's): from 0.1.0, which shipped the CRD in crds/ (installed once,
- * never upgraded by Helm), to the chart that has it as a template.
+ * never upgraded by Helm), to the chart that has it as a template. The
+ * previous release is kept as the package a chart repository served
+ * (`helm package` of the chart as released).
  */
-const PREVIOUS = 'chart-0.1.0'
+const previousChart = join(repoRoot, 'operator', 'test', 'fixtures', 'ridepulse-operator-0.1.0.tgz')
 const CRD = 'statefuloperators.ridepulse.io'
 const ns = 'ridepulse-system'
 let cp: ReturnType<typeof startControlPlane> | undefined
-let previousChart = ''
-let work = ''
 const chart = join(repoRoot, 'helm', 'ridepulse-operator')
 
 beforeAll(() => {
   cp = startControlPlane(inject('kafkaPort') + 2000)
-  work = mkdtempSync(join(tmpdir(), 'ridepulse-chart-'))
-  // The previous release, as it was tagged in this repository.
-  const archive = spawnSync('git', ['-C', repoRoot, 'archive', '--format=tar', PREVIOUS, 'helm/ridepulse-operator'], { maxBuffer: 64 << 20 })
-  if (archive.status !== 0) throw new Error(`cannot read the chart of ${PREVIOUS} from git (a clone with its tags is needed): ${archive.stderr.toString()}`)
-  execFileSync('tar', ['-x', '-C', work], { input: archive.stdout })
-  previousChart = join(work, 'helm', 'ridepulse-operator')
 }, 120_000)
 
 afterAll(() => {
   cp?.stop()
-  if (work) rmSync(work, { recursive: true, force: true })
 })
 
 const run = (args: string[]) => helm(inject('kubeBin'), cp!.kubeconfig, args)
