@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import { describeError, ProducerFencedError, type BatchProducer, type OutgoingRecord, type SendResult } from '@ridepulse/kafka'
 import type { WorkerHooks } from './hooks.js'
 import type { Metrics } from './metrics.js'
+import { ProcessRestartRequiredError } from './store/state-store.js'
 
 /** What OpA and OpB each bring to the loop they share. */
 export interface CommitUnit {
@@ -22,7 +23,8 @@ export interface CommitUnit {
  * pause (the broker may be away for a while, a restart say). A producer told
  * that another process owns its transactional id never registers again: its
  * InitProducerId could abort the owner's open transaction (see
- * TxnProducer.fence). The loop then throws, and the process exits.
+ * TxnProducer.fence). The loop then throws, and the process exits; so it
+ * does when the process must restart to recover (ProcessRestartRequiredError).
  */
 export async function runCommitLoop(unit: CommitUnit, log: Logger, metrics: Metrics): Promise<void> {
   while (!unit.stopping) {
@@ -32,6 +34,7 @@ export async function runCommitLoop(unit: CommitUnit, log: Logger, metrics: Metr
       if (unit.stopping) break
       metrics.transactions.inc({ outcome: 'aborted' })
       unit.failed(err)
+      if (err instanceof ProcessRestartRequiredError) throw err
       if (unit.producer.fenced) {
         log.error({ err }, 'producer fenced; stopping without registering again')
         throw err
@@ -46,7 +49,7 @@ export async function runCommitLoop(unit: CommitUnit, log: Logger, metrics: Metr
           await unit.restart()
           break
         } catch (restartErr) {
-          if (restartErr instanceof ProducerFencedError) throw restartErr
+          if (restartErr instanceof ProducerFencedError || restartErr instanceof ProcessRestartRequiredError) throw restartErr
           unit.failed(restartErr)
           log.warn({ err: restartErr, attempt, error: describeError(restartErr) }, 'restart attempt failed; retrying')
         }

@@ -8,6 +8,7 @@ import { createMetrics } from './metrics.js'
 import { OpaInstance } from './opa/opa.js'
 import { OpbShard } from './opb/opb.js'
 import type { EarlyRestore } from './opb/early-restore.js'
+import { ProcessRestartRequiredError } from './store/state-store.js'
 import { pipelineTopics } from './topics.js'
 
 /**
@@ -71,6 +72,7 @@ export async function runWorker(env: Record<string, string | undefined>, started
     // words, for the pod's log, before the exit that Kubernetes will retry.
     const problem = connectionProblem(err, usesTls(cfg.KAFKA_SECURITY_PROTOCOL))
     if (problem) log.error({ err, reason: problem.reason, brokers: cfg.KAFKA_BROKERS, securityProtocol: cfg.KAFKA_SECURITY_PROTOCOL }, `cannot use the Kafka cluster: ${problem.message}`)
+    else if (err instanceof ProcessRestartRequiredError) log.fatal({ err }, `${err.message}; exiting so that the restart recovers from the snapshot and the changelog`)
     else log.error({ err }, 'worker failed')
     code = 1
   } finally {

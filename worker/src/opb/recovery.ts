@@ -93,11 +93,19 @@ export async function recoverShard(
 
   to('replaying')
   const from = restored ? restored.lastChangelogOffset + 1 : 0
-  const replay = r.checkpointOnly ? { records: 0, bytes: 0 } : await replayChangelog(r.changelog, store, from, changelogEnd, log, r.nowMs)
-  const m = store.meta()
-  const meta: ShardMeta = m ? { inputOffset: m.inputOffset, watermark: m.watermark, maxEventTs: m.maxEventTs, late: m.late, seq: m.seq } : initialMeta()
-  const lastChangelogOffset = Math.max(changelogEnd - 1, m?.lastChangelogOffset ?? -1)
-  store.apply(new Map(), newStoreMeta(meta, lastChangelogOffset))
+  let replay: { records: number; bytes: number }
+  let meta: ShardMeta
+  let lastChangelogOffset: number
+  try {
+    replay = r.checkpointOnly ? { records: 0, bytes: 0 } : await replayChangelog(r.changelog, store, from, changelogEnd, log, r.nowMs)
+    const m = store.meta()
+    meta = m ? { inputOffset: m.inputOffset, watermark: m.watermark, maxEventTs: m.maxEventTs, late: m.late, seq: m.seq } : initialMeta()
+    lastChangelogOffset = Math.max(changelogEnd - 1, m?.lastChangelogOffset ?? -1)
+    store.apply(new Map(), newStoreMeta(meta, lastChangelogOffset))
+  } catch (err) {
+    await store.close() // the next attempt builds the live store again
+    throw err
+  }
   const t3 = r.nowMs()
 
   resume({ store, meta, lastChangelogOffset, head })

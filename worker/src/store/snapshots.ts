@@ -359,11 +359,16 @@ export class SnapshotStore {
       await mkdir(liveDir, { recursive: true })
     }
     const store = StateStore.open(liveDir)
-    for (const p of partials) {
-      const raw = await readFile(join(this.root, p.snapshotId, 'delta.json'), 'utf8')
-      const delta = deltaSchema.parse(JSON.parse(raw))
-      bytes += p.sizeBytes
-      store.apply(new Map(delta.changes), delta.meta)
+    try {
+      for (const p of partials) {
+        const raw = await readFile(join(this.root, p.snapshotId, 'delta.json'), 'utf8')
+        const delta = deltaSchema.parse(JSON.parse(raw))
+        bytes += p.sizeBytes
+        store.apply(new Map(delta.changes), delta.meta)
+      }
+    } catch (err) {
+      await store.close()
+      throw err
     }
     return { store, bytes }
   }

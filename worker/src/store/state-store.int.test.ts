@@ -1,10 +1,12 @@
+import { execFileSync } from 'node:child_process'
+import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, writeSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { emptyAgg, windowKey } from '../core/aggregate.js'
 import { initialMeta } from '../core/records.js'
-import { newStoreMeta, StateStore } from './state-store.js'
+import { newStoreMeta, StateStore, VolumeFullError } from './state-store.js'
 
 let dir: string
 let store: StateStore
@@ -36,9 +38,9 @@ describe('state store indexes', () => {
 
   it('replay skips records not newer than the store and keeps the indexes right', () => {
     store.apply(new Map([[k, agg(5, 5)]]), meta)
-    expect(store.replay([[k, agg(3, 3)]], undefined)).toBe(0)
+    expect(store.replay(new Map([[k, agg(3, 3)]]), undefined)).toBe(0)
     expect(store.get(k)?.requested).toBe(5)
-    expect(store.replay([[k, agg(6, 6, true)], [windowKey('airport', 0), agg(1, 1)]], undefined)).toBe(2)
+    expect(store.replay(new Map([[k, agg(6, 6, true)], [windowKey('airport', 0), agg(1, 1)]]), undefined)).toBe(2)
     expect(indexes()).toEqual({ open: [windowKey('airport', 0)], final: [k] })
   })
 
@@ -87,5 +89,44 @@ describe('state store indexes', () => {
   it('finds open windows by start, below a bound only', () => {
     store.apply(new Map([[windowKey('a', 0), agg(1, 1)], [windowKey('b', 60_000), agg(1, 1)], [windowKey('c', 120_000), agg(1, 1)]]), meta)
     expect([...store.openWindowsBefore(120_000)]).toEqual([windowKey('a', 0), windowKey('b', 60_000)])
+  })
+})
+
+describe('state store on a full volume', () => {
+  // A file system of its own needs root, as the tests run in CI.
+  it.skipIf(process.getuid?.() !== 0)('refuses a write before LMDB meets the full disk, keeps what it holds, and writes again once space returns', async () => {
+    const mnt = mkdtempSync(join(tmpdir(), 'ridepulse-small-store-'))
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt])
+    const small = StateStore.open(join(mnt, 'live'))
+    try {
+      small.apply(new Map([[k, agg(1, 1)]]), meta)
+      // Leaves less than the room a write must find, though more than LMDB would need.
+      const filler = join(mnt, 'filler')
+      const fd = openSync(filler, 'w')
+      const chunk = Buffer.alloc(64 * 1024, 0x61)
+      while (statfsSync(mnt).bavail * statfsSync(mnt).bsize > (2 << 20)) writeSync(fd, chunk)
+      closeSync(fd)
+
+      const write = () => small.apply(new Map([[k, agg(2, 2)], [windowKey('airport', 0), agg(1, 1)]]), newStoreMeta({ ...initialMeta(), inputOffset: 7 }, 3))
+      expect(write).toThrow(VolumeFullError)
+      expect(write).toThrow(/no space left on the data volume for the state: \d+ bytes free at .*live, a write may need \d+; nothing was written/)
+      try {
+        write()
+      } catch (err) {
+        expect((err as VolumeFullError).code).toBe('ENOSPC')
+      }
+      expect(small.get(k)).toEqual(agg(1, 1))
+      expect(small.meta()).toEqual(meta)
+      await expect(small.beginReplay().apply(new Map([[k, agg(3, 3)]]))).rejects.toThrow(VolumeFullError)
+
+      rmSync(filler)
+      write()
+      expect(small.get(k)).toEqual(agg(2, 2))
+      expect(small.meta()?.inputOffset).toBe(7)
+    } finally {
+      await small.close()
+      execFileSync('umount', [mnt])
+      rmSync(mnt, { recursive: true, force: true })
+    }
   })
 })

@@ -1,3 +1,4 @@
+import { statfsSync } from 'node:fs'
 import { open, type Database, type RootDatabase } from 'lmdb'
 import type { WindowAgg } from '../core/aggregate.js'
 import { parseWindowKey, windowKey } from '../core/aggregate.js'
@@ -24,10 +25,55 @@ export interface StoreMeta extends ShardMeta {
 
 type IndexKey = [number, string]
 
+/**
+ * LMDB must never meet a full disk: when it fails to write a page, the
+ * library's error path overruns a heap buffer of its own (a 100-byte message
+ * buffer), and the process may then crash later, anywhere, or worse. So a
+ * write transaction is refused beforehand unless the volume has room for
+ * the worst case: whole pages for every changed window, beyond a floor.
+ */
+const FREE_SPACE_FLOOR = 4 << 20
+/** An update of existing windows may dirty a page per window (LMDB writes whole pages, copy on write). */
+const BYTES_PER_UPDATE = 4096
+/** A replay into an empty store appends: a record and its index entry, in pages at least half full. */
+const BYTES_PER_APPEND = 1024
+
+/** The data volume lacks room for a write: nothing was written; the write can be retried once space returns. */
+export class VolumeFullError extends Error {
+  readonly code = 'ENOSPC'
+  constructor(
+    readonly path: string,
+    readonly freeBytes: number,
+    readonly neededBytes: number,
+  ) {
+    super(`no space left on the data volume for the state: ${freeBytes} bytes free at ${path}, a write may need ${neededBytes}; nothing was written`)
+    this.name = 'VolumeFullError'
+  }
+}
+
+/**
+ * LMDB failed to write its pages anyway (a disk that filled between the
+ * check and the write, or failed): its memory is no longer trusted, so the
+ * process must end, without closing the store, and its restart recovers
+ * from the snapshot and the changelog as after any crash.
+ */
+export class ProcessRestartRequiredError extends Error {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options)
+    this.name = 'ProcessRestartRequiredError'
+  }
+}
+
+/** An error of the file system (an errno, positive) out of LMDB's commit, as opposed to LMDB's own codes (negative). */
+const isPageWriteFailure = (err: unknown): boolean => {
+  const code = (err as { code?: unknown } | null)?.code
+  return (typeof code === 'number' && code > 0) || (err instanceof Error && /Attempting to write page/.test(err.message))
+}
+
 /** A changelog replay in progress (see `StateStore.beginReplay`). */
 export interface Replay {
   /** One batch, newest record per key. Resolves once the store can take the next one. */
-  apply(records: Iterable<[string, WindowAgg | null]>): Promise<void>
+  apply(records: ReadonlyMap<string, WindowAgg | null>): Promise<void>
   /** Writes the metadata the replay ends at, once every batch is in; resolves to how many records were written. */
   finish(meta: StoreMeta | undefined): Promise<number>
 }
@@ -43,6 +89,7 @@ export class StateStore implements StateView {
   readonly #open: Database<true, IndexKey>
   readonly #final: Database<true, IndexKey>
   readonly #meta: Database<StoreMeta, string>
+  #broken: ProcessRestartRequiredError | undefined
 
   private constructor(readonly path: string) {
     // The live store need not be durable: recovery never trusts it and
@@ -85,10 +132,36 @@ export class StateStore implements StateView {
 
   /** Writes a committed batch: every change and the new position, atomically. */
   apply(changes: ReadonlyMap<string, WindowAgg | null>, meta: StoreMeta): void {
-    this.#env.transactionSync(() => {
+    this.#write(changes.size, () => {
       for (const [key, agg] of changes) this.#put(key, agg, this.#windows.get(key))
       this.#meta.putSync('shard', meta)
     })
+  }
+
+  /** Refuses a write the volume may lack room for (see FREE_SPACE_FLOOR), and one to a store LMDB failed to write. */
+  #ensureRoom(bytes: number): void {
+    if (this.#broken) throw this.#broken
+    const fs = statfsSync(this.path)
+    const free = fs.bavail * fs.bsize
+    const needed = FREE_SPACE_FLOOR + bytes
+    if (free < needed) throw new VolumeFullError(this.path, free, needed)
+  }
+
+  /** Marks the store broken when LMDB failed to write its pages; returns the error to throw. */
+  #failed(err: unknown): unknown {
+    if (!isPageWriteFailure(err)) return err
+    this.#broken = new ProcessRestartRequiredError(`LMDB failed to write the state at ${this.path}: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    return this.#broken
+  }
+
+  /** One synchronous write transaction of `updates` windows, checked for room first. */
+  #write(updates: number, fn: () => void): void {
+    this.#ensureRoom(updates * BYTES_PER_UPDATE)
+    try {
+      this.#env.transactionSync(fn)
+    } catch (err) {
+      throw this.#failed(err)
+    }
   }
 
   /**
@@ -104,7 +177,7 @@ export class StateStore implements StateView {
         applied += this.replay(records, undefined)
       },
       finish: async (meta) => {
-        if (meta) this.replay([], meta)
+        if (meta) this.replay(new Map(), meta)
         return applied
       },
     }
@@ -123,7 +196,8 @@ export class StateStore implements StateView {
     let inFlight: Promise<unknown> = Promise.resolve()
     return {
       apply: async (records) => {
-        await inFlight
+        await inFlight.catch((err: unknown) => Promise.reject(this.#failed(err)))
+        this.#ensureRoom(records.size * BYTES_PER_APPEND)
         let last: Promise<unknown> | undefined
         for (const [key, value] of records) {
           const w = parseWindowKey(key)
@@ -152,8 +226,11 @@ export class StateStore implements StateView {
         }
       },
       finish: async (meta) => {
-        await inFlight
-        if (meta) await this.#meta.put('shard', meta)
+        await inFlight.catch((err: unknown) => Promise.reject(this.#failed(err)))
+        if (meta) {
+          this.#ensureRoom(0)
+          await this.#meta.put('shard', meta).catch((err: unknown) => Promise.reject(this.#failed(err)))
+        }
         return written
       },
     }
@@ -164,9 +241,9 @@ export class StateStore implements StateView {
    * (by `seq`) than what the store holds is skipped, so replaying from before
    * the snapshot is harmless. Returns how many records changed the state.
    */
-  replay(records: Iterable<[string, WindowAgg | null]>, meta: StoreMeta | undefined): number {
+  replay(records: ReadonlyMap<string, WindowAgg | null>, meta: StoreMeta | undefined): number {
     let applied = 0
-    this.#env.transactionSync(() => {
+    this.#write(records.size, () => {
       for (const [key, value] of records) {
         const have = this.#windows.get(key)
         if (value === null ? !have : have && have.seq >= value.seq) continue
@@ -208,8 +285,9 @@ export class StateStore implements StateView {
     await this.#env.backup(dir, false)
   }
 
+  /** Left open when LMDB failed to write: closing would run more of its code on memory it may have overrun. */
   async close(): Promise<void> {
-    await this.#env.close()
+    if (!this.#broken) await this.#env.close()
   }
 }
 
