@@ -210,6 +210,8 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
   let collected = false
   let uninstalled = false
   try {
+    // The chart puts a Role in each watched namespace: they exist first.
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }))
     await timed('helm install', () =>
       c.helm(['upgrade', '--install', o.release, join(repoRoot, 'helm', 'ridepulse-operator'), '--namespace', o.operatorNamespace, '--create-namespace',
         // The kubelet nudge (off by default) is on: on this one-node cluster the Node authorizer's lag
@@ -223,7 +225,6 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       (err: unknown) => ({ ok: false, output: String(err) }),
     ))
     o.log(`helm test: ${helmTest.ok ? 'passed' : 'FAILED'}\n${helmTest.output}`)
-    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }))
     await timed('pipeline running', async () => {
       await c.kubectl(['apply', '-f', '-'], JSON.stringify(sampleResource(o, prefix)))
       await waitFor('the pipeline Running: every shard and OpA ready', async () => {
