@@ -135,6 +135,8 @@ describe('the dispatch board in a real browser, fed by the real pipeline', () =>
     await until('the banner cleared', async () => !(await page.getByTestId('banner').isVisible()), 10_000)
     const chip = (await page.getByTestId(`shard-${shard}`).textContent()) ?? ''
     expect(chip).toMatch(/running.*last recovery .* in \d+ ms/)
+    // How far behind it is, once it runs again.
+    await until('the shard\'s lag on its chip', async () => /lag \d+ records · \d+\.\d s/.test((await page.getByTestId(`lag-${shard}`).textContent().catch(() => '')) ?? ''), 5000)
   })
 
   it('ends with final numbers equal to the verifier\'s ground truth, and a screenshot for the README', async () => {

@@ -1,4 +1,5 @@
 import { DEFAULT_TOPIC_NAMES, WRITTEN_TOPIC_ROLES, type TopicNames, type TopicRole } from './topics.js'
+import type { ShardLag } from './worker-status.js'
 
 /**
  * The StatefulOperator's status as the operator writes it and the board
@@ -18,9 +19,11 @@ export interface Recovery {
   replayedBytes?: number
   workerTimeToRecoverMs?: number
   statusError?: string
+  /** An eviction (a drain): counted in `plannedMoves`, not in `recoveries`. */
+  planned?: boolean
 }
 
-export type RecoveryReason = 'PodDeleted' | 'PodFailed' | 'NodeLost' | 'ContainerRestarted' | 'PodReplaced' | 'PipelineRestart'
+export type RecoveryReason = 'PodDeleted' | 'PodFailed' | 'NodeLost' | 'ContainerRestarted' | 'PodReplaced' | 'PipelineRestart' | 'Evicted'
 
 export type ShardPhase = 'Creating' | 'Starting' | 'Running' | 'Recovering' | 'Rolling' | 'Terminating'
 
@@ -32,7 +35,10 @@ export interface ShardStatus {
   phase: ShardPhase
   ready: boolean
   restarts: number
+  /** Failures recovered from. */
   recoveries: number
+  /** Evictions (drains) the shard moved through. */
+  plannedMoves?: number
   specHash?: string
   /** What the pod says while the shard is not ready: a waiting reason, the last exit, unschedulable. */
   problem?: string
@@ -40,9 +46,11 @@ export interface ShardStatus {
   stalledSince?: string
   pendingRecovery?: Recovery
   lastRecovery?: Recovery
+  /** From the running shard's `/status`, read every `LAG_POLL_MS` by the operator; `observedAt` says when. */
+  lag?: ShardLag & { observedAt: string }
 }
 
-export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Recovering' | 'TopicConflict'
+export type ConditionType = 'Ready' | 'Progressing' | 'Degraded' | 'Recovering' | 'TopicConflict' | 'ReconciliationPaused'
 export type ConditionStatus = 'True' | 'False' | 'Unknown'
 
 export interface Condition {
@@ -67,12 +75,13 @@ export interface TopicStatus {
 
 export interface PipelineStatus {
   observedGeneration: number
-  phase: 'Invalid' | 'Running' | 'Recovering' | 'Degraded' | 'Progressing'
+  phase: 'Invalid' | 'Running' | 'Recovering' | 'Degraded' | 'Progressing' | 'Paused'
   shardsReady: string
   readyShards: number
   recoveries: number
   lastTimeToRecover?: string
-  opa?: { replicas: number; readyReplicas: number }
+  /** `deadLettersPerSecond`: the ready instances' sum over the last minute, from their `/status`. */
+  opa?: { replicas: number; readyReplicas: number; deadLettersPerSecond?: number; observedAt?: string }
   topics?: TopicStatus[]
   shards?: ShardStatus[]
   conditions: Condition[]

@@ -36,10 +36,28 @@ describe('parseResource', () => {
     ['spec.kafka.tls.verifyHostnames', 'rides', { kafka: { ...base.kafka, tls: { verifyHostnames: false } } }],
     ['spec.windows.maxFutureSkewMs', 'rides', { ...base, windows: { maxFutureSkewMs: -1 } }],
     ['spec.deadLetters.maxValueBytes', 'rides', { ...base, deadLetters: { maxValueBytes: 2_000_000 } }],
+    ['spec.opb.template.container.env.0.name', 'rides', { ...base, opb: { template: { container: { env: [{ name: 'SHARD', value: '9' }] } } } }],
+    ['spec.opa.template.container.env.0.valueFrom', 'rides', { ...base, opa: { template: { container: { env: [{ name: 'TZ', value: 'UTC', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } }] } } } }],
+    ['spec.opb.template.container.env.0.valueFrom', 'rides', { ...base, opb: { template: { container: { env: [{ name: 'TZ', valueFrom: {} }] } } } }],
+    ['spec.opb.template.container.envFrom.0', 'rides', { ...base, opb: { template: { container: { envFrom: [{ secretRef: { name: 'a' }, configMapRef: { name: 'b' } }] } } } }],
+    ['spec.opb.template.pod.metadata.labels', 'rides', { ...base, opb: { template: { pod: { metadata: { labels: { 'app.kubernetes.io/instance': 'other' } } } } } }],
+    ['spec.opa.template.pod.metadata.annotations', 'rides', { ...base, opa: { template: { pod: { metadata: { annotations: { 'ridepulse.io/spec-hash': 'x' } } } } } }],
+    ['spec.opb.template.pod.tolerations.0.effect', 'rides', { ...base, opb: { template: { pod: { tolerations: [{ effect: 'Sometimes' }] } } } }],
+    ['spec.opb.template.pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution.0.topologyKey', 'rides', { ...base, opb: { template: { pod: { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: {} }] } } } } } }],
+    ['spec.opb.template.pod.priorityClassName', 'rides', { ...base, opb: { template: { pod: { priorityClassName: 'High' } } } }],
   ])('names %s when it is wrong', (path, name, spec) => {
     const r = parseResource({ namespace: 'city', name }, spec)
     expect(r.ok).toBe(false)
     if (!r.ok) expect(r.issues.map((i) => i.path)).toContain(path)
+  })
+
+  it('lets a template tune the variables no field sets, and no other', () => {
+    const env = (name: string) => parseResource({ namespace: 'city', name: 'rides' }, { ...base, opb: { template: { container: { env: [{ name, value: '1' }] } } } }).ok
+    expect(env('COMMIT_MAX_RECORDS')).toBe(true)
+    expect(env('SHUTDOWN_TIMEOUT_MS')).toBe(true)
+    expect(env('NODE_OPTIONS')).toBe(true)
+    expect(env('KAFKA_BROKERS')).toBe(false)
+    expect(env('HTTP_PORT')).toBe(false)
   })
 
   it('accepts a checkpoint interval of exactly 10 s', () => {

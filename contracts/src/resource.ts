@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { DEFAULT_DLQ_MAX_VALUE_BYTES } from './dead-letter.js'
 import { DEFAULT_MAX_FUTURE_SKEW_MS } from './event.js'
+import { podTemplateSchema } from './pod-template.js'
 import { DEFAULT_TOPIC_NAMES, derivedTopicNames, TOPIC_ROLES, type TopicNames } from './topics.js'
 import { MAX_CHECKPOINT_INTERVAL_MS } from './worker-env.js'
 
@@ -90,6 +91,7 @@ export const specSchema = z
         replicas: int(1, 1000).default(1),
         image: image.default(DEFAULT_IMAGE),
         resources: resources.optional(),
+        template: podTemplateSchema.optional(),
       })
       .strict()
       .prefault({}),
@@ -98,6 +100,7 @@ export const specSchema = z
         shards: int(1, 256).default(3),
         image: image.default(DEFAULT_IMAGE),
         resources: resources.optional(),
+        template: podTemplateSchema.optional(),
         storage: z
           .object({
             size: quantity.default('1Gi'),

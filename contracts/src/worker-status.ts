@@ -31,8 +31,25 @@ export interface RecoveryReport {
   timeToFirstCommitMs: number | null
 }
 
+/**
+ * How far behind an OpB shard is: input records not yet processed; the age
+ * of the newest input record processed while records wait (0 when caught
+ * up); event time behind wall-clock time (the watermark's lag); time since
+ * its last committed transaction (it commits nothing while idle); late
+ * events per second over the last minute.
+ */
+export const shardLagSchema = z.object({
+  records: z.number(),
+  inputSeconds: z.number(),
+  watermarkSeconds: z.number().nullable(),
+  sinceCommitSeconds: z.number().nullable(),
+  lateEventsPerSecond: z.number(),
+})
+export type ShardLag = z.infer<typeof shardLagSchema>
+
 /** The fields of an OpB `/status` that readers rely on; others may be added freely. */
 export const opbStatusSchema = z.object({
+  shardLag: shardLagSchema.optional(),
   phase: z.enum(OPB_PHASES),
   lastRecovery: z
     .object({

@@ -100,6 +100,8 @@ export interface E2eReport {
   opaDisturbed: string[]
   load: { sent: number; sendErrors: number }
   durationsMs: Record<string, number>
+  /** Each shard's lag as the operator read it from the workers into the resource's status, under load after the kills. */
+  lag: { shard: number; lag: ShardStatus['lag'] }[]
   /** The chart's own checks: `helm test`, and an uninstall with the sample resource installed (undefined with E2E_KEEP). */
   chart: { helmTest: { ok: boolean; output: string }; uninstall?: { ok: boolean; sampleGone: boolean; output: string } }
 }
@@ -218,7 +220,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
         // does occur, and its real FailedMount events are what the nudge must recognise.
         // The sample resource too (on a broker that does not exist: it gets the operator's finalizer and no pods),
         // for the uninstall to show it goes first instead of staying Terminating.
-        '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'kubeletNudge=true', '--set', `watchNamespaces={${ns},${o.operatorNamespace}}`,
+        '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'kubeletNudge=true', '--set', 'lagPollMs=2000', '--set', `watchNamespaces={${ns},${o.operatorNamespace}}`,
         '--set', 'sample.create=true', '--wait', '--timeout', '5m']))
     const helmTest = await timed('helm test', () => c.helm(['test', o.release, '--namespace', o.operatorNamespace, '--logs', '--timeout', '3m']).then(
       (output) => ({ ok: true, output }),
@@ -335,6 +337,15 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
     }
     durationsMs.kills = Date.now() - startKills
 
+    // Under load still: every shard's lag, read by the operator from its worker within the last poll or two.
+    const lagSince = Date.now()
+    const lag = await waitFor('every shard\'s lag in the resource\'s status', async () => {
+      const shards = (await c.resource(ns, NAME)).status?.shards ?? []
+      const fresh = shards.filter((s) => s.lag && Date.parse(s.lag.observedAt) >= lagSince)
+      return fresh.length === SHARDS ? shards.map((s) => ({ shard: s.shard, lag: s.lag })) : undefined
+    }, 60_000).catch((err: unknown) => (o.log(`lag: ${String(err)}`), [] as E2eReport['lag']))
+    o.log(`lag: ${lag.map((l) => `shard ${l.shard} ${l.lag?.records} records, ${l.lag?.inputSeconds} s`).join('; ')}`)
+
     await sleep(1500)
     const stats = await load.stop()
     load = undefined
@@ -348,7 +359,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       chart.uninstall = await timed('uninstall', () => uninstall(c, o))
       uninstalled = true
     }
-    return { kills, verdict, opaDisturbed, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs, chart }
+    return { kills, verdict, opaDisturbed, lag, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs, chart }
   } finally {
     if (load) await load.stop().catch((err: unknown) => o.log(`stopping the load: ${String(err)}`))
     if (!collected) await collect(c, o, prefix)

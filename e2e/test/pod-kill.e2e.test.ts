@@ -30,6 +30,14 @@ describe('OpB pods killed on a real cluster (our chart, our images, the sample r
     expect(report.opaDisturbed).toEqual([])
   })
 
+  it('shows each shard\'s lag in the resource\'s status, read by the operator from the workers under load', () => {
+    expect(report.lag.map((l) => l.shard).sort()).toEqual([0, 1, 2])
+    for (const { shard, lag } of report.lag) {
+      expect(lag, `shard ${shard}`).toMatchObject({ records: expect.any(Number), inputSeconds: expect.any(Number), lateEventsPerSecond: expect.any(Number) })
+      expect(lag?.sinceCommitSeconds, `shard ${shard}`).toBeLessThan(30)
+    }
+  })
+
   it('starts the replacement on the same claim', () => {
     for (const k of report.kills) expect(k.sameClaim, `kill of ${k.pod} (${k.round}), claim ${k.claim}`).toBe(true)
   })

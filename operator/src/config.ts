@@ -42,6 +42,8 @@ export const configSchema = z.object({
    * and `list` on events.
    */
   KUBELET_NUDGE: z.stringbool().default(false),
+  /** How often each running shard's and OpA instance's lag is read from its /status into the resource's status; 0: never. */
+  LAG_POLL_MS: z.coerce.number().int().refine((n) => n === 0 || n >= 1000, 'must be 0 (off) or at least 1000').default(10_000),
   /** Path of a kubeconfig; empty uses the in-cluster service account or $KUBECONFIG. */
   KUBECONFIG: z.string().default(''),
 }).refine((c) => c.LEASE_RENEW_DEADLINE_MS < c.LEASE_DURATION_MS, { path: ['LEASE_RENEW_DEADLINE_MS'], message: 'must be below LEASE_DURATION_MS' })

@@ -56,6 +56,7 @@ const reconciler = new Reconciler({
   topicCheckEveryMs: cfg.TOPIC_CHECK_EVERY_MS,
   requeue: (key) => queue.add(key),
   kubeletNudge: cfg.KUBELET_NUDGE,
+  lagPollMs: cfg.LAG_POLL_MS,
   fetchWorkerStatus: (ip, port) => fetchJson(`http://${ip.includes(':') ? `[${ip}]` : ip}:${port}/status`, 1500),
 })
 const server = await startHttp(cfg.HTTP_PORT, metrics.registry, {

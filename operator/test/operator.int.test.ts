@@ -9,7 +9,7 @@ import { ANNOTATION_NUDGED_AT, ANNOTATION_NUDGES, WORKER_PORT } from '../src/cor
 import { Rest as SrcRest } from '../src/kube/rest.js'
 import { ClusterWriter, type PipelineResource } from '../src/reconcile/writer.js'
 import { NUDGE_AFTER_MS } from '../src/core/shards.js'
-import { parseResource, specSchema } from '@ridepulse/contracts'
+import { parseResource, RESERVED_WORKER_ENV, specSchema } from '@ridepulse/contracts'
 import { sameJson, type PipelineStatus } from '../src/core/status.js'
 // The Rest the test kit hands out is the built package's: errors are its ApiError.
 import { ApiError, objectPath, type Rest } from '@ridepulse/operator'
@@ -23,6 +23,32 @@ let admin: Rest
 let saKubeconfig: string
 const operators: OperatorProcess[] = []
 const run = Date.now().toString(36)
+
+/** Every field a pod template has, each set to something the API server accepts on a pod. */
+const EVERY_TEMPLATE_FIELD = {
+  pod: {
+    metadata: { labels: { team: 'dispatch', 'example.com/tier': 'stream' }, annotations: { 'example.com/owner': 'rides team' } },
+    imagePullSecrets: [{ name: 'registry-pull' }],
+    nodeSelector: { 'kubernetes.io/os': 'linux' },
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/arch', operator: 'In', values: ['amd64', 'arm64'] }] }] },
+        preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 10, preference: { matchFields: [{ key: 'metadata.name', operator: 'NotIn', values: ['busy-node'] }] } }],
+      },
+      podAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 5, podAffinityTerm: { labelSelector: { matchLabels: { app: 'kafka' } }, topologyKey: 'topology.kubernetes.io/zone' } }] },
+      podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchExpressions: [{ key: 'team', operator: 'Exists' }] }, namespaceSelector: {}, topologyKey: 'kubernetes.io/hostname', matchLabelKeys: ['pod-template-hash'] }] },
+    },
+    tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'stream', effect: 'NoSchedule' }, { operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 30 }],
+    topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: { team: 'dispatch' } }, minDomains: 1, nodeAffinityPolicy: 'Honor', nodeTaintsPolicy: 'Ignore' }],
+    priorityClassName: 'stream-high',
+    serviceAccountName: 'pipeline',
+  },
+  container: {
+    imagePullPolicy: 'Always',
+    env: [{ name: 'COMMIT_MAX_RECORDS', value: '20000' }, { name: 'TZ', valueFrom: { configMapKeyRef: { name: 'clock', key: 'tz', optional: true } } }, { name: 'TOKEN', valueFrom: { secretKeyRef: { name: 'extra', key: 'token' } } }],
+    envFrom: [{ prefix: 'EXTRA_', secretRef: { name: 'extra', optional: true } }, { configMapRef: { name: 'clock' } }],
+  },
+}
 
 interface Resource extends KubernetesObject { spec: Record<string, unknown>; status?: PipelineStatus }
 
@@ -57,7 +83,7 @@ beforeAll(async () => {
   expect(rbac.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRole', 'ClusterRoleBinding', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ServiceAccount'])
   for (const o of rbac) await applyYaml(admin, JSON.stringify(o), OP_NS)
   saKubeconfig = await serviceAccountKubeconfig(admin, OP_NS, SA, join(tmpdir(), `ridepulse-sa-${run}.kubeconfig`))
-  operators.push(startOperator({ KUBECONFIG: saKubeconfig, LEASE_NAMESPACE: OP_NS, LEASE_NAME: SA, POD_NAME: 'operator-a', HTTP_PORT: '0', KUBELET_NUDGE: 'true' }))
+  operators.push(startOperator({ KUBECONFIG: saKubeconfig, LEASE_NAMESPACE: OP_NS, LEASE_NAME: SA, POD_NAME: 'operator-a', HTTP_PORT: '0', KUBELET_NUDGE: 'true', LAG_POLL_MS: '1000' }))
 })
 
 afterAll(async () => {
@@ -214,6 +240,11 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(Date.parse(shard?.lastRecovery?.podRecreatedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(shard?.lastRecovery?.detectedAt ?? ''))
     expect(done.lastTimeToRecover).toMatch(/^\d+(ms|\.\ds)$/)
     expect(done.shards?.filter((s) => s.shard !== 1).every((s) => s.recoveries === 0)).toBe(true)
+    // Running, its lag is read from its /status into the resource (every LAG_POLL_MS, 1 s here); the shards whose pods answer nothing have none.
+    const lag = await waitFor('shard 1\'s lag in the status', async () => (await getResource(ns, 'rides')).status?.shards?.find((s) => s.shard === 1)?.lag, 15_000)
+    expect(lag).toMatchObject({ records: 0, inputSeconds: 0, lateEventsPerSecond: 0 })
+    expect(Date.now() - Date.parse(lag.observedAt)).toBeLessThan(15_000)
+    expect((await getResource(ns, 'rides')).status?.shards?.find((s) => s.shard === 0)?.lag).toBeUndefined()
 
     // Nothing else was touched: same uid and resourceVersion for OpA, the other shards and every claim.
     const after = await snapshot()
@@ -468,6 +499,174 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
   })
 })
 
+describe('operating a pipeline: pause, restart and disruption', () => {
+  const ns = `ops-${run}`
+  const sel = (name: string) => `app.kubernetes.io/instance=${name},app.kubernetes.io/component=opb`
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+  const annotate = (name: string, annotations: Record<string, string | null>) => admin.mergePatch(resourcePath(ns, name), { metadata: { annotations } })
+  const isReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
+  /** The kubelet's part: every OpB pod of `name` that is not ready (and not going) becomes ready, bound to `node` when given. */
+  const readyAll = async (name: string, shards: number, node?: string) =>
+    waitFor(`${name}: ${shards} shards ready`, async () => {
+      for (const p of await listPods(admin, ns, sel(name))) {
+        if (p.metadata?.deletionTimestamp || isReady(p)) continue
+        if (node && !p.spec?.nodeName) {
+          await admin.request('POST', `${objectPath('v1', 'pods', ns, p.metadata!.name!)}/binding`, { body: { apiVersion: 'v1', kind: 'Binding', metadata: { name: p.metadata!.name! }, target: { apiVersion: 'v1', kind: 'Node', name: node } } })
+        }
+        await markPodReady(admin, ns, p.metadata!.name!)
+      }
+      return (await getResource(ns, name)).status?.readyShards === shards
+    }, 30_000, 100)
+
+  it('pauses reconciliation by annotation: a deleted pod stays gone, a spec change waits, the status says why; resumed, it all happens', async () => {
+    await ensureNamespace(admin, ns)
+    await applyYaml(admin, JSON.stringify(pipeline('held', ns, { opb: { shards: 2 } })), ns)
+    await readyAll('held', 2)
+    await annotate('held', { 'ridepulse.io/pause-reconciliation': 'true' })
+    const paused = await waitFor('phase Paused', async () => {
+      const r = await getResource(ns, 'held')
+      return r.status?.phase === 'Paused' ? r : undefined
+    })
+    expect(paused.status?.conditions.find((c) => c.type === 'ReconciliationPaused')).toMatchObject({ status: 'True', reason: 'PausedByAnnotation' })
+    expect(paused.status?.shardsReady).toBe('2/2')
+
+    await admin.delete(objectPath('v1', 'pods', ns, 'held-opb-0'))
+    await admin.mergePatch(resourcePath(ns, 'held'), { spec: { commitIntervalMs: 60 } })
+    await sleep(3000)
+    const pods = await listPods(admin, ns, sel('held'))
+    expect(pods.map((p) => p.metadata?.name)).toEqual(['held-opb-1'])
+    expect(pods[0]?.spec?.containers[0]?.env?.find((e) => e.name === 'COMMIT_INTERVAL_MS')?.value).toBe('100')
+    expect((await eventsOf(ns)).filter((e) => e.reason === 'ReconciliationPaused')).toHaveLength(1)
+
+    await annotate('held', { 'ridepulse.io/pause-reconciliation': null })
+    await waitFor('held-opb-0 recreated', async () => (await listPods(admin, ns, sel('held'))).some((p) => p.metadata?.name === 'held-opb-0'))
+    await readyAll('held', 2)
+    const r = await waitFor('resumed and rolled to the new spec', async () => {
+      await readyAll('held', 2)
+      // The change rolled OpA too: its StatefulSet controller replaced the pod, which the kubelet's part makes ready.
+      for (const p of await listPods(admin, ns, 'app.kubernetes.io/instance=held,app.kubernetes.io/component=opa')) {
+        if (!p.metadata?.deletionTimestamp && !isReady(p)) await markPodReady(admin, ns, p.metadata!.name!)
+      }
+      const x = await getResource(ns, 'held')
+      const envs = (await listPods(admin, ns, sel('held'))).map((p) => p.spec?.containers[0]?.env?.find((e) => e.name === 'COMMIT_INTERVAL_MS')?.value)
+      return x.status?.phase === 'Running' && envs.length === 2 && envs.every((v) => v === '60') ? x : undefined
+    }, 30_000)
+    expect(r.status?.conditions.some((c) => c.type === 'ReconciliationPaused')).toBe(false)
+    expect(r.status?.shards?.[0]?.pendingRecovery).toBeUndefined()
+  })
+
+  it('restarts every pod on request: OpB one shard at a time, each waiting until ready, and OpA through its StatefulSet; no recovery counted', async () => {
+    await ensureNamespace(admin, ns)
+    await applyYaml(admin, JSON.stringify(pipeline('again', ns)), ns)
+    await readyAll('again', 3)
+    const before = new Set((await listPods(admin, ns, sel('again'))).map((p) => p.metadata?.uid))
+    const at = '2026-12-04T10:00:00Z'
+    await annotate('again', { 'ridepulse.io/restart': at })
+    const order: string[] = []
+    let mostDown = 0
+    await waitFor('every OpB pod replaced and ready', async () => {
+      const pods = await listPods(admin, ns, sel('again'))
+      mostDown = Math.max(mostDown, 3 - pods.filter(isReady).length)
+      for (const p of pods) {
+        if (!p.metadata?.deletionTimestamp && !isReady(p)) {
+          order.push(p.metadata!.name!)
+          await markPodReady(admin, ns, p.metadata!.name!)
+        }
+      }
+      return pods.length === 3 && pods.every((p) => !before.has(p.metadata?.uid) && isReady(p))
+    }, 30_000, 50)
+    expect(order).toEqual(['again-opb-0', 'again-opb-1', 'again-opb-2'])
+    expect(mostDown).toBe(1)
+    for (const p of await listPods(admin, ns, sel('again'))) expect(p.metadata?.annotations?.['ridepulse.io/restarted-at']).toBe(at)
+    const sts = await admin.get<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', ns, 'again-opa'))
+    expect(sts.spec?.template.metadata?.annotations?.['ridepulse.io/restarted-at']).toBe(at)
+    const r = await waitFor('settled', async () => {
+      const x = await getResource(ns, 'again')
+      return x.status?.readyShards === 3 && x.status.shards?.every((s) => s.phase === 'Running') ? x : undefined
+    })
+    expect(r.status?.recoveries).toBe(0)
+    // The same value again asks for nothing.
+    await annotate('again', { 'ridepulse.io/restart': at })
+    await sleep(1500)
+    expect((await listPods(admin, ns, sel('again'))).every((p) => isReady(p) && !p.metadata?.deletionTimestamp)).toBe(true)
+  })
+
+  it('a pod template reaches the pods: the API server takes every field on the OpA StatefulSet and the OpB pods', async () => {
+    await ensureNamespace(admin, ns)
+    // What the template names must exist for the API server's admission: the priority class and the service account.
+    await admin.request('POST', objectPath('scheduling.k8s.io/v1', 'priorityclasses', undefined), { body: { apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: 'stream-high' }, value: 1000 } }).catch((err: unknown) => {
+      if (!(err instanceof ApiError && err.code === 409)) throw err
+    })
+    await admin.request('POST', objectPath('v1', 'serviceaccounts', ns), { body: { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'pipeline' } } })
+    await applyYaml(admin, JSON.stringify(pipeline('dressed', ns, { opa: { template: EVERY_TEMPLATE_FIELD }, opb: { shards: 2, template: EVERY_TEMPLATE_FIELD } })), ns)
+    const pods = await waitFor('both OpB pods', async () => {
+      const p = await listPods(admin, ns, sel('dressed'))
+      return p.length === 2 ? p : undefined
+    })
+    const sts = await waitFor('the OpA StatefulSet', async () => admin.get<V1StatefulSet>(objectPath('apps/v1', 'statefulsets', ns, 'dressed-opa')).catch(() => undefined))
+    // Its controller made OpA's pod from the template: the API server's admission took it as well.
+    const opaPod = await waitFor('the OpA pod', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=dressed,app.kubernetes.io/component=opa'))[0])
+    for (const [meta, spec] of [...pods.map((p) => [p.metadata, p.spec] as const), [sts.spec?.template.metadata, sts.spec?.template.spec] as const, [opaPod.metadata, opaPod.spec] as const]) {
+      expect(meta?.labels).toMatchObject({ team: 'dispatch', 'example.com/tier': 'stream', 'app.kubernetes.io/instance': 'dressed' })
+      expect(meta?.annotations).toMatchObject({ 'example.com/owner': 'rides team' })
+      expect(spec).toMatchObject({ serviceAccountName: 'pipeline', priorityClassName: 'stream-high', imagePullSecrets: [{ name: 'registry-pull' }], nodeSelector: { 'kubernetes.io/os': 'linux' } })
+      expect(spec?.affinity).toMatchObject(EVERY_TEMPLATE_FIELD.pod.affinity)
+      expect(spec?.tolerations).toEqual(expect.arrayContaining(EVERY_TEMPLATE_FIELD.pod.tolerations))
+      expect(spec?.topologySpreadConstraints).toEqual(EVERY_TEMPLATE_FIELD.pod.topologySpreadConstraints)
+      const c = spec!.containers[0]!
+      expect(c.imagePullPolicy).toBe('Always')
+      expect(c.env?.slice(-3)).toEqual(EVERY_TEMPLATE_FIELD.container.env)
+      expect(c.envFrom).toEqual(EVERY_TEMPLATE_FIELD.container.envFrom)
+    }
+    expect(opaPod.spec?.priority).toBe(1000)
+    const r = await getResource(ns, 'dressed')
+    expect(r.status?.conditions.find((c) => c.type === 'Degraded')?.status).toBe('False')
+  })
+
+  it('a drain takes one shard at a time: the disruption budget refuses the second eviction while the first shard moves, and the move is no failure', async () => {
+    await ensureNamespace(admin, ns)
+    // Bound to a node, so that an evicted pod waits for its kubelet, as on a cluster.
+    const node = `drain-node-${run}`
+    await admin.request('POST', objectPath('v1', 'nodes', undefined), { body: { apiVersion: 'v1', kind: 'Node', metadata: { name: node } } })
+    await applyYaml(admin, JSON.stringify(pipeline('drain', ns)), ns)
+    await readyAll('drain', 3, node)
+    const budgetPath = objectPath('policy/v1', 'poddisruptionbudgets', ns, 'drain-opb')
+    const budget = await waitFor('the disruption controller allows one eviction', async () => {
+      const b = await admin.get<{ spec: Record<string, unknown>; status?: { disruptionsAllowed?: number } }>(budgetPath)
+      return b.status?.disruptionsAllowed === 1 ? b : undefined
+    }, 30_000)
+    expect(budget.spec).toMatchObject({ minAvailable: 2, unhealthyPodEvictionPolicy: 'AlwaysAllow', selector: { matchLabels: { 'app.kubernetes.io/instance': 'drain', 'app.kubernetes.io/component': 'opb' } } })
+    const evict = (pod: string) => admin.request('POST', `${objectPath('v1', 'pods', ns, pod)}/eviction`, { body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: ns } } })
+
+    await evict('drain-opb-0')
+    const moving = await waitFor('shard 0 moving', async () => {
+      const s = (await getResource(ns, 'drain')).status?.shards?.[0]
+      return s?.pendingRecovery ? s : undefined
+    })
+    expect(moving.pendingRecovery).toMatchObject({ reason: 'Evicted', planned: true })
+    const refused = await evict('drain-opb-1').then(() => undefined, (err: unknown) => err)
+    expect(refused).toBeInstanceOf(ApiError)
+    expect((refused as ApiError).code).toBe(429)
+    expect((refused as ApiError).message).toMatch(/disruption budget/)
+
+    // The kubelet's part: the evicted pod's container stops; the operator makes its replacement, which starts.
+    await admin.delete(objectPath('v1', 'pods', ns, 'drain-opb-0'), { gracePeriodSeconds: 0 })
+    const r = await waitFor('shard 0 moved and ready', async () => {
+      await readyAll('drain', 3, node)
+      const x = await getResource(ns, 'drain')
+      return x.status?.shards?.[0]?.plannedMoves === 1 && !x.status.shards[0].pendingRecovery ? x : undefined
+    }, 30_000)
+    expect(r.status?.recoveries).toBe(0)
+    expect(r.status?.shards?.[0]?.lastRecovery).toMatchObject({ reason: 'Evicted', planned: true })
+    const events = (await eventsOf(ns)).filter((e) => e.message.startsWith('shard 0:') && ['ShardMoving', 'ShardMoved', 'ShardFailed'].includes(e.reason))
+    expect(events.filter((e) => e.reason === 'ShardFailed' && e.message.includes('drain-opb'))).toEqual([])
+    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['ShardMoving', 'ShardMoved']))
+    // With every shard ready again, the next one may go.
+    await waitFor('one eviction allowed again', async () => (await admin.get<{ status?: { disruptionsAllowed?: number } }>(budgetPath)).status?.disruptionsAllowed === 1)
+    await evict('drain-opb-1')
+  })
+})
+
 describe('status writes', () => {
   it('never writes a status computed from an older resource over a newer one', async () => {
     const sns = `stale-${run}`
@@ -677,12 +876,20 @@ describe('the resource schema: the CRD on the API server and the operator\'s zod
     ['an unknown recovery strategy', { ...base, recovery: { strategy: 'pray' } }, 'spec.recovery.strategy'],
     ['a TLS Secret key with a slash', { kafka: { ...base.kafka, tls: { caSecretName: 'kafka-ca', caKey: 'ca/crt' } } }, 'spec.kafka.tls.caKey'],
     ['an unknown TLS field', { kafka: { ...base.kafka, tls: { insecure: true } } }, 'spec.kafka.tls.insecure'],
+    ['a template setting a variable the operator sets', { ...base, opb: { template: { container: { env: [{ name: 'SHARD', value: '9' }] } } } }, 'spec.opb.template.container.env[0].name'],
+    ['a template variable with value and valueFrom', { ...base, opa: { template: { container: { env: [{ name: 'TZ', value: 'UTC', valueFrom: { configMapKeyRef: { name: 'c', key: 'k' } } }] } } } }, 'spec.opa.template.container.env[0].valueFrom'],
+    ['a template setting a selector label', { ...base, opb: { template: { pod: { metadata: { labels: { 'app.kubernetes.io/instance': 'other' } } } } } }, 'spec.opb.template.pod.metadata.labels'],
+    ['a template setting the operator\'s annotation', { ...base, opa: { template: { pod: { metadata: { annotations: { 'ridepulse.io/spec-hash': 'x' } } } } } }, 'spec.opa.template.pod.metadata.annotations'],
+    ['a toleration with an effect that does not exist', { ...base, opb: { template: { pod: { tolerations: [{ effect: 'Sometimes' }] } } } }, 'spec.opb.template.pod.tolerations[0].effect'],
+    ['an anti-affinity term without a topology key', { ...base, opb: { template: { pod: { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: {} }] } } } } } }, 'spec.opb.template.pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey'],
+    ['a priority class that is no DNS name', { ...base, opb: { template: { pod: { priorityClassName: 'High' } } } }, 'spec.opb.template.pod.priorityClassName'],
   ]
   const valid: [string, Record<string, unknown>][] = [
     ['the minimum', base],
     ['every field', (loadAllYaml(readFileSync(join(repoRoot, 'examples', 'statefuloperator.yaml'), 'utf8'))[0] as Resource).spec],
     ['TLS with a CA only (SSL)', { kafka: { bootstrapServers: ['kafka:9093'], tls: { caSecretName: 'kafka-ca' } } }],
     ['TLS on the runtime\'s authorities, mutual TLS and SASL over TLS', { kafka: { bootstrapServers: ['kafka:9093'], tls: { clientSecretName: 'kafka-client', certKey: 'user.crt', keyKey: 'user.key' }, credentials: { secretName: 'kafka-user', mechanism: 'SCRAM-SHA-256' } } }],
+    ['a pod template with every field', { ...base, opa: { template: EVERY_TEMPLATE_FIELD }, opb: { template: EVERY_TEMPLATE_FIELD } }],
     ['credentials and the global strategy', { kafka: { bootstrapServers: ['a:9092', 'b:9093'], credentials: { secretName: 'kafka-user' } }, recovery: { strategy: 'global' }, opb: { shards: 30, resources: { limits: { cpu: 2, memory: '1Gi' } } } }],
   ]
 
@@ -710,6 +917,13 @@ describe('the resource schema: the CRD on the API server and the operator\'s zod
     const z = specSchema.safeParse(spec)
     expect(z.success).toBe(true)
     if (z.success) expect(sameJson(server.spec, z.data), JSON.stringify({ server: server.spec, zod: z.data })).toBe(true)
+  })
+
+  it('reserves in the CRD the same variables as in the schema', () => {
+    const crd = loadAllYaml(readFileSync(join(repoRoot, 'crds', 'statefuloperators.ridepulse.io.yaml'), 'utf8'))[0] as unknown as { spec: { versions: { schema: { openAPIV3Schema: Record<string, never> } }[] } }
+    const rules = JSON.stringify(crd.spec.versions[0]!.schema.openAPIV3Schema)
+    const listed = /!\(self\.name in \[([^\]]*)\]\)/.exec(rules)?.[1]?.split(',').map((n) => n.trim().replace(/'/g, ''))
+    expect(listed).toEqual([...RESERVED_WORKER_ENV])
   })
 
   it('rejects a name too long for pod names and transactional ids', async () => {

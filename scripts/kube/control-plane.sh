@@ -86,7 +86,7 @@ start_controllers() {
   local bin=$1 i
   running_pid kube-controller-manager >/dev/null && return 0
   write_kubeconfig "$dir/controller-manager.kubeconfig" "https://127.0.0.1:$port" ridepulse-test controller-manager controller-manager
-  log "starting kube-controller-manager (garbage collector, StatefulSet, PVC protection, namespace)"
+  log "starting kube-controller-manager (garbage collector, StatefulSet, PVC protection, namespace, disruption)"
   launch kube-controller-manager "$bin/kube-controller-manager" \
     --kubeconfig="$dir/controller-manager.kubeconfig" \
     --secure-port=0 \
@@ -94,7 +94,7 @@ start_controllers() {
     --use-service-account-credentials=true \
     --service-account-private-key-file="$pki/sa.key" \
     --root-ca-file="$pki/ca.crt" \
-    --controllers=garbage-collector-controller,statefulset-controller,persistentvolumeclaim-protection-controller,namespace-controller \
+    --controllers=garbage-collector-controller,statefulset-controller,persistentvolumeclaim-protection-controller,namespace-controller,disruption-controller \
     --concurrent-gc-syncs=5 \
     --profiling=false
   # Started when its StatefulSet controller is: the last of them to sync its informers.

@@ -1,6 +1,28 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { ShardLag } from '@ridepulse/contracts'
+
+/** Where the lag gauges read their values when scraped (an OpB shard sets it). */
+export interface LagView {
+  read?: () => ShardLag
+}
 
 export function createMetrics(labels: Record<string, string>) {
+  const lagView: LagView = {}
+  const lagGauge = (name: string, help: string, pick: (l: ShardLag) => number | null) =>
+    new Gauge({
+      name,
+      help,
+      registers: [],
+      collect() {
+        const v = lagView.read ? pick(lagView.read()) : null
+        if (v !== null) this.set(v)
+      },
+    })
+  const lagGauges = [
+    lagGauge('ridepulse_input_lag_seconds', 'Age of the newest input record processed while records wait; 0 when caught up', (l) => l.inputSeconds),
+    lagGauge('ridepulse_watermark_lag_seconds', 'Wall-clock time minus the watermark (event time)', (l) => l.watermarkSeconds),
+    lagGauge('ridepulse_seconds_since_last_commit', 'Time since the last committed transaction (none while idle)', (l) => l.sinceCommitSeconds),
+  ]
   const registry = new Registry()
   registry.setDefaultLabels(labels)
   collectDefaultMetrics({ register: registry })
@@ -24,6 +46,11 @@ export function createMetrics(labels: Record<string, string>) {
     volumeWriteFailures: new Counter({ name: 'ridepulse_volume_write_failures_total', help: 'Writes to the data volume that failed (a full disk, say), by operation: snapshot, state, recovery', labelNames: ['operation'], registers: [registry] }),
     volumeWritable: new Gauge({ name: 'ridepulse_volume_writable', help: '1 while the last write to the data volume succeeded, 0 after a failed one', registers: [registry] }),
     dlq: new Counter({ name: 'ridepulse_dead_letters_total', help: 'Records sent to the dead-letter topic, by why (malformed, future-event-time)', labelNames: ['code'], registers: [registry] }),
+    /** Set by an OpB shard: its gauges of lag in time then join the registry. */
+    registerLag(read: () => ShardLag): void {
+      lagView.read = read
+      for (const g of lagGauges) registry.registerMetric(g)
+    },
   }
 }
 export type Metrics = ReturnType<typeof createMetrics>

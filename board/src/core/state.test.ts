@@ -78,6 +78,17 @@ describe('healthFromResource', () => {
   })
 })
 
+describe('lag on the board', () => {
+  const lag = { records: 120, inputSeconds: 1.5, watermarkSeconds: 6.2, sinceCommitSeconds: 0.1, lateEventsPerSecond: 0.5 }
+
+  it('comes with a running shard, from its /status or from the resource\'s status, and goes when it stops running', () => {
+    expect(shardHealth(0, { phase: 'running', shardLag: lag }, undefined, 1000).lag).toEqual(lag)
+    expect(shardHealth(0, { phase: 'replaying', shardLag: lag }, undefined, 1000).lag).toBeUndefined()
+    const [fromResource] = healthFromResource([{ shard: 0, phase: 'Running', ready: true, lag: { ...lag, observedAt: '2026-01-01T00:00:00Z' } }], 5000, new Map())
+    expect(fromResource?.lag).toEqual(lag)
+  })
+})
+
 describe('heat and ranking (the page\'s module)', () => {
   it.each([
     [{ requested: 20, matched: 20 }, { demand: 20, unmet: 0.4 }, true, false],

@@ -3,7 +3,7 @@
  * from `orders.output`, and the health of each OpB shard. Pure: records and
  * the clock come in, views go out.
  */
-import { opbStatusSchema, RECOVERY_STEPS, type OutputRecord, type ShardStatus } from '@ridepulse/contracts'
+import { opbStatusSchema, RECOVERY_STEPS, type OutputRecord, type ShardLag, type ShardStatus } from '@ridepulse/contracts'
 
 export type Cell = Pick<OutputRecord, 'zone' | 'windowStart' | 'windowEnd' | 'requested' | 'matched' | 'completed' | 'cancelled' | 'rev' | 'final' | 'emittedAt'>
 
@@ -66,6 +66,8 @@ export interface ShardHealth {
   progress?: number
   since: number
   lastRecovery?: { readyAt: number; timeToRecoverMs: number; snapshot: string | null; replayedRecords: number }
+  /** While running: how far behind it is (see ShardLag). */
+  lag?: ShardLag
   error?: string
 }
 
@@ -79,11 +81,11 @@ export function shardHealth(shard: number, status: unknown, error: string | unde
     const why = error ?? `unreadable status: ${parsed?.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`
     next = { shard, state: prev && prev.state !== 'unknown' ? (prev.state === 'running' ? 'down' : prev.state) : 'unknown', phase: 'no answer', progress: 0, error: why, ...(prev?.lastRecovery ? { lastRecovery: prev.lastRecovery } : {}) }
   } else {
-    const { phase, lastRecovery: r } = parsed.data
+    const { phase, lastRecovery: r, shardLag } = parsed.data
     const lastRecovery = r ? { readyAt: r.readyAt, timeToRecoverMs: r.timeToRecoverMs, snapshot: r.snapshot?.snapshotId ?? null, replayedRecords: r.replayedRecords } : undefined
     const step = RECOVERY_STEPS.indexOf(phase)
     next = phase === 'running'
-      ? { shard, state: 'running', ...(lastRecovery ? { lastRecovery } : {}) }
+      ? { shard, state: 'running', ...(lastRecovery ? { lastRecovery } : {}), ...(shardLag ? { lag: shardLag } : {}) }
       : { shard, state: step >= 0 ? 'recovering' : 'down', phase, progress: step >= 0 ? step / (RECOVERY_STEPS.length - 1) : 0, ...(lastRecovery ? { lastRecovery } : {}) }
   }
   // A shard that was down and answers again, but is not running yet, is recovering.
@@ -92,7 +94,7 @@ export function shardHealth(shard: number, status: unknown, error: string | unde
 }
 
 /** A shard as the operator records it in the StatefulOperator's status. */
-export type ResourceShard = Pick<ShardStatus, 'shard' | 'phase' | 'ready' | 'pendingRecovery' | 'lastRecovery'>
+export type ResourceShard = Pick<ShardStatus, 'shard' | 'phase' | 'ready' | 'pendingRecovery' | 'lastRecovery' | 'lag'>
 
 /** The health of every shard from the resource's status (on Kubernetes, where the operator watches the pods). */
 export function healthFromResource(shards: ResourceShard[], nowMs: number, prev: Map<number, ShardHealth>): ShardHealth[] {
@@ -104,7 +106,8 @@ export function healthFromResource(shards: ResourceShard[], nowMs: number, prev:
       const recreated = s.pendingRecovery.podRecreatedAt !== undefined
       h = { shard: s.shard, state: 'recovering', phase: `${s.pendingRecovery.reason}, ${recreated ? 'pod recreated' : 'detected'}`, progress: recreated ? 0.5 : 0.1 }
     } else if (s.ready) {
-      h = { shard: s.shard, state: 'running' }
+      const lag = s.lag ? { records: s.lag.records, inputSeconds: s.lag.inputSeconds, watermarkSeconds: s.lag.watermarkSeconds, sinceCommitSeconds: s.lag.sinceCommitSeconds, lateEventsPerSecond: s.lag.lateEventsPerSecond } : undefined
+      h = { shard: s.shard, state: 'running', ...(lag ? { lag } : {}) }
     } else {
       h = { shard: s.shard, state: s.phase === 'Terminating' ? 'down' : 'recovering', phase: s.phase.toLowerCase(), progress: 0.5 }
     }

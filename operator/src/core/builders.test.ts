@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { ANNOTATION_OPA_PAUSED, buildOpaStatefulSet, buildOpbClaim, buildOpbPod, opbTemplateHash, planOpa, type Owner } from './builders.js'
+import { ANNOTATION_OPA_PAUSED, buildOpaDisruptionBudget, buildOpaStatefulSet, buildOpbClaim, buildOpbDisruptionBudget, buildOpbPod, opbTemplateHash, planOpa, type Owner } from './builders.js'
 import { parseResource, parseWorkerEnv, type PipelineSpecInput } from '@ridepulse/contracts'
 
 const owner: Owner = { name: 'rides', namespace: 'city', uid: 'uid-1' }
@@ -27,6 +27,60 @@ describe('builders', () => {
     expect(buildOpbPod(owner, s, 0).metadata?.annotations).toEqual(buildOpbPod(owner, s, 7).metadata?.annotations)
     expect(opbTemplateHash(owner, specOf({ commitIntervalMs: 50 }))).not.toBe(opbTemplateHash(owner, s))
     expect(opbTemplateHash(owner, specOf({ opb: { storage: { deleteClaim: true } } }))).toBe(opbTemplateHash(owner, s))
+  })
+
+  it('rolls every pod for a restart: a new restart value is a new template hash, and OpA\'s template carries it too', () => {
+    const s = specOf()
+    const restarted = { ...owner, restartedAt: '2026-12-04T10:00:00Z' }
+    expect(opbTemplateHash(restarted, s)).not.toBe(opbTemplateHash(owner, s))
+    expect(opbTemplateHash({ ...owner, restartedAt: 'later' }, s)).not.toBe(opbTemplateHash(restarted, s))
+    expect(buildOpbPod(restarted, s, 1).metadata?.annotations?.['ridepulse.io/restarted-at']).toBe('2026-12-04T10:00:00Z')
+    expect(buildOpaStatefulSet(restarted, s).spec?.template.metadata?.annotations).toEqual({ 'ridepulse.io/restarted-at': '2026-12-04T10:00:00Z' })
+    expect(buildOpaStatefulSet(owner, s).spec?.template.metadata?.annotations).toBeUndefined()
+  })
+
+  it('puts the template on the pods: scheduling, pull secrets, labels and extra environment after the operator\'s own', () => {
+    const template = {
+      pod: {
+        metadata: { labels: { team: 'dispatch' }, annotations: { 'example.com/owner': 'rides' } },
+        imagePullSecrets: [{ name: 'registry' }],
+        nodeSelector: { 'node.kubernetes.io/pool': 'stream' },
+        tolerations: [{ key: 'dedicated', operator: 'Equal' as const, value: 'stream', effect: 'NoSchedule' as const }],
+        topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway' as const }],
+        priorityClassName: 'stream-high',
+        serviceAccountName: 'pipeline',
+      },
+      container: { imagePullPolicy: 'Always' as const, env: [{ name: 'COMMIT_MAX_RECORDS', value: '20000' }, { name: 'TZ', valueFrom: { configMapKeyRef: { name: 'clock', key: 'tz' } } }], envFrom: [{ secretRef: { name: 'extra' } }] },
+    }
+    const s = specOf({ opa: { template }, opb: { template } })
+    for (const [podMeta, spec] of [[buildOpbPod(owner, s, 1).metadata, buildOpbPod(owner, s, 1).spec], [buildOpaStatefulSet(owner, s).spec?.template.metadata, buildOpaStatefulSet(owner, s).spec?.template.spec]] as const) {
+      expect(podMeta?.labels).toMatchObject({ team: 'dispatch', 'app.kubernetes.io/instance': 'rides' })
+      expect(podMeta?.annotations).toMatchObject({ 'example.com/owner': 'rides' })
+      expect(spec).toMatchObject({ imagePullSecrets: [{ name: 'registry' }], nodeSelector: { 'node.kubernetes.io/pool': 'stream' }, tolerations: template.pod.tolerations, topologySpreadConstraints: template.pod.topologySpreadConstraints, priorityClassName: 'stream-high', serviceAccountName: 'pipeline' })
+      const c = spec!.containers[0]!
+      expect(c.imagePullPolicy).toBe('Always')
+      expect(c.env?.slice(-2)).toEqual(template.container.env)
+      expect(c.env?.filter((e) => e.name === 'PIPELINE')).toHaveLength(1)
+      expect(c.envFrom).toEqual([{ secretRef: { name: 'extra' } }])
+    }
+    // A label of the template is part of what rolls the OpB pods.
+    expect(opbTemplateHash(owner, specOf({ opb: { template: { pod: { metadata: { labels: { team: 'other' } } } } } }))).not.toBe(opbTemplateHash(owner, s))
+  })
+
+  it('spreads each component over nodes by default; a template\'s affinity replaces that', () => {
+    const spread = buildOpbPod(owner, specOf(), 0).spec?.affinity
+    expect(spread).toEqual({ podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'ridepulse', 'app.kubernetes.io/instance': 'rides', 'app.kubernetes.io/component': 'opb' } }, topologyKey: 'kubernetes.io/hostname' } }] } })
+    expect(buildOpaStatefulSet(owner, specOf()).spec?.template.spec?.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm.labelSelector?.matchLabels?.['app.kubernetes.io/component']).toBe('opa')
+    const zone = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'topology.kubernetes.io/zone', operator: 'In' as const, values: ['a'] }] }] } } }
+    expect(buildOpbPod(owner, specOf({ opb: { template: { pod: { affinity: zone } } } }), 0).spec?.affinity).toEqual(zone)
+    expect(buildOpbPod(owner, specOf(), 0).spec?.containers[0]?.imagePullPolicy).toBe('IfNotPresent')
+  })
+
+  it.each([[1, 0], [3, 2], [8, 7]])('lets a drain take one of %i shards at a time (minAvailable %i), and OpA one instance at a time', (shards, minAvailable) => {
+    const b = buildOpbDisruptionBudget(owner, specOf({ opb: { shards } }))
+    expect(b.metadata).toMatchObject({ name: 'rides-opb', namespace: 'city' })
+    expect(b.spec).toEqual({ minAvailable, selector: { matchLabels: { 'app.kubernetes.io/name': 'ridepulse', 'app.kubernetes.io/instance': 'rides', 'app.kubernetes.io/component': 'opb' } }, unhealthyPodEvictionPolicy: 'AlwaysAllow' })
+    expect(buildOpaDisruptionBudget(owner).spec).toMatchObject({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/component': 'opa' } } })
   })
 
   it.each([

@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto'
-import type { V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1ResourceRequirements, V1Service, V1StatefulSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
-import { API_VERSION, KIND, renderWorkerEnv, type PipelineSpec, type SecurityProtocol, type WorkerEnvName } from '@ridepulse/contracts'
+import type { V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1ResourceRequirements, V1Service, V1StatefulSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
+import { API_VERSION, KIND, renderWorkerEnv, type PipelineSpec, type PodTemplate, type SecurityProtocol, type WorkerEnvName } from '@ridepulse/contracts'
 
 /** What the builders need to know of the resource. */
 export interface Owner {
   name: string
   namespace: string
   uid: string
+  /** The resource's `ridepulse.io/restart` annotation: a new value rolls every pod, one shard at a time. */
+  restartedAt?: string
 }
 
 export const FIELD_MANAGER = 'ridepulse-operator'
@@ -19,6 +21,12 @@ export const ANNOTATION_SPEC_HASH = 'ridepulse.io/spec-hash'
 export const ANNOTATION_NUDGED_AT = 'ridepulse.io/kubelet-nudged-at'
 /** How many times it was. */
 export const ANNOTATION_NUDGES = 'ridepulse.io/kubelet-nudges'
+/** On the resource: a new value (a time, by convention) asks for a rolling restart of every pod. */
+export const ANNOTATION_RESTART = 'ridepulse.io/restart'
+/** On the resource: "true" stops reconciliation until it is removed or set otherwise. */
+export const ANNOTATION_PAUSE = 'ridepulse.io/pause-reconciliation'
+/** On pods and the OpA template: the restart they were made for. */
+export const ANNOTATION_RESTARTED_AT = 'ridepulse.io/restarted-at'
 /** On the OpA StatefulSet while it is held at zero replicas before its instance count changes. */
 export const ANNOTATION_OPA_PAUSED = 'ridepulse.io/paused-for-instances'
 export const FINALIZER = 'ridepulse.io/claims'
@@ -29,6 +37,7 @@ export const WORKER_UID = 10001
 
 export const names = {
   opa: (p: string) => `${p}-opa`,
+  opbBudget: (p: string) => `${p}-opb`,
   opbService: (p: string) => `${p}-opb`,
   opbPod: (p: string, shard: number) => `${p}-opb-${shard}`,
   opbClaim: (p: string, shard: number) => `data-${p}-opb-${shard}`,
@@ -147,6 +156,40 @@ const probes = {
 const toResources = (r: PipelineSpec['opb']['resources']): V1ResourceRequirements | undefined =>
   r ? ({ ...(r.requests ? { requests: r.requests } : {}), ...(r.limits ? { limits: r.limits } : {}) } as V1ResourceRequirements) : undefined
 
+/** The component's pods preferably on different nodes: a node lost takes one shard, not several. */
+const spreadOverNodes = (pipeline: string, component: 'opa' | 'opb') => ({
+  podAntiAffinity: {
+    preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { labelSelector: { matchLabels: selectorLabels(pipeline, component) }, topologyKey: 'kubernetes.io/hostname' } }],
+  },
+})
+
+/**
+ * What `template` adds to a component's pods (spec.opa.template,
+ * spec.opb.template): scheduling and pull secrets on the pod, extra
+ * environment after the operator's own on the container. The schema keeps
+ * a template from setting the operator's labels or variables.
+ */
+function fromTemplate(t: PodTemplate | undefined, pipeline: string, component: 'opa' | 'opb') {
+  const p = t?.pod ?? {}
+  const c = t?.container ?? {}
+  return {
+    labels: p.metadata?.labels ?? {},
+    annotations: p.metadata?.annotations ?? {},
+    pod: {
+      affinity: p.affinity ?? spreadOverNodes(pipeline, component),
+      ...(p.imagePullSecrets ? { imagePullSecrets: p.imagePullSecrets } : {}),
+      ...(p.nodeSelector ? { nodeSelector: p.nodeSelector } : {}),
+      ...(p.tolerations ? { tolerations: p.tolerations } : {}),
+      ...(p.topologySpreadConstraints ? { topologySpreadConstraints: p.topologySpreadConstraints } : {}),
+      ...(p.priorityClassName ? { priorityClassName: p.priorityClassName } : {}),
+      ...(p.serviceAccountName ? { serviceAccountName: p.serviceAccountName } : {}),
+    },
+    imagePullPolicy: c.imagePullPolicy ?? 'IfNotPresent',
+    env: (c.env ?? []) as V1EnvVar[],
+    ...(c.envFrom ? { envFrom: c.envFrom } : {}),
+  }
+}
+
 /**
  * Whether OpA must be held at zero replicas first. OpA instance i owns the
  * orders partitions p with p % instances == i, so old and new instances of
@@ -170,6 +213,8 @@ export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec, hold = false):
     ...commonEnv(o, spec),
   ]
   const tls = kafkaTlsVolumes(spec)
+  const t = fromTemplate(spec.opa.template, o.name, 'opa')
+  const podAnnotations = { ...t.annotations, ...(o.restartedAt ? { [ANNOTATION_RESTARTED_AT]: o.restartedAt } : {}) }
   return {
     apiVersion: 'apps/v1',
     kind: 'StatefulSet',
@@ -186,18 +231,20 @@ export function buildOpaStatefulSet(o: Owner, spec: PipelineSpec, hold = false):
       podManagementPolicy: 'Parallel',
       selector: { matchLabels: selectorLabels(o.name, 'opa') },
       template: {
-        metadata: { labels: labels(o.name, 'opa') },
+        metadata: { labels: { ...t.labels, ...labels(o.name, 'opa') }, ...(Object.keys(podAnnotations).length > 0 ? { annotations: podAnnotations } : {}) },
         spec: {
           enableServiceLinks: false,
           automountServiceAccountToken: false,
           securityContext: podSecurity,
           terminationGracePeriodSeconds: 30,
+          ...t.pod,
           containers: [
             {
               name: 'opa',
               image: spec.opa.image,
-              imagePullPolicy: 'IfNotPresent',
-              env,
+              imagePullPolicy: t.imagePullPolicy,
+              env: [...env, ...t.env],
+              ...(t.envFrom ? { envFrom: t.envFrom } : {}),
               ports: [{ name: 'http', containerPort: WORKER_PORT }],
               ...probes,
               terminationMessagePolicy: 'FallbackToLogsOnError',
@@ -230,8 +277,43 @@ function headless(o: Owner, name: string, component: 'opa' | 'opb'): V1Service {
 export const buildOpaService = (o: Owner): V1Service => headless(o, names.opa(o.name), 'opa')
 export const buildOpbService = (o: Owner): V1Service => headless(o, names.opbService(o.name), 'opb')
 
-/** The part of the spec an OpB pod is built from: when it changes, pods are rolled one at a time. */
-export const opbTemplateHash = (o: Owner, spec: PipelineSpec): string => hashOf(buildOpbPodBody(o, spec, 0))
+/**
+ * A drain or an eviction takes one OpB shard at a time: at most one shard
+ * pod may be down by choice, so the next eviction is refused while the
+ * shard before it recovers. `minAvailable` is a count, not a percentage:
+ * the disruption controller then needs no scale subresource of the
+ * resource, only the pods. A pod that is not ready (crash-looping, say)
+ * may always be evicted: it protects nothing, and must not hold a drain.
+ */
+export function buildOpbDisruptionBudget(o: Owner, spec: PipelineSpec): V1PodDisruptionBudget {
+  return budget(o, names.opbBudget(o.name), 'opb', { minAvailable: spec.opb.shards - 1 })
+}
+
+/** OpA's instances, one at a time as well (its StatefulSet gives the disruption controller its scale). */
+export function buildOpaDisruptionBudget(o: Owner): V1PodDisruptionBudget {
+  return budget(o, names.opa(o.name), 'opa', { maxUnavailable: 1 })
+}
+
+function budget(o: Owner, name: string, component: 'opa' | 'opb', limit: { minAvailable: number } | { maxUnavailable: number }): V1PodDisruptionBudget {
+  return {
+    apiVersion: 'policy/v1',
+    kind: 'PodDisruptionBudget',
+    metadata: { name, namespace: o.namespace, labels: labels(o.name, component), ownerReferences: [ownerReference(o)] },
+    spec: { ...limit, selector: { matchLabels: selectorLabels(o.name, component) }, unhealthyPodEvictionPolicy: 'AlwaysAllow' },
+  }
+}
+
+/**
+ * The part of the spec an OpB pod is built from (its template's labels and
+ * annotations too), and the restart it was asked for: when any changes,
+ * pods are rolled one at a time. (Without a
+ * restart the hash is the body's alone, as it was before restarts existed.)
+ */
+export const opbTemplateHash = (o: Owner, spec: PipelineSpec): string => {
+  const body = buildOpbPodBody(o, spec, 0)
+  const metadata = spec.opb.template?.pod?.metadata
+  return hashOf(o.restartedAt || metadata ? { body, ...(metadata ? { metadata } : {}), ...(o.restartedAt ? { restartedAt: o.restartedAt } : {}) } : body)
+}
 
 function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
   const env: V1EnvVar[] = [
@@ -252,6 +334,7 @@ function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
     ...commonEnv(o, spec),
   ]
   const tls = kafkaTlsVolumes(spec)
+  const t = fromTemplate(spec.opb.template, o.name, 'opb')
   return {
     enableServiceLinks: false,
     automountServiceAccountToken: false,
@@ -260,12 +343,14 @@ function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
     securityContext: podSecurity,
     terminationGracePeriodSeconds: 30,
     restartPolicy: 'Always',
+    ...t.pod,
     containers: [
       {
         name: 'opb',
         image: spec.opb.image,
-        imagePullPolicy: 'IfNotPresent',
-        env,
+        imagePullPolicy: t.imagePullPolicy,
+        env: [...env, ...t.env],
+        ...(t.envFrom ? { envFrom: t.envFrom } : {}),
         ports: [{ name: 'http', containerPort: WORKER_PORT }],
         ...probes,
         // The tail of its log becomes the termination message: the status can then say why it exited.
@@ -287,8 +372,8 @@ export function buildOpbPod(o: Owner, spec: PipelineSpec, shard: number): V1Pod 
     metadata: {
       name: names.opbPod(o.name, shard),
       namespace: o.namespace,
-      labels: labels(o.name, 'opb', { [LABEL_SHARD]: String(shard) }),
-      annotations: { [ANNOTATION_SPEC_HASH]: opbTemplateHash(o, spec) },
+      labels: { ...spec.opb.template?.pod?.metadata?.labels, ...labels(o.name, 'opb', { [LABEL_SHARD]: String(shard) }) },
+      annotations: { ...spec.opb.template?.pod?.metadata?.annotations, [ANNOTATION_SPEC_HASH]: opbTemplateHash(o, spec), ...(o.restartedAt ? { [ANNOTATION_RESTARTED_AT]: o.restartedAt } : {}) },
       ownerReferences: [ownerReference(o)],
     },
     spec: buildOpbPodBody(o, spec, shard) as V1Pod['spec'],

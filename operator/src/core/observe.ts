@@ -9,6 +9,8 @@ export function observePod(p: V1Pod): ObservedPod {
   const ready = p.status?.conditions?.find((c) => c.type === 'Ready')
   const cs = p.status?.containerStatuses?.[0]
   const problem = ready?.status === 'True' ? undefined : podProblem(p)
+  // The API server marks a pod it evicts (a drain, `kubectl drain`) before it deletes it.
+  const evicted = p.status?.conditions?.some((c) => c.type === 'DisruptionTarget' && c.status === 'True' && c.reason === 'EvictionByEvictionAPI') ?? false
   return {
     name: p.metadata?.name ?? '',
     uid: p.metadata?.uid ?? '',
@@ -27,6 +29,7 @@ export function observePod(p: V1Pod): ObservedPod {
     nudgedAtMs: msOf(p.metadata?.annotations?.[ANNOTATION_NUDGED_AT]),
     nudges: Number(p.metadata?.annotations?.[ANNOTATION_NUDGES] ?? 0) || 0,
     ...(problem ? { problem } : {}),
+    ...(evicted ? { evicted } : {}),
   }
 }
 

@@ -53,6 +53,22 @@ describe('planShard', () => {
     })
   })
 
+  it('moves an evicted shard as planned: no failure, a Normal event, counted as a move and not as a recovery', () => {
+    const evicted = pod({ ready: false, readySinceMs: undefined, evicted: true, deletionRequestedAtMs: T0 - 1000, deletionGraceSeconds: 30 })
+    const p = planShard(input({ pod: evicted }))
+    expect(p.failed).toBeUndefined()
+    expect(p.status.pendingRecovery).toEqual({ reason: 'Evicted', detectedAt: new Date(T0 - 1000).toISOString(), planned: true })
+    expect(p.events).toEqual([{ type: 'Normal', reason: 'ShardMoving', message: 'shard 1: pod p-opb-1 evicted (a drain or an eviction); it restarts on its claim' }])
+    const gone = planShard(input({ prev: p.status, pod: undefined, nowMs: T0 + 2000 }))
+    expect(gone.failed).toBeUndefined()
+    expect(gone.actions).toEqual([{ kind: 'create-pod' }])
+    const back = planShard(input({ prev: gone.status, pod: pod({ uid: 'u9', readySinceMs: T0 + 3000, createdAtMs: T0 + 2000 }), nowMs: T0 + 3500 }))
+    expect(back.status).toMatchObject({ recoveries: 0, plannedMoves: 1, lastRecovery: { reason: 'Evicted', planned: true, timeToRecoverMs: 4500 } })
+    expect(back.events.map((e) => e.reason)).toEqual(['ShardMoved'])
+    // A deletion that is no eviction stays a failure.
+    expect(planShard(input({ pod: { ...evicted, evicted: undefined } })).failed).toBe('PodDeleted')
+  })
+
   it('creates the claim and the pod of a new shard, without calling it a recovery', () => {
     const p = planShard(input({ prev: undefined, pod: undefined, claimExists: false }))
     expect(p.actions).toEqual([{ kind: 'apply-claim' }, { kind: 'create-pod' }])

@@ -34,6 +34,8 @@ export interface ObservedPod {
   nudges?: number
   /** What the pod says of why it does not run (`podProblem`). */
   problem?: string
+  /** Deleted through the Eviction API (a drain): a planned move, not a failure. */
+  evicted?: boolean
 }
 
 export type ShardAction =
@@ -108,10 +110,16 @@ export function planShard(i: ShardInput): ShardPlan {
   const prev: ShardStatus = i.prev ?? { shard: i.shard, pod: i.podName, claim: i.claimName, phase: 'Creating', ready: false, restarts: 0, recoveries: 0 }
   const actions: ShardAction[] = i.claimExists ? [] : [{ kind: 'apply-claim' }]
   const events: ShardEvent[] = []
-  const base = { shard: i.shard, pod: i.podName, claim: i.claimName, recoveries: prev.recoveries, lastRecovery: prev.lastRecovery }
+  const base = { shard: i.shard, pod: i.podName, claim: i.claimName, recoveries: prev.recoveries, lastRecovery: prev.lastRecovery, ...(prev.plannedMoves ? { plannedMoves: prev.plannedMoves } : {}) }
   const start = (reason: RecoveryReason, detectedAtMs: number, message: string): Recovery => {
     events.push({ type: 'Warning', reason: 'ShardFailed', message: `shard ${i.shard}: ${message}` })
     return { reason, detectedAt: iso(detectedAtMs) }
+  }
+  // An eviction is asked for (a drain, within the disruption budget): the
+  // shard recovers as from any deletion, but nothing failed.
+  const move = (detectedAtMs: number, message: string): Recovery => {
+    events.push({ type: 'Normal', reason: 'ShardMoving', message: `shard ${i.shard}: ${message}` })
+    return { reason: 'Evicted', detectedAt: iso(detectedAtMs), planned: true }
   }
   const pod = i.pod
 
@@ -146,8 +154,11 @@ export function planShard(i: ShardInput): ShardPlan {
   if (pod.deletionRequestedAtMs !== undefined) {
     // Terminating. Wait for it, unless its node is gone and will never confirm.
     if (!pending && prev.phase !== 'Rolling') {
-      pending = start('PodDeleted', pod.deletionRequestedAtMs, `pod ${pod.name} is being deleted`)
-      failed = 'PodDeleted'
+      if (pod.evicted) pending = move(pod.deletionRequestedAtMs, `pod ${pod.name} evicted (a drain or an eviction); it restarts on its claim`)
+      else {
+        pending = start('PodDeleted', pod.deletionRequestedAtMs, `pod ${pod.name} is being deleted`)
+        failed = 'PodDeleted'
+      }
     }
     const graceEnd = pod.deletionRequestedAtMs + (pod.deletionGraceSeconds ?? 30) * 1000
     if (nodeLost || i.nowMs - graceEnd >= i.nodeLostTimeoutMs) {
@@ -189,16 +200,20 @@ export function planShard(i: ShardInput): ShardPlan {
 
   let recovered: Recovery | undefined
   let recoveries = prev.recoveries
+  let plannedMoves = prev.plannedMoves ?? 0
   let lastRecovery = prev.lastRecovery
   if (pending && pod.ready) {
     // Ready's lastTransitionTime has whole seconds: the true moment lies in
     // that second and not after now.
     const readyAtMs = Math.max(Math.min(i.nowMs, (pod.readySinceMs ?? i.nowMs) + 999), Date.parse(pending.detectedAt))
     recovered = { ...pending, readyAt: iso(readyAtMs), timeToRecoverMs: readyAtMs - Date.parse(pending.detectedAt) }
-    recoveries += 1
+    if (recovered.planned) plannedMoves += 1
+    else recoveries += 1
     lastRecovery = recovered
     pending = undefined
-    events.push({ type: 'Normal', reason: 'ShardRecovered', message: `shard ${i.shard}: ready ${recovered.timeToRecoverMs} ms after ${recovered.reason}` })
+    events.push(recovered.planned
+      ? { type: 'Normal', reason: 'ShardMoved', message: `shard ${i.shard}: ready ${recovered.timeToRecoverMs} ms after its eviction` }
+      : { type: 'Normal', reason: 'ShardRecovered', message: `shard ${i.shard}: ready ${recovered.timeToRecoverMs} ms after ${recovered.reason}` })
   }
 
   // The pod's creationTimestamp has whole seconds; the operator's own record of
@@ -232,6 +247,7 @@ export function planShard(i: ShardInput): ShardPlan {
   const status: ShardStatus = {
     ...base,
     recoveries,
+    ...(plannedMoves > 0 ? { plannedMoves } : {}),
     lastRecovery,
     podUid: pod.uid,
     phase,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ShardStatus } from './shards.js'
-import { computeStatus, formatDuration, sameJson, setCondition } from './status.js'
+import { computeStatus, formatDuration, pausedStatus, sameJson, setCondition } from './status.js'
 
 const T0 = Date.parse('2026-01-01T00:00:00Z')
 const shard = (n: number, o: Partial<ShardStatus> = {}): ShardStatus => ({ shard: n, pod: `p-opb-${n}`, claim: `data-p-opb-${n}`, phase: 'Running', ready: true, restarts: 0, recoveries: 0, ...o })
@@ -68,5 +68,20 @@ describe('computeStatus', () => {
   it('compares JSON regardless of key order and undefined fields', () => {
     expect(sameJson({ a: 1, b: { c: [1, 2] }, d: undefined }, { b: { c: [1, 2] }, a: 1 })).toBe(true)
     expect(sameJson({ a: [1, 2] }, { a: [2, 1] })).toBe(false)
+  })
+})
+
+describe('pausedStatus', () => {
+  it('keeps what was seen, says Paused with its reason, and the next computed status drops the condition', () => {
+    const running = computeStatus({ generation: 2, nowMs: T0, shards: [shard(0)], opa: { replicas: 1, readyReplicas: 1 }, failures: [] })
+    const paused = pausedStatus(3, T0 + 1000, running)
+    expect(paused).toMatchObject({ phase: 'Paused', shardsReady: '1/1', observedGeneration: 2 })
+    expect(cond(paused, 'ReconciliationPaused')).toMatchObject({ status: 'True', reason: 'PausedByAnnotation', lastTransitionTime: new Date(T0 + 1000).toISOString() })
+    expect(cond(paused, 'Ready')).toEqual(cond(running, 'Ready'))
+    // Paused again later: the same status, so nothing is written.
+    expect(sameJson(pausedStatus(3, T0 + 9000, paused), paused)).toBe(true)
+    const resumed = computeStatus({ generation: 3, nowMs: T0 + 20_000, prev: paused, shards: [shard(0)], opa: { replicas: 1, readyReplicas: 1 }, failures: [] })
+    expect(cond(resumed, 'ReconciliationPaused')).toBeUndefined()
+    expect(resumed.phase).toBe('Running')
   })
 })

@@ -15,7 +15,7 @@ export interface StatusInput {
   nowMs: number
   prev?: Partial<PipelineStatus>
   shards: ShardStatus[]
-  opa: { replicas: number; readyReplicas: number }
+  opa: { replicas: number; readyReplicas: number; deadLettersPerSecond?: number; observedAt?: string }
   topics?: TopicStatus[]
   failures: StepFailure[]
 }
@@ -97,6 +97,24 @@ export function invalidStatus(generation: number, nowMs: number, prev: Partial<P
       c('Recovering', 'False', 'NoRecovery', 'no shard recovering'),
       ...(prev?.conditions?.filter((x) => x.type === 'TopicConflict') ?? []),
     ],
+  }
+}
+
+/**
+ * The status of a resource whose reconciliation is paused: what was last
+ * seen, phase Paused and a ReconciliationPaused condition; the next pass
+ * after the pause recomputes everything, and the condition goes.
+ */
+export function pausedStatus(generation: number, nowMs: number, prev: Partial<PipelineStatus> | undefined): PipelineStatus {
+  const paused = setCondition(prev?.conditions, { type: 'ReconciliationPaused', status: 'True', reason: 'PausedByAnnotation', message: 'the resource\'s ridepulse.io/pause-reconciliation annotation is "true": nothing is created, changed or recovered until it goes', observedGeneration: generation }, nowMs)
+  return {
+    ...(prev as PipelineStatus | undefined),
+    phase: 'Paused',
+    shardsReady: prev?.shardsReady ?? '0/0',
+    readyShards: prev?.readyShards ?? 0,
+    recoveries: prev?.recoveries ?? 0,
+    observedGeneration: prev?.observedGeneration ?? 0,
+    conditions: [...(prev?.conditions ?? []).filter((c) => c.type !== 'ReconciliationPaused'), paused],
   }
 }
 

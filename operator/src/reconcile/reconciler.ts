@@ -1,9 +1,9 @@
 import type { V1PersistentVolumeClaim } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { parseResource, topicsInUse, type PipelineSpec, type ShardStatus, type TopicStatus } from '@ridepulse/contracts'
-import { FINALIZER, LABEL_COMPONENT, LABEL_INSTANCE, type Owner } from '../core/builders.js'
+import { ANNOTATION_PAUSE, ANNOTATION_RESTART, FINALIZER, LABEL_COMPONENT, LABEL_INSTANCE, type Owner } from '../core/builders.js'
 import { done, nextPass, proceed, requeue, stepFailure, type StepOutcome } from '../core/pass.js'
-import { computeStatus, invalidStatus, sameJson, type StepFailure } from '../core/status.js'
+import { computeStatus, invalidStatus, pausedStatus, sameJson, type StepFailure } from '../core/status.js'
 import { isNotFound, type Rest } from '../kube/rest.js'
 import type { OperatorMetrics } from '../metrics.js'
 import { TopicChecks } from './topics.js'
@@ -22,6 +22,8 @@ export interface ReconcilerDeps {
   fetchWorkerStatus?: (podIp: string, port: number) => Promise<unknown>
   /** Nudge a recovering shard's kubelet on its report of a forbidden claim (off unless set). */
   kubeletNudge?: boolean
+  /** How often a running worker's lag is read from its /status (0: never). */
+  lagPollMs?: number
   /** How often the broker's topics are checked when nothing else changed. */
   topicCheckEveryMs?: number
   /** Asks for another pass over a resource (a background check finished). */
@@ -40,7 +42,7 @@ interface Pass {
   topics?: TopicStatus[]
   /** Set by `topics`: whether the written topics are this resource's own (no pods are made or changed until they are). */
   mayWrite?: boolean
-  opa?: { readyReplicas: number }
+  opa?: { readyReplicas: number; deadLettersPerSecond?: number; observedAt?: string }
   shards?: ShardStatus[]
 }
 
@@ -72,9 +74,10 @@ export class Reconciler {
     this.#now = d.nowMs ?? Date.now
     this.#w = new ClusterWriter(d.rest, d.identity, this.#now)
     this.#topics = new TopicChecks(this.#w, d.metrics, this.#now, d.topicCheckEveryMs ?? RESYNC_MS, d.requeue)
-    this.#workloads = { w: this.#w, metrics: d.metrics, nowMs: this.#now, kubeletNudge: d.kubeletNudge ?? false, ...(d.fetchWorkerStatus ? { fetchWorkerStatus: d.fetchWorkerStatus } : {}) }
+    this.#workloads = { w: this.#w, metrics: d.metrics, nowMs: this.#now, kubeletNudge: d.kubeletNudge ?? false, lagPollMs: d.lagPollMs ?? 0, lagAsked: new Map(), ...(d.fetchWorkerStatus ? { fetchWorkerStatus: d.fetchWorkerStatus } : {}) }
     this.#steps = [
       { name: 'deleting', run: (p) => this.#deleting(p) },
+      { name: 'paused', run: (p) => this.#paused(p) },
       { name: 'validate', run: (p) => this.#validate(p) },
       { name: 'finalizer', run: (p) => this.#finalizer(p) },
       { name: 'topics', run: async (p) => this.#checkTopics(p) },
@@ -103,7 +106,9 @@ export class Reconciler {
     }
     try {
       const m = res.metadata
-      const pass: Pass = { key, res, owner: { name: m.name, namespace: m.namespace, uid: m.uid }, log, failures: [] }
+      const restartedAt = m.annotations?.[ANNOTATION_RESTART]
+      const owner: Owner = { name: m.name, namespace: m.namespace, uid: m.uid, ...(restartedAt ? { restartedAt } : {}) }
+      const pass: Pass = { key, res, owner, log, failures: [] }
       const outcomes: StepOutcome[] = []
       for (const entry of this.#steps) {
         const ran = await Promise.all((Array.isArray(entry) ? entry : [entry]).map((s) => this.#run(s, pass)))
@@ -158,6 +163,23 @@ export class Reconciler {
     return done('deleting')
   }
 
+  /**
+   * Paused by annotation (as Strimzi's and CloudNativePG's are): nothing is
+   * created, changed or recovered, the status says so once. Deletion is not
+   * paused: a resource being deleted is released above.
+   */
+  async #paused(p: Pass): Promise<StepOutcome> {
+    const { res } = p
+    if (res.metadata.annotations?.[ANNOTATION_PAUSE] !== 'true') return proceed
+    const status = pausedStatus(res.metadata.generation ?? 0, this.#now(), res.status)
+    if (!sameJson(status, res.status)) {
+      p.log.info('reconciliation paused by annotation')
+      if (res.status?.phase !== 'Paused') await this.#w.event(res, 'Normal', 'ReconciliationPaused', `paused by the ${ANNOTATION_PAUSE} annotation: nothing changes until it is removed`)
+      await this.#w.writeStatus(res, status)
+    }
+    return done('paused')
+  }
+
   /** An invalid spec touches nothing: its status says why, once. */
   async #validate(p: Pass): Promise<StepOutcome> {
     const { res } = p
@@ -198,8 +220,8 @@ export class Reconciler {
   async #opa(p: Pass): Promise<StepOutcome> {
     // The topic check asks for another pass when its answer changes.
     if (!p.mayWrite) return proceed
-    const { sts, hold } = await reconcileOpa(this.#workloads, p.res, p.owner, p.spec!, p.log)
-    p.opa = { readyReplicas: hold ? 0 : (sts.status?.readyReplicas ?? 0) }
+    const { sts, hold, deadLetters } = await reconcileOpa(this.#workloads, p.res, p.owner, p.spec!, p.log)
+    p.opa = { readyReplicas: hold ? 0 : (sts.status?.readyReplicas ?? 0), ...deadLetters }
     return hold ? requeue(500, 'OpA held at zero replicas until its old instances are gone') : proceed
   }
 
@@ -219,7 +241,7 @@ export class Reconciler {
       nowMs: this.#now(),
       prev: res.status,
       shards: p.shards ?? res.status?.shards ?? [],
-      opa: { replicas: spec!.opa.replicas, readyReplicas: p.opa?.readyReplicas ?? 0 },
+      opa: { replicas: spec!.opa.replicas, readyReplicas: p.opa?.readyReplicas ?? 0, ...(p.opa?.observedAt ? { deadLettersPerSecond: p.opa.deadLettersPerSecond ?? 0, observedAt: p.opa.observedAt } : {}) },
       topics: p.topics,
       failures: p.failures,
     })

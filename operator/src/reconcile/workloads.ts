@@ -1,11 +1,14 @@
 import type { CoreV1Event, V1Node, V1PersistentVolumeClaim, V1Pod, V1StatefulSet } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { opbStatusSchema, type PipelineSpec, type ShardStatus } from '@ridepulse/contracts'
+import { z } from 'zod'
 import {
   ANNOTATION_OPA_PAUSED,
+  buildOpaDisruptionBudget,
   buildOpaService,
   buildOpaStatefulSet,
   buildOpbClaim,
+  buildOpbDisruptionBudget,
   buildOpbPod,
   buildOpbService,
   FIELD_MANAGER,
@@ -33,16 +36,25 @@ export interface WorkloadDeps {
   kubeletNudge?: boolean
   /** Reads a recovered worker's own report; a failure is recorded, not thrown. */
   fetchWorkerStatus?: (podIp: string, port: number) => Promise<unknown>
+  /** How often a running worker's lag is read from its /status (0: never). */
+  lagPollMs?: number
+  /** When each pod's /status was last asked for its lag, answered or not (so an unreachable pod is not asked on every pass). */
+  lagAsked?: Map<string, number>
 }
+
+/** Whether a lag read at `observedAt` is due again. */
+const lagDue = (d: WorkloadDeps, observedAt: string | undefined, now: number) =>
+  !!d.lagPollMs && !!d.fetchWorkerStatus && (observedAt === undefined || now - Date.parse(observedAt) >= d.lagPollMs)
 
 const selector = (pipeline: string, component: 'opa' | 'opb') => `${LABEL_INSTANCE}=${pipeline},${LABEL_COMPONENT}=${component}`
 
 /** OpA: its service and StatefulSet, held at zero replicas while its instance count changes. */
-export async function reconcileOpa(d: WorkloadDeps, res: PipelineResource, owner: Owner, spec: PipelineSpec, log: Logger): Promise<{ sts: V1StatefulSet; hold: boolean }> {
+export async function reconcileOpa(d: WorkloadDeps, res: PipelineResource, owner: Owner, spec: PipelineSpec, log: Logger): Promise<{ sts: V1StatefulSet; hold: boolean; deadLetters?: { deadLettersPerSecond: number; observedAt: string } }> {
   const m = res.metadata
   const stsPath = objectPath('apps/v1', 'statefulsets', m.namespace, names.opa(m.name))
-  const [, current, pods] = await Promise.all([
+  const [, , current, pods] = await Promise.all([
     d.w.apply(objectPath('v1', 'services', m.namespace, names.opa(m.name)), buildOpaService(owner)),
+    d.w.apply(objectPath('policy/v1', 'poddisruptionbudgets', m.namespace, names.opa(m.name)), buildOpaDisruptionBudget(owner)),
     d.w.rest.get<V1StatefulSet>(stsPath).catch((err: unknown) => {
       if (isNotFound(err)) return undefined
       throw err
@@ -50,12 +62,43 @@ export async function reconcileOpa(d: WorkloadDeps, res: PipelineResource, owner
     d.w.rest.get<{ items: V1Pod[] }>(podsPath(m.namespace), { labelSelector: selector(m.name, 'opa'), resourceVersion: '0' }),
   ])
   const { hold } = planOpa(current, spec, pods.items.length)
+  const deadLetters = await opaDeadLetters(d, res, pods.items, log)
   if (hold && current?.metadata?.annotations?.[ANNOTATION_OPA_PAUSED] === undefined) {
     log.info({ from: current?.spec?.replicas, to: spec.opa.replicas }, 'OpA instance count changes: stopping every instance first')
     await d.w.event(res, 'Normal', 'OpaPaused', `OpA goes from ${current?.spec?.replicas} to ${spec.opa.replicas} instances: every old instance stops before a new one starts`)
   }
   const sts = await d.w.rest.apply<V1StatefulSet>(stsPath, buildOpaStatefulSet(owner, spec, hold), FIELD_MANAGER)
-  return { sts, hold }
+  return { sts, hold, ...(deadLetters ? { deadLetters } : {}) }
+}
+
+const opaStatusSchema = z.object({ deadLettersPerSecond: z.number() })
+
+/**
+ * The ready OpA instances' dead letters per second, summed, when due
+ * (`lagPollMs`); else what the status holds. An instance that does not
+ * answer is left out, and logged.
+ */
+async function opaDeadLetters(d: WorkloadDeps, res: PipelineResource, pods: V1Pod[], log: Logger): Promise<{ deadLettersPerSecond: number; observedAt: string } | undefined> {
+  const now = d.nowMs()
+  const prev = res.status?.opa
+  const kept = prev?.observedAt !== undefined ? { deadLettersPerSecond: prev.deadLettersPerSecond ?? 0, observedAt: prev.observedAt } : undefined
+  const key = `opa/${res.metadata.uid}`
+  const asked = d.lagAsked?.get(key)
+  if ((asked !== undefined && now - asked < (d.lagPollMs ?? 0)) || !lagDue(d, prev?.observedAt, now)) return kept
+  d.lagAsked?.set(key, now)
+  const ready = pods.filter((p) => p.status?.podIP && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+  let sum = 0
+  let answered = 0
+  for (const p of ready) {
+    try {
+      sum += opaStatusSchema.parse(await d.fetchWorkerStatus!(p.status!.podIP!, WORKER_PORT)).deadLettersPerSecond
+      answered++
+    } catch (err) {
+      log.debug({ pod: p.metadata?.name, err }, 'could not read an OpA instance\'s status')
+    }
+  }
+  // No instance answered: what was last read stands, with its age.
+  return answered > 0 ? { deadLettersPerSecond: Math.round(sum * 1000) / 1000, observedAt: new Date(now).toISOString() } : kept
 }
 
 /** OpB: each shard's claim and pod as its plan says (core/shards.ts), its events, and the worker's report of a recovery. */
@@ -66,8 +109,9 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
   // pass); a slightly old view is safe here, since creates tolerate
   // AlreadyExists, deletes carry the pod's uid, and every change of a pod
   // or claim triggers another pass.
-  const [, pods, claims] = await Promise.all([
+  const [, , pods, claims] = await Promise.all([
     d.w.apply(objectPath('v1', 'services', m.namespace, names.opbService(m.name)), buildOpbService(owner)),
+    d.w.apply(objectPath('policy/v1', 'poddisruptionbudgets', m.namespace, names.opbBudget(m.name)), buildOpbDisruptionBudget(owner, spec)),
     d.w.rest.get<{ items: V1Pod[] }>(podsPath(m.namespace), { labelSelector: selector(m.name, 'opb'), resourceVersion: '0' }),
     d.w.rest.get<{ items: V1PersistentVolumeClaim[] }>(claimsPath(m.namespace), { labelSelector: selector(m.name, 'opb'), resourceVersion: '0' }),
   ])
@@ -131,6 +175,10 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     }
   })
 
+  await eachLimited([...plans.entries()], 8, async ([shard, plan]) => {
+    plan.status = await withLag(d, plan.status, observed[shard], prev.get(shard), now, log)
+  })
+
   const restart = planGlobalRestart(spec.recovery.strategy, plans, now)
   if (restart) {
     // The baseline: the whole pipeline restarts from its state, as a restart of every task would.
@@ -139,9 +187,13 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     const victims = [...opa.items, ...pods.items.filter((p) => Number(p.metadata?.labels?.[LABEL_SHARD]) !== restart.failed)]
     await Promise.all(victims.map((p) => d.w.deletePod(m.namespace, p.metadata?.name ?? '', p.metadata?.uid ?? '', 0)))
   }
+  // While shards run, the next lag read asks for a pass.
+  const running = plans.some((p) => p.status.phase === 'Running')
+  const lagRequeue = running && d.lagPollMs && d.fetchWorkerStatus ? d.lagPollMs : undefined
+  const requeueAfterMs = [shardsRequeue(plans), lagRequeue].filter((x): x is number => x !== undefined).reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined)
   return {
     statuses: restart?.statuses ?? plans.map((p) => p.status),
-    requeueAfterMs: shardsRequeue(plans),
+    requeueAfterMs,
     ...(failed.length > 0 ? { failure: new ShardActionsFailed(failed.sort((a, b) => a.shard - b.shard)) } : {}),
   }
 }
@@ -193,6 +245,31 @@ async function nodesOf(d: WorkloadDeps, pods: V1Pod[], log: Logger): Promise<Map
     }
   }
   return nodes
+}
+
+/**
+ * A running shard's lag from its /status, read when due (`lagPollMs`); kept
+ * from the last read in between; none while the shard does not run. A read
+ * that fails keeps the last one (its `observedAt` says how old it is).
+ */
+async function withLag(d: WorkloadDeps, status: ShardStatus, pod: ObservedPod | undefined, prev: ShardStatus | undefined, now: number, log: Logger): Promise<ShardStatus> {
+  if (status.phase !== 'Running' || !pod?.ip) {
+    const { lag: _gone, ...rest } = status
+    return rest
+  }
+  const last = prev?.podUid === pod.uid ? prev.lag : undefined
+  const asked = d.lagAsked?.get(pod.uid)
+  const recentlyAsked = asked !== undefined && now - asked < (d.lagPollMs ?? 0)
+  if (recentlyAsked || !lagDue(d, last?.observedAt, now)) return last ? { ...status, lag: last } : status
+  d.lagAsked?.set(pod.uid, now)
+  if (d.lagAsked && d.lagAsked.size > 10_000) d.lagAsked.clear() // pods come and go; a forgotten entry only means one early read
+  try {
+    const parsed = opbStatusSchema.parse(await d.fetchWorkerStatus!(pod.ip, WORKER_PORT))
+    return parsed.shardLag ? { ...status, lag: { ...parsed.shardLag, observedAt: new Date(now).toISOString() } } : status
+  } catch (err) {
+    log.debug({ shard: status.shard, err }, 'could not read a shard\'s lag')
+    return last ? { ...status, lag: last } : status
+  }
 }
 
 async function workerReport(d: WorkloadDeps, r: Recovery, ip: string | undefined): Promise<Recovery> {

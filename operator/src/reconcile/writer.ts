@@ -7,7 +7,7 @@ import { ApiError, isConflict, isNotFound, objectPath, type Rest } from '../kube
 export interface PipelineResource {
   apiVersion: string
   kind: string
-  metadata: { name: string; namespace: string; uid: string; generation?: number; resourceVersion?: string; deletionTimestamp?: string; finalizers?: string[] }
+  metadata: { name: string; namespace: string; uid: string; generation?: number; resourceVersion?: string; deletionTimestamp?: string; finalizers?: string[]; annotations?: Record<string, string> }
   spec: unknown
   status?: Partial<PipelineStatus>
 }

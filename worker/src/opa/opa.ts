@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import { deadLetter, encodeEvent, kafkaIdOf, ownedPartitions, transactionalIdOf, parseRawEvent, type RejectCode, zonePartition } from '@ridepulse/contracts'
+import { RateOfCount } from '../core/rate.js'
 import { kafkaSettings, type OpaConfig } from '../config.js'
 import { runCommitLoop, transact, type CommitUnit } from '../commit-loop.js'
 import { defaultProducer, type WorkerHooks } from '../hooks.js'
@@ -25,6 +26,9 @@ export class OpaInstance implements CommitUnit {
   #futureUnlogged = 0
   #futureExample: { partition: number; offset: number; reason: string } | undefined
   #futureLoggedAt = 0
+  /** Dead letters committed by this instance since it started, and their rate. */
+  #deadLetters = 0
+  readonly #deadLetterRate = new RateOfCount()
   readonly #settings: KafkaSettings
   readonly producer: BatchProducer
   readonly #readers: Map<number, PartitionReader>
@@ -50,6 +54,8 @@ export class OpaInstance implements CommitUnit {
   }
 
   status() {
+    // Nothing committed lately is a count that stands still: the rate falls as time passes.
+    this.#deadLetterRate.note(this.nowMs(), this.#deadLetters)
     return {
       role: 'opa',
       pipeline: this.cfg.PIPELINE,
@@ -58,6 +64,8 @@ export class OpaInstance implements CommitUnit {
       phase: this.#phase,
       partitions: Object.fromEntries(this.#positions),
       commits: this.#commits,
+      deadLetters: this.#deadLetters,
+      deadLettersPerSecond: Math.round(this.#deadLetterRate.perSecond() * 1000) / 1000,
       lastError: this.#lastError ?? null,
     }
   }
@@ -143,6 +151,8 @@ export class OpaInstance implements CommitUnit {
     this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_ENRICHED }, out.length - dlq)
     this.metrics.recordsOut.inc({ topic: this.cfg.TOPIC_DLQ }, dlq)
     for (const [code, n] of Object.entries(dead)) if (n > 0) this.metrics.dlq.inc({ code }, n)
+    this.#deadLetters += dlq
+    this.#deadLetterRate.note(this.nowMs(), this.#deadLetters)
     this.#noteFutureEvents(dead['future-event-time'], example)
   }
 

@@ -1,8 +1,9 @@
 import type { Logger } from 'pino'
-import { decodeEvent, transactionalIdOf, type OpbPhase, type RecoveryReport, type RideEvent } from '@ridepulse/contracts'
+import { decodeEvent, transactionalIdOf, type OpbPhase, type RecoveryReport, type RideEvent, type ShardLag } from '@ridepulse/contracts'
 import { describeError, PartitionReader, type BatchProducer, type KafkaSettings } from '@ridepulse/kafka'
 import { runCommitLoop, type CommitUnit } from '../commit-loop.js'
 import { kafkaSettings, type OpbConfig } from '../config.js'
+import { RateOfCount } from '../core/rate.js'
 import { initialMeta } from '../core/records.js'
 import { processBatch, type WindowConfig } from '../core/shard.js'
 import { defaultProducer, type WorkerHooks } from '../hooks.js'
@@ -43,6 +44,10 @@ export class OpbShard implements CommitUnit {
   #recoveries: RecoveryReport[] = []
   #lastError: string | undefined
   #lag = 0
+  /** The broker's timestamp of the newest input record read. */
+  #lastReadTs: number | undefined
+  #lastCommitAt: number | undefined
+  readonly #lateRate = new RateOfCount()
   readonly producer: BatchProducer
   readonly #settings: KafkaSettings
   readonly #input: PartitionReader
@@ -96,6 +101,22 @@ export class OpbShard implements CommitUnit {
         this.#volume.failed('snapshot', err)
       },
     })
+    metrics.registerLag(() => this.shardLag())
+  }
+
+  /** How far behind the shard is, now (see `ShardLag`). */
+  shardLag(): ShardLag {
+    const now = this.nowMs()
+    if (this.#state) this.#lateRate.note(now, this.#state.meta.late)
+    const wm = this.#state?.meta.watermark
+    const s = (ms: number) => Math.max(0, Math.round(ms) / 1000)
+    return {
+      records: this.#lag,
+      inputSeconds: this.#lag > 0 && this.#lastReadTs !== undefined ? s(now - this.#lastReadTs) : 0,
+      watermarkSeconds: wm !== undefined && wm > 0 ? s(now - wm) : null,
+      sinceCommitSeconds: this.#lastCommitAt !== undefined ? s(now - this.#lastCommitAt) : null,
+      lateEventsPerSecond: Math.round(this.#lateRate.perSecond() * 1000) / 1000,
+    }
   }
 
   get phase(): Phase {
@@ -122,6 +143,7 @@ export class OpbShard implements CommitUnit {
       phase: this.#phase,
       inputOffset: meta.inputOffset,
       lag: this.#lag,
+      shardLag: this.shardLag(),
       watermark: meta.watermark,
       lastChangelogOffset: st?.lastChangelogOffset ?? -1,
       commits: st?.commits ?? 0,
@@ -181,6 +203,7 @@ export class OpbShard implements CommitUnit {
   async interval(): Promise<void> {
     await this.#interval()
     await this.#commits.afterInterval(this.#state!)
+    this.#lateRate.note(this.nowMs(), this.#state!.meta.late)
   }
 
   failed(err: unknown): void {
@@ -213,6 +236,7 @@ export class OpbShard implements CommitUnit {
           next = rec.offset
           break
         }
+        this.#lastReadTs = rec.timestamp
         const e = decodeEvent(rec.value)
         if (e) {
           events.push(e)
@@ -239,6 +263,7 @@ export class OpbShard implements CommitUnit {
   }
 
   #noteCommit(committedAt: number): void {
+    this.#lastCommitAt = committedAt
     const last = this.#recoveries.at(-1)
     if (last && last.firstCommitAt === null) {
       last.firstCommitAt = committedAt
