@@ -36,6 +36,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 async function test(rest: Rest, operatorUrl: string): Promise<void> {
+  // The chart builds it from the metrics Service's variables; unexpanded, the Service did not exist when the pod was made.
+  if (!operatorUrl || operatorUrl.includes('$(')) throw new Error(`OPERATOR_URL is not an address ("${operatorUrl}"): the operator's metrics Service must exist before the test pod`)
   const ready = await until(`${operatorUrl}/readyz`, async () => {
     const r = await fetch(`${operatorUrl}/readyz`, { signal: AbortSignal.timeout(3000) })
     return r.ok ? r.status : undefined
