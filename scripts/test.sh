@@ -14,6 +14,8 @@ export PATH
 bash scripts/setup.sh
 # etcd, kube-apiserver, kubectl and helm, built from source once per version.
 kube_bin=$(bash scripts/kube/build.sh)
+# Prometheus and promtool, built from source once per version, for the monitoring kit's tests.
+bash scripts/prometheus/build.sh >/dev/null
 npm run build
 npx eslint .
 "$kube_bin/helm" lint --strict helm/ridepulse-operator

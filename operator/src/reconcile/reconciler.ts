@@ -100,6 +100,8 @@ export class Reconciler {
     } catch (err) {
       if (isNotFound(err)) {
         this.#topics.forget(key)
+        // A deleted resource's series go: an alert must not fire for it.
+        for (const g of [this.d.metrics.shardsReady, this.d.metrics.shardsDesired, this.d.metrics.shardsStalled, this.d.metrics.topicsNotReady, this.d.metrics.paused]) g.remove({ resource: key })
         return {}
       }
       throw err
@@ -171,6 +173,7 @@ export class Reconciler {
   async #paused(p: Pass): Promise<StepOutcome> {
     const { res } = p
     if (res.metadata.annotations?.[ANNOTATION_PAUSE] !== 'true') return proceed
+    this.d.metrics.paused.set({ resource: p.key }, 1)
     const status = pausedStatus(res.metadata.generation ?? 0, this.#now(), res.status)
     if (!sameJson(status, res.status)) {
       p.log.info('reconciliation paused by annotation')
@@ -249,7 +252,12 @@ export class Reconciler {
       // Changed since this pass read it: compute the status again from what it is now.
       return requeue(0, 'the resource changed during the pass')
     }
-    this.d.metrics.shardsReady.set({ resource: p.key }, status.readyShards)
+    const resource = { resource: p.key }
+    this.d.metrics.shardsReady.set(resource, status.readyShards)
+    this.d.metrics.shardsDesired.set(resource, spec!.opb.shards)
+    this.d.metrics.shardsStalled.set(resource, (status.shards ?? []).filter((s) => s.stalledSince).length)
+    this.d.metrics.topicsNotReady.set(resource, (status.topics ?? []).filter((t) => !t.ready || t.conflict).length)
+    this.d.metrics.paused.set(resource, 0)
     return proceed
   }
 }
