@@ -757,12 +757,23 @@ describe('a shard whose action the API server refuses', () => {
       await admin.delete(`/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicybindings/${policy}`).catch(() => undefined)
       await admin.delete(`/apis/admissionregistration.k8s.io/v1/validatingadmissionpolicies/${policy}`).catch(() => undefined)
     }
-    // Without the policy, shard 2 gets its claim and pod, and Degraded clears.
+    // Without the policy, shard 2 gets its claim and pod, and Degraded clears. The policy's removal takes a
+    // moment to reach admission; the operator then tries again on its failure backoff (at most a minute).
+    await waitFor('the policy gone from admission', async () => {
+      const err = await admin.request('POST', objectPath('v1', 'persistentvolumeclaims', ns), {
+        query: { dryRun: 'All' },
+        body: { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'data-partial-opb-2' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } },
+      }).then(() => undefined, (e: unknown) => e)
+      return !(err instanceof ApiError && /refused by this test/.test(err.message))
+    }, 20_000)
     await waitFor('all three shards ready', async () => {
       for (const p of await listPods(admin, ns, 'app.kubernetes.io/instance=partial,app.kubernetes.io/component=opb')) if (!p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) await markPodReady(admin, ns, p.metadata!.name!)
       const st = (await getResource(ns, 'partial')).status
       return st?.readyShards === 3 && st.conditions.find((c) => c.type === 'Degraded')?.status === 'False'
-    }, 30_000)
+    }, 75_000, 250).catch(async (err: unknown) => {
+      process.stdout.write(`status: ${JSON.stringify((await getResource(ns, 'partial')).status?.conditions)}\n${operators.map((o) => o.logs()).join('\n').split('\n').filter((l) => l.includes(ns)).slice(-15).join('\n')}\n`)
+      throw err
+    })
   })
 })
 

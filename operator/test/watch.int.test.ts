@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { ensureNamespace, installCrd, resourcePath, restFor, startControlPlane, startOperator, waitFor, type OperatorProcess } from '@ridepulse/testkit'
-import type { Rest } from '@ridepulse/operator'
+import { ApiError, type Rest } from '@ridepulse/operator'
 
 /** What the operator watches: its resources, and the pods, claims, StatefulSets and nodes it manages. */
 const WATCHED = ['statefuloperators', 'pods', 'persistentvolumeclaims', 'statefulsets', 'nodes']
@@ -39,9 +39,18 @@ describe('the operator\'s watches over several renewal periods', () => {
     await installCrd(admin)
     await ensureNamespace(admin, ns)
     // A CRD just made is updated by the API server's own controllers for a moment after it is established,
-    // and each update starts its resources' storage (and watch cache) anew: a watch open then ends, and its
-    // informer must list again. That is the API server's doing, once; the operator starts after it.
-    await sleep(3000)
+    // and each update starts its resources' storage (and watch cache) anew: a watch open then ends ("storage
+    // is (re)initializing", 429), and its informer must list again. That is the API server's doing, once, and
+    // slower on a busy machine; the operator starts once three watches in a row were served whole.
+    let served = 0
+    await waitFor('the resource\'s watch cache settled', async () => {
+      const ok = await admin.request('GET', resourcePath(ns), { query: { watch: 'true', timeoutSeconds: 1 } }).then(() => true, (err: unknown) => {
+        if (err instanceof ApiError && err.code === 429) return false
+        throw err
+      })
+      served = ok ? served + 1 : 0
+      return served >= 3
+    }, 60_000, 100)
     operator = startOperator({ KUBECONFIG: cp.kubeconfig, WATCH_NAMESPACES: ns, LEADER_ELECTION: 'false', HTTP_PORT: '0', WATCH_SECONDS: String(WATCH_SECONDS) })
     await waitFor('the operator to have synced its informers', async () => {
       const port = operator.port()

@@ -187,9 +187,10 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     const victims = [...opa.items, ...pods.items.filter((p) => Number(p.metadata?.labels?.[LABEL_SHARD]) !== restart.failed)]
     await Promise.all(victims.map((p) => d.w.deletePod(m.namespace, p.metadata?.name ?? '', p.metadata?.uid ?? '', 0)))
   }
-  // While shards run, the next lag read asks for a pass.
-  const running = plans.some((p) => p.status.phase === 'Running')
-  const lagRequeue = running && d.lagPollMs && d.fetchWorkerStatus ? d.lagPollMs : undefined
+  // While shards run and answer, the next lag read asks for a pass; shards that do not answer are asked
+  // again on the next pass for another reason (at the latest the periodic one), not every LAG_POLL_MS.
+  const answering = plans.some((p) => p.status.phase === 'Running' && p.status.lag)
+  const lagRequeue = answering && d.lagPollMs && d.fetchWorkerStatus ? d.lagPollMs : undefined
   const requeueAfterMs = [shardsRequeue(plans), lagRequeue].filter((x): x is number => x !== undefined).reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined)
   return {
     statuses: restart?.statuses ?? plans.map((p) => p.status),
