@@ -64,6 +64,8 @@ cache_root=${RIDEPULSE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ridepulse}
 version() { node -p "require('./$1/package.json').version"; }
 tars=("$cache_root/images/ridepulse-operator-$(version operator).tar" "$cache_root/images/ridepulse-worker-$(version worker).tar")
 if [[ "$rounds" == *chaos-mesh* ]]; then step "chaos mesh build" sh -c 'bash scripts/chaos/build.sh >/dev/null'; fi
+# The Prometheus that scrapes the run (e2e/src/prometheus.ts).
+step "prometheus build" sh -c 'bash scripts/prometheus/build.sh >/dev/null'
 
 up() { kubeconfig=$(bash scripts/cluster/cluster.sh up | tail -n 1); }
 step "cluster up" up

@@ -14,6 +14,7 @@ import type { ShardStatus } from '@ridepulse/contracts'
 import type { KafkaSettings } from '@ridepulse/kafka'
 import { awaitVerdict, createRng, sleep, startLoad, topicsFor, waitFor, type VerifyReport } from '@ridepulse/testkit'
 import { Cluster, repoRoot, toolPaths, type PodView } from './kube.js'
+import { checkMonitoring, startMonitoring, type Monitoring, type MonitoringReport } from './prometheus.js'
 
 export type Round = 'chaos-mesh' | 'kubectl'
 
@@ -102,6 +103,8 @@ export interface E2eReport {
   durationsMs: Record<string, number>
   /** Each shard's lag as the operator read it from the workers into the resource's status, under load after the kills. */
   lag: { shard: number; lag: ShardStatus['lag'] }[]
+  /** A real Prometheus that scraped the pods through the run, the chart's alerts loaded: the dashboard's panels and the rules. */
+  monitoring: MonitoringReport
   /** The chart's own checks: `helm test`, and an uninstall with the sample resource installed (undefined with E2E_KEEP). */
   chart: { helmTest: { ok: boolean; output: string }; uninstall?: { ok: boolean; sampleGone: boolean; output: string } }
 }
@@ -209,6 +212,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
   }
   const [repository, tag] = splitImage(o.operatorImage)
   let load: ReturnType<typeof startLoad> | undefined
+  let monitoring: Monitoring | undefined
   let collected = false
   let uninstalled = false
   try {
@@ -235,6 +239,8 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       }, 300_000, 500)
     })
 
+    // The shards, OpA and at least one operator replica, scraped before the load and the kills.
+    monitoring = await timed('prometheus', () => startMonitoring(o.kubeconfig, SHARDS + 2, o.log))
     load = startLoad({ settings, topic: `${prefix}.orders`, partitions: SHARDS, ratePerSec: o.rate, zones: 24, seed: o.seed, malformedFraction: 0.01, maxDisorderMs: 300 })
     const opaAtStart = await c.pods(ns, selector('opa'))
     const opbAtStart = await c.pods(ns, selector('opb'))
@@ -345,6 +351,10 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       return fresh.length === SHARDS ? shards.map((s) => ({ shard: s.shard, lag: s.lag })) : undefined
     }, 60_000).catch((err: unknown) => (o.log(`lag: ${String(err)}`), [] as E2eReport['lag']))
     o.log(`lag: ${lag.map((l) => `shard ${l.shard} ${l.lag?.records} records, ${l.lag?.inputSeconds} s`).join('; ')}`)
+    const mon = monitoring
+    const monitoringReport = await timed('dashboard queries', () => checkMonitoring(mon, 60_000))
+    const noData = monitoringReport.panels.filter((p) => p.series === 0)
+    o.log(`prometheus: pods up ${monitoringReport.targetsUp.join(', ')}; ${monitoringReport.rules} alerting rules, firing: ${monitoringReport.firing.join(', ') || 'none'}; panels without data: ${noData.map((p) => `${p.title}${p.error ? ` (${p.error})` : ''}`).join(', ') || 'none'}`)
 
     await sleep(1500)
     const stats = await load.stop()
@@ -359,9 +369,10 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       chart.uninstall = await timed('uninstall', () => uninstall(c, o))
       uninstalled = true
     }
-    return { kills, verdict, opaDisturbed, lag, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs, chart }
+    return { kills, verdict, opaDisturbed, lag, monitoring: monitoringReport, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs, chart }
   } finally {
     if (load) await load.stop().catch((err: unknown) => o.log(`stopping the load: ${String(err)}`))
+    await monitoring?.stop().catch((err: unknown) => o.log(`stopping prometheus: ${String(err)}`))
     if (!collected) await collect(c, o, prefix)
     if (!o.keep && !uninstalled) await timed('uninstall', () => uninstall(c, o))
   }

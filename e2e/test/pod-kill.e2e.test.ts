@@ -38,6 +38,14 @@ describe('OpB pods killed on a real cluster (our chart, our images, the sample r
     }
   })
 
+  it('feeds a real Prometheus that found the pods through the API server: every dashboard panel has data, the chart\'s alerts are loaded', () => {
+    expect(report.monitoring.rules).toBe(9)
+    // Every worker's pod at least (the operator's replicas too, mostly).
+    expect(report.monitoring.targetsUp.filter((p) => /-op[ab]-/.test(p)).length, report.monitoring.targetsUp.join(', ')).toBeGreaterThanOrEqual(4)
+    expect(report.monitoring.panels.length).toBeGreaterThanOrEqual(16)
+    expect(report.monitoring.panels.filter((p) => p.series === 0)).toEqual([])
+  })
+
   it('starts the replacement on the same claim', () => {
     for (const k of report.kills) expect(k.sameClaim, `kill of ${k.pod} (${k.round}), claim ${k.claim}`).toBe(true)
   })

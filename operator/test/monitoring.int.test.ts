@@ -1,10 +1,9 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, inject, it } from 'vitest'
-import { applyYaml, ensureNamespace, helmTemplate, installCrd, listPods, loadAllYaml, markPodReady, repoRoot, resourcePath, restFor, startOperator, waitFor, waitReady, type OperatorProcess } from '@ridepulse/testkit'
+import { applyYaml, ensureNamespace, freePort, helmTemplate, installCrd, listPods, loadAllYaml, markPodReady, repoRoot, resourcePath, restFor, startOperator, waitFor, waitReady, type OperatorProcess } from '@ridepulse/testkit'
 import { cleanUpPipelinesAfterEach, testPipeline } from '@ridepulse/testkit/vitest'
 import { objectPath } from '@ridepulse/operator'
 
@@ -61,16 +60,6 @@ describe('the chart\'s alerts', () => {
   })
 })
 
-async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address()
-      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0))
-    })
-  })
-}
 
 interface Panel { title: string; targets: { expr: string }[] }
 
@@ -89,6 +78,11 @@ describe('the dashboard', () => {
     await ensureNamespace(admin, ns)
     const operator: OperatorProcess = startOperator({ KUBECONFIG: inject('kubeconfig'), WATCH_NAMESPACES: ns, LEADER_ELECTION: 'false', HTTP_PORT: '0', POD_NAME: 'operator-monitoring' })
     stops.push(() => operator.kill('SIGTERM'))
+    // Gone before its operator stops (which releases it), so that no later test's operator finds it.
+    stops.push(async () => {
+      await admin.delete(resourcePath(ns, 'watched')).catch(() => undefined)
+      await waitFor('the resource released', async () => admin.get(resourcePath(ns, 'watched')).then(() => false, () => true), 30_000).catch(() => undefined)
+    })
     const topics = Object.fromEntries(['enriched', 'output', 'late', 'dlq', 'changelog', 'snapshots'].map((r) => [r, `${run}-mon.${r}`]))
     await applyYaml(admin, JSON.stringify({ apiVersion: 'ridepulse.io/v1alpha1', kind: 'StatefulOperator', metadata: { name: 'watched', namespace: ns }, spec: { kafka: { bootstrapServers: [inject('kafkaBrokers')] }, topics: { orders: `${run}-mon.orders`, ...topics }, opb: { shards: 2 } } }), ns)
     const sel = 'app.kubernetes.io/instance=watched,app.kubernetes.io/component=opb'

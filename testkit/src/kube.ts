@@ -186,3 +186,16 @@ export function helm(kubeBin: string, kubeconfig: string, args: string[]): strin
 export function helmTemplate(kubeBin: string, namespace: string, sets: string[] = []): string {
   return execFileSync(join(kubeBin, 'helm'), ['template', 'ridepulse', join(repoRoot, 'helm', 'ridepulse-operator'), '--namespace', namespace, '--kube-version', '1.31.4', ...sets.flatMap((s) => ['--set', s])], { encoding: 'utf8' })
 }
+
+/** A TCP port on the loopback address that nothing listens on right now. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net')
+  return await new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0))
+    })
+  })
+}
