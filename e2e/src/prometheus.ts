@@ -27,6 +27,8 @@ export interface MonitoringReport {
 }
 
 const chartFiles = join(repoRoot, 'helm', 'ridepulse-operator', 'files')
+/** An OpA or OpB pod, by its namespace/name. */
+export const isWorker = (pod: string): boolean => /-op[ab]-\d+$/.test(pod)
 
 
 interface Answer<T> { status: string; error?: string; data?: T }
@@ -79,27 +81,34 @@ export async function startMonitoring(kubeconfig: string, targets: number, log: 
   return { url, stop }
 }
 
-/** Every dashboard panel's query, until each has data (or `timeoutMs`), and the rules Prometheus evaluates. */
-export async function checkMonitoring(m: Monitoring, timeoutMs: number): Promise<MonitoringReport> {
+/**
+ * Every dashboard panel's query, until each has data and at least `workers`
+ * worker pods are up (a pod just replaced is scraped once discovered, a
+ * scrape interval or two later), or `timeoutMs`; and the rules Prometheus
+ * evaluates.
+ */
+export async function checkMonitoring(m: Monitoring, workers: number, timeoutMs: number): Promise<MonitoringReport> {
   const dashboard = JSON.parse(readFileSync(join(chartFiles, 'grafana-dashboard.json'), 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] }
   const queries = dashboard.panels.flatMap((p) => p.targets.map((t) => ({ title: p.title, expr: t.expr })))
   let panels: MonitoringReport['panels'] = []
-  await waitFor('data for every dashboard panel', async () => {
+  let targetsUp: string[] = []
+  await waitFor('data for every dashboard panel, every worker scraped', async () => {
     panels = []
     for (const q of queries) {
       const r = await query(m.url, q.expr)
       const series = (r.data?.result ?? []).filter((x) => Number.isFinite(Number(x.value[1]))).length
       panels.push({ title: q.title, series, ...(r.status !== 'success' ? { error: r.error ?? r.status } : {}) })
     }
-    return panels.every((p) => p.series > 0)
+    const up = await query(m.url, 'up == 1')
+    targetsUp = (up.data?.result ?? []).map((r) => `${r.metric.namespace}/${r.metric.pod}`).sort()
+    return panels.every((p) => p.series > 0) && targetsUp.filter(isWorker).length >= workers
   }, timeoutMs, 2000).catch(() => undefined)
   const rules = await get<{ groups: { rules: { type: string }[] }[] }>(`${m.url}/api/v1/rules`)
   const alerts = await get<{ alerts: { labels: { alertname: string }; state: string }[] }>(`${m.url}/api/v1/alerts`)
-  const up = await query(m.url, 'up == 1')
   return {
     panels,
     rules: (rules.data?.groups ?? []).flatMap((g) => g.rules).filter((r) => r.type === 'alerting').length,
     firing: (alerts.data?.alerts ?? []).filter((a) => a.state === 'firing').map((a) => a.labels.alertname),
-    targetsUp: (up.data?.result ?? []).map((r) => `${r.metric.namespace}/${r.metric.pod}`).sort(),
+    targetsUp,
   }
 }

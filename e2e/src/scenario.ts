@@ -352,7 +352,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
     }, 60_000).catch((err: unknown) => (o.log(`lag: ${String(err)}`), [] as E2eReport['lag']))
     o.log(`lag: ${lag.map((l) => `shard ${l.shard} ${l.lag?.records} records, ${l.lag?.inputSeconds} s`).join('; ')}`)
     const mon = monitoring
-    const monitoringReport = await timed('dashboard queries', () => checkMonitoring(mon, 60_000))
+    const monitoringReport = await timed('dashboard queries', () => checkMonitoring(mon, SHARDS + 1, 60_000))
     const noData = monitoringReport.panels.filter((p) => p.series === 0)
     o.log(`prometheus: pods up ${monitoringReport.targetsUp.join(', ')}; ${monitoringReport.rules} alerting rules, firing: ${monitoringReport.firing.join(', ') || 'none'}; panels without data: ${noData.map((p) => `${p.title}${p.error ? ` (${p.error})` : ''}`).join(', ') || 'none'}`)
 

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest'
+import { isWorker } from '../src/prometheus.js'
 import { optionsFromEnv, runE2e, type E2eReport } from '../src/scenario.js'
 
 // One scenario, run once (several minutes); each test states one property of it.
@@ -41,7 +42,7 @@ describe('OpB pods killed on a real cluster (our chart, our images, the sample r
   it('feeds a real Prometheus that found the pods through the API server: every dashboard panel has data, the chart\'s alerts are loaded', () => {
     expect(report.monitoring.rules).toBe(9)
     // Every worker's pod at least (the operator's replicas too, mostly).
-    expect(report.monitoring.targetsUp.filter((p) => /-op[ab]-/.test(p)).length, report.monitoring.targetsUp.join(', ')).toBeGreaterThanOrEqual(4)
+    expect(report.monitoring.targetsUp.filter(isWorker).length, report.monitoring.targetsUp.join(', ')).toBeGreaterThanOrEqual(4)
     expect(report.monitoring.panels.length).toBeGreaterThanOrEqual(16)
     expect(report.monitoring.panels.filter((p) => p.series === 0)).toEqual([])
   })
