@@ -51,7 +51,13 @@ describe('TLS, mutual TLS and SASL over TLS on a real broker', () => {
     } finally {
       await tx.close()
     }
-    const back = await readToEnd(settings, topic, 0)
+    // The commit returns once the coordinator has it; the markers reach the partition a moment later,
+    // and only then does the read_committed end move past the transaction.
+    let back: Awaited<ReturnType<typeof readToEnd>> = []
+    for (let tries = 0; tries < 50 && back.length < 20; tries++) {
+      if (tries > 0) await sleep(200)
+      back = await readToEnd(settings, topic, 0)
+    }
     expect(back.map((r) => r.value?.toString())).toEqual(Array.from({ length: 20 }, (_, i) => `v${i}`))
   })
 
