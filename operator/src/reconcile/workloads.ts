@@ -42,9 +42,18 @@ export interface WorkloadDeps {
   lagAsked?: Map<string, number>
 }
 
-/** Whether a lag read at `observedAt` is due again. */
-const lagDue = (d: WorkloadDeps, observedAt: string | undefined, now: number) =>
-  !!d.lagPollMs && !!d.fetchWorkerStatus && (observedAt === undefined || now - Date.parse(observedAt) >= d.lagPollMs)
+/**
+ * Whether the /status of `key` (a pod, or a resource's OpA) is to be read
+ * now: at most once per `lagPollMs`, answered or not. Records the read.
+ */
+function lagReadDue(d: WorkloadDeps, key: string, now: number): boolean {
+  if (!d.lagPollMs || !d.fetchWorkerStatus || !d.lagAsked) return false
+  const asked = d.lagAsked.get(key)
+  if (asked !== undefined && now - asked < d.lagPollMs) return false
+  if (d.lagAsked.size > 10_000) d.lagAsked.clear() // pods come and go; a forgotten entry only means one early read
+  d.lagAsked.set(key, now)
+  return true
+}
 
 const selector = (pipeline: string, component: 'opa' | 'opb') => `${LABEL_INSTANCE}=${pipeline},${LABEL_COMPONENT}=${component}`
 
@@ -82,10 +91,7 @@ async function opaDeadLetters(d: WorkloadDeps, res: PipelineResource, pods: V1Po
   const now = d.nowMs()
   const prev = res.status?.opa
   const kept = prev?.observedAt !== undefined ? { deadLettersPerSecond: prev.deadLettersPerSecond ?? 0, observedAt: prev.observedAt } : undefined
-  const key = `opa/${res.metadata.uid}`
-  const asked = d.lagAsked?.get(key)
-  if ((asked !== undefined && now - asked < (d.lagPollMs ?? 0)) || !lagDue(d, prev?.observedAt, now)) return kept
-  d.lagAsked?.set(key, now)
+  if (!lagReadDue(d, `opa/${res.metadata.uid}`, now)) return kept
   const ready = pods.filter((p) => p.status?.podIP && p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
   let sum = 0
   let answered = 0
@@ -190,8 +196,9 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
   // While shards run and answer, the next lag read asks for a pass; shards that do not answer are asked
   // again on the next pass for another reason (at the latest the periodic one), not every LAG_POLL_MS.
   const answering = plans.some((p) => p.status.phase === 'Running' && p.status.lag)
-  const lagRequeue = answering && d.lagPollMs && d.fetchWorkerStatus ? d.lagPollMs : undefined
-  const requeueAfterMs = [shardsRequeue(plans), lagRequeue].filter((x): x is number => x !== undefined).reduce<number | undefined>((a, b) => (a === undefined ? b : Math.min(a, b)), undefined)
+  const shardsAsk = shardsRequeue(plans)
+  const lagAsk = answering && d.lagPollMs ? d.lagPollMs : undefined
+  const requeueAfterMs = shardsAsk === undefined ? lagAsk : lagAsk === undefined ? shardsAsk : Math.min(shardsAsk, lagAsk)
   return {
     statuses: restart?.statuses ?? plans.map((p) => p.status),
     requeueAfterMs,
@@ -259,11 +266,7 @@ async function withLag(d: WorkloadDeps, status: ShardStatus, pod: ObservedPod | 
     return rest
   }
   const last = prev?.podUid === pod.uid ? prev.lag : undefined
-  const asked = d.lagAsked?.get(pod.uid)
-  const recentlyAsked = asked !== undefined && now - asked < (d.lagPollMs ?? 0)
-  if (recentlyAsked || !lagDue(d, last?.observedAt, now)) return last ? { ...status, lag: last } : status
-  d.lagAsked?.set(pod.uid, now)
-  if (d.lagAsked && d.lagAsked.size > 10_000) d.lagAsked.clear() // pods come and go; a forgotten entry only means one early read
+  if (!lagReadDue(d, pod.uid, now)) return last ? { ...status, lag: last } : status
   try {
     const parsed = opbStatusSchema.parse(await d.fetchWorkerStatus!(pod.ip, WORKER_PORT))
     return parsed.shardLag ? { ...status, lag: { ...parsed.shardLag, observedAt: new Date(now).toISOString() } } : status
