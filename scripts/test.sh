@@ -16,6 +16,8 @@ bash scripts/setup.sh
 kube_bin=$(bash scripts/kube/build.sh)
 # Prometheus and promtool, built from source once per version, for the monitoring kit's tests.
 bash scripts/prometheus/build.sh >/dev/null
+# MinIO, built from source once per version: the S3-compatible store of the snapshot-copy tests.
+bash scripts/minio/build.sh >/dev/null
 npm run build
 npx eslint .
 "$kube_bin/helm" lint --strict helm/ridepulse-operator

@@ -15,6 +15,8 @@ export interface Recovery {
   /** From the worker's own report (`/status`), when it could be read. */
   snapshotId?: string
   snapshotKind?: string
+  /** Where the snapshot came from: the shard's volume, or the object store's copies (a lost volume). */
+  snapshotSource?: 'local' | 'remote'
   replayedRecords?: number
   replayedBytes?: number
   workerTimeToRecoverMs?: number

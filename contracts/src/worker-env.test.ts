@@ -22,4 +22,18 @@ describe('the worker environment', () => {
     expect(transactionalIdOf({ PIPELINE: 'rides' }, { role: 'opb', shard: 2 })).toBe('rides-opb-2')
     expect(parseWorkerEnv({ ROLE: 'opb', SHARD: '0', DATA_DIR: '/d', PIPELINE_NAMESPACE: 'City.A' })).toMatchObject({ ok: false, issues: [expect.stringMatching(/PIPELINE_NAMESPACE/)] })
   })
+
+  it('takes remote snapshot copies only with a valid bucket, prefix and URL, and never in checkpoint mode', () => {
+    const opb = { ROLE: 'opb', SHARD: '0', DATA_DIR: '/d' }
+    expect(parseWorkerEnv({ ...opb, REMOTE_SNAPSHOTS_BUCKET: 'snapshots', REMOTE_SNAPSHOTS_ENDPOINT: 'http://minio:9000', REMOTE_SNAPSHOTS_PREFIX: 'city/' })).toMatchObject({
+      ok: true,
+      config: { REMOTE_SNAPSHOTS_BUCKET: 'snapshots', REMOTE_SNAPSHOTS_REGION: 'us-east-1', REMOTE_SNAPSHOTS_KEEP: 3, REMOTE_SNAPSHOTS_PREFIX: 'city/' },
+    })
+    expect(parseWorkerEnv(opb)).toMatchObject({ ok: true, config: { REMOTE_SNAPSHOTS_PREFIX: '' } })
+    const bad = parseWorkerEnv({ ...opb, REMOTE_SNAPSHOTS_BUCKET: 'My_Bucket', REMOTE_SNAPSHOTS_ENDPOINT: 'minio:9000', REMOTE_SNAPSHOTS_PREFIX: '/city', REMOTE_SNAPSHOTS_KEEP: '0' })
+    expect(bad.ok).toBe(false)
+    if (bad.ok) return
+    for (const name of ['REMOTE_SNAPSHOTS_BUCKET', 'REMOTE_SNAPSHOTS_ENDPOINT', 'REMOTE_SNAPSHOTS_PREFIX', 'REMOTE_SNAPSHOTS_KEEP']) expect(bad.issues.join('\n')).toMatch(new RegExp(`^${name}: `, 'm'))
+    expect(parseWorkerEnv({ ...opb, SNAPSHOT_MODE: 'checkpoint', REMOTE_SNAPSHOTS_BUCKET: 'snapshots' })).toMatchObject({ ok: false, issues: [expect.stringMatching(/^REMOTE_SNAPSHOTS_BUCKET: .*checkpoint mode/)] })
+  })
 })

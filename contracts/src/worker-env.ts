@@ -88,6 +88,28 @@ const opaRules = (c: z.infer<typeof opaSchema>, ctx: z.RefinementCtx) => {
   }
 }
 
+/**
+ * Copies of full snapshots in an S3-compatible object store, so a shard whose
+ * volume is lost restores from the newest copy plus the changelog tail. Off
+ * unless REMOTE_SNAPSHOTS_BUCKET is set. Credentials come from the AWS SDK's
+ * usual sources: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the operator
+ * sets them from a Secret), a web identity token, or the instance's role.
+ */
+const remoteSnapshotEnv = {
+  REMOTE_SNAPSHOTS_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3-63 lowercase letters, digits, dots and dashes)').optional(),
+  /** Objects go under `<prefix><namespace>.<pipeline>/opb-<shard>/<snapshotId>/`. */
+  REMOTE_SNAPSHOTS_PREFIX: z.string().regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with one)').default(''),
+  /** The store's URL (MinIO, Ceph, another cloud's S3 API); absent: AWS S3 in REMOTE_SNAPSHOTS_REGION. */
+  REMOTE_SNAPSHOTS_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+  REMOTE_SNAPSHOTS_REGION: z.string().min(1).default('us-east-1'),
+  /** Bucket in the path (`<endpoint>/<bucket>/…`) rather than in the host name; the default with an endpoint. */
+  REMOTE_SNAPSHOTS_PATH_STYLE: z.enum(['true', 'false']).optional(),
+  /** A PEM bundle of the CAs that sign the endpoint's certificate, for a store with a private CA. */
+  REMOTE_SNAPSHOTS_CA_FILE: z.string().min(1).optional(),
+  /** How many copies the store keeps per shard (the newest). */
+  REMOTE_SNAPSHOTS_KEEP: int(1).default(3),
+}
+
 export const opbSchema = z.object({
   ...common,
   ROLE: z.literal('opb'),
@@ -103,6 +125,7 @@ export const opbSchema = z.object({
   /** Every how many partial snapshots a full one is taken. */
   SNAPSHOT_FULL_EVERY: int(1).default(10),
   SNAPSHOT_KEEP: int(1).default(3),
+  ...remoteSnapshotEnv,
   WINDOW_SIZE_MS: int(1000).default(60_000),
   ALLOWED_LATENESS_MS: int(0).default(10_000),
   OUT_OF_ORDERNESS_MS: int(0).default(5_000),
@@ -114,6 +137,9 @@ export const configSchema = z.discriminatedUnion('ROLE', [
   opaSchema.superRefine(kafkaConnectionRules).superRefine(opaRules),
   opbSchema.superRefine(kafkaConnectionRules).superRefine((c, ctx) => {
     if (c.SHARD >= c.SHARDS) ctx.addIssue({ code: 'custom', path: ['SHARD'], message: `must be below SHARDS (${c.SHARDS}): shard s owns partition s of the input` })
+  }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.REMOTE_SNAPSHOTS_BUCKET === undefined, {
+    path: ['REMOTE_SNAPSHOTS_BUCKET'],
+    message: 'remote snapshot copies need the changelog: checkpoint mode restores only the committed checkpoint on the volume',
   }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.SNAPSHOT_INTERVAL_MS <= MAX_CHECKPOINT_INTERVAL_MS, {
     path: ['SNAPSHOT_INTERVAL_MS'],
     message: `in checkpoint mode a transaction spans the snapshot interval, which must stay within ${MAX_CHECKPOINT_INTERVAL_MS} ms (the transaction timeout is ${TRANSACTION_TIMEOUT_MS} ms)`,

@@ -17,7 +17,8 @@ export interface RecoveryReport {
   readyAt: number
   timeToRecoverMs: number
   phasesMs: { fence: number; snapshotLoad: number; replay: number; resume: number }
-  snapshot: { snapshotId: string; kind: string; chain: number; bytes: number } | null
+  /** The snapshot restored: from the volume, or downloaded from the object store's copies (`downloadMs`). */
+  snapshot: { snapshotId: string; kind: string; chain: number; bytes: number; source: 'local' | 'remote'; downloadMs?: number } | null
   rejectedSnapshots: { snapshotId: string; reason: string }[]
   publishedManifest: string | null
   replayedRecords: number
@@ -55,7 +56,7 @@ export const opbStatusSchema = z.object({
     .object({
       readyAt: z.number(),
       timeToRecoverMs: z.number(),
-      snapshot: z.object({ snapshotId: z.string(), kind: z.string() }).nullable(),
+      snapshot: z.object({ snapshotId: z.string(), kind: z.string(), source: z.enum(['local', 'remote']).optional() }).nullable(),
       replayedRecords: z.number(),
       replayedBytes: z.number(),
     })

@@ -16,7 +16,7 @@ const UNDER_TEST = fileURLToPath(new URL('../dist/worker-under-test.mjs', import
  * A worker's environment as a test or a benchmark writes it: only variables
  * the worker reads (or the worker under test's FAULT and DELIVERY) compile.
  */
-export type WorkerEnv = Partial<Record<WorkerEnvName | 'FAULT' | 'DELIVERY', string>>
+export type WorkerEnv = Partial<Record<WorkerEnvName | 'FAULT' | 'DELIVERY' | 'AWS_ACCESS_KEY_ID' | 'AWS_SECRET_ACCESS_KEY', string>>
 
 export interface PipelineOptions {
   brokers: string

@@ -94,14 +94,14 @@ export function topicCheckDue(last: { generation: number; atMs: number; running:
 /** What the worker reports of its own last recovery, as its /status says it (already parsed), added to the operator's record. */
 export function withWorkerReport(
   r: Recovery,
-  report: { ok: true; lastRecovery: { snapshot: { snapshotId: string; kind: string } | null; replayedRecords: number; replayedBytes: number; timeToRecoverMs: number } | null | undefined } | { ok: false; error: string },
+  report: { ok: true; lastRecovery: { snapshot: { snapshotId: string; kind: string; source?: 'local' | 'remote' } | null; replayedRecords: number; replayedBytes: number; timeToRecoverMs: number } | null | undefined } | { ok: false; error: string },
 ): Recovery {
   if (!report.ok) return { ...r, statusError: report.error }
   const w = report.lastRecovery
   if (!w) return { ...r, statusError: 'the worker reports no recovery' }
   return {
     ...r,
-    ...(w.snapshot?.snapshotId ? { snapshotId: w.snapshot.snapshotId, snapshotKind: w.snapshot.kind } : { snapshotKind: 'none' }),
+    ...(w.snapshot?.snapshotId ? { snapshotId: w.snapshot.snapshotId, snapshotKind: w.snapshot.kind, ...(w.snapshot.source ? { snapshotSource: w.snapshot.source } : {}) } : { snapshotKind: 'none' }),
     replayedRecords: w.replayedRecords,
     replayedBytes: w.replayedBytes,
     workerTimeToRecoverMs: w.timeToRecoverMs,

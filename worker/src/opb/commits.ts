@@ -9,6 +9,7 @@ import type { WorkerHooks } from '../hooks.js'
 import type { Metrics } from '../metrics.js'
 import type { SnapshotManifest, SnapshotStore } from '../store/snapshots.js'
 import { newStoreMeta, type StateStore } from '../store/state-store.js'
+import type { RemoteCopies } from './remote-copies.js'
 import type { VolumeHealth } from './volume-health.js'
 
 /** Where a shard stands: what its commits change and its status reports. */
@@ -34,6 +35,8 @@ export interface CommitDeps {
   committed: (atMs: number) => void
   /** A snapshot failed; the shard keeps processing. */
   snapshotFailed: (err: unknown) => void
+  /** Copies full snapshots to an object store, when one is configured. */
+  copies?: RemoteCopies
 }
 
 /** How a shard makes a processed batch durable: chosen once, at start, by SNAPSHOT_MODE. */
@@ -159,6 +162,7 @@ class ChangelogCommits implements CommitStrategy {
     metrics.snapshotDuration.observe({ kind: m.kind }, ms)
     metrics.snapshotBytes.set({ kind: m.kind }, m.sizeBytes)
     metrics.stateKeys.set(state.store.windowCount())
+    this.d.copies?.offer(m)
     const removed = await this.d.snapshots.prune(cfg.SNAPSHOT_KEEP)
     this.d.log.info({ snapshotId: m.snapshotId, kind: m.kind, sizeBytes: m.sizeBytes, keys: m.keys, ms, removed: removed.length }, 'snapshot taken')
     return true

@@ -9,10 +9,12 @@ import { processBatch, type WindowConfig } from '../core/shard.js'
 import { defaultProducer, type WorkerHooks } from '../hooks.js'
 import type { Metrics } from '../metrics.js'
 import { isVolumeError } from '../store/files.js'
+import { RemoteSnapshots } from '../store/remote.js'
 import { SnapshotStore, type Staged } from '../store/snapshots.js'
 import { commitStrategy, type CommitStrategy, type ShardState } from './commits.js'
 import type { EarlyRestore } from './early-restore.js'
 import { recoverShard } from './recovery.js'
+import { RemoteCopies } from './remote-copies.js'
 import { VolumeHealth } from './volume-health.js'
 
 export type Phase = OpbPhase
@@ -60,6 +62,8 @@ export class OpbShard implements CommitUnit {
   readonly #volume: VolumeHealth
   /** No changelog: one transaction per snapshot interval, committed with a full snapshot's manifest. */
   readonly #checkpointOnly: boolean
+  /** Copies of full snapshots in an object store (REMOTE_SNAPSHOTS_BUCKET). */
+  readonly #copies: RemoteCopies | undefined
 
   constructor(
     readonly cfg: OpbConfig,
@@ -86,6 +90,8 @@ export class OpbShard implements CommitUnit {
       retentionMs: cfg.RETENTION_MS,
     }
     this.#volume = new VolumeHealth(log, metrics, cfg.DATA_DIR, nowMs)
+    const bucket = cfg.REMOTE_SNAPSHOTS_BUCKET
+    this.#copies = bucket ? new RemoteCopies(new RemoteSnapshots({ ...cfg, REMOTE_SNAPSHOTS_BUCKET: bucket }), this.#snapshots, cfg, log, metrics, nowMs) : undefined
     this.#commits = commitStrategy({
       cfg,
       log,
@@ -95,6 +101,7 @@ export class OpbShard implements CommitUnit {
       producer: this.producer,
       snapshots: this.#snapshots,
       volume: this.#volume,
+      ...(this.#copies ? { copies: this.#copies } : {}),
       committed: (at) => this.#noteCommit(at),
       snapshotFailed: (err) => {
         this.#lastError = describeError(err)
@@ -154,6 +161,7 @@ export class OpbShard implements CommitUnit {
       recoveries: this.#recoveries.length,
       lastError: this.#lastError ?? null,
       volume: this.#volume.status(),
+      remoteSnapshots: this.#copies?.status() ?? null,
     }
   }
 
@@ -176,7 +184,7 @@ export class OpbShard implements CommitUnit {
     this.#state = undefined
     const staged = this.#earlyStaged
     this.#earlyStaged = undefined
-    const inputs = { cfg: this.cfg, log: this.log, nowMs: this.nowMs, hooks: this.hooks, settings: this.#settings, producer: this.producer, changelog: this.#changelog, snapshots: this.#snapshots, checkpointOnly: this.#checkpointOnly }
+    const inputs = { cfg: this.cfg, log: this.log, nowMs: this.nowMs, hooks: this.hooks, settings: this.#settings, producer: this.producer, changelog: this.#changelog, snapshots: this.#snapshots, checkpointOnly: this.#checkpointOnly, ...(this.#copies ? { remote: this.#copies.remote } : {}) }
     const { report } = await recoverShard(inputs, (p) => this.#to(p), (r) => {
       // The input position comes from the restored state. The idle clock
       // restarts now, so a backlog is never taken for idleness.
@@ -276,11 +284,17 @@ export class OpbShard implements CommitUnit {
     this.#stopping = true
   }
 
+  /** Resolves when no snapshot copy runs or waits. */
+  async copiesIdle(): Promise<void> {
+    await this.#copies?.idle()
+  }
+
   async close(): Promise<void> {
     if (this.#phase !== 'stopped') {
       if (this.#phase !== 'stopping') this.#to('stopping')
       await this.producer.abort().catch((err: unknown) => this.log.warn({ err }, 'abort on close failed'))
       await Promise.allSettled([this.producer.close(), this.#input.close(), this.#changelog.close()])
+      this.#copies?.close()
       await this.#state?.store.close()
       this.#to('stopped')
     }

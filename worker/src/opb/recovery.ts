@@ -6,6 +6,7 @@ import type { OpbConfig } from '../config.js'
 import { initialMeta, type ShardMeta } from '../core/records.js'
 import type { WorkerHooks } from '../hooks.js'
 import { SnapshotUnavailableError, type SnapshotManifest, type SnapshotStore, type Staged } from '../store/snapshots.js'
+import type { RemoteSnapshots } from '../store/remote.js'
 import { newStoreMeta, type StateStore } from '../store/state-store.js'
 import { latestPublishedManifest, replayChangelog } from './changelog.js'
 
@@ -21,6 +22,8 @@ export interface RecoveryInputs {
   snapshots: SnapshotStore
   /** No changelog: only the committed checkpoint is exact. */
   checkpointOnly: boolean
+  /** Copies of full snapshots in an object store: used when the volume has no usable snapshot. */
+  remote?: RemoteSnapshots
 }
 
 /** A shard back at its last committed point. */
@@ -85,6 +88,15 @@ export async function recoverShard(
   } else if (published && !plan.chain.some((m) => m.snapshotId === published.snapshotId) && !plan.rejected.some((x) => x.snapshotId === published.snapshotId)) {
     plan.rejected.push({ snapshotId: published.snapshotId, reason: 'published manifest names a snapshot missing from the volume' })
   }
+  let fetched: RemoteFetch | undefined
+  if (plan.chain.length === 0 && r.remote) {
+    // Nothing usable on the volume (a new or wiped one): the newest whole
+    // copy in the object store, downloaded onto the volume, beats replaying
+    // the whole changelog.
+    fetched = await fetchRemote(r.remote, r.snapshots, cfg.SHARD, changelogEnd, log, r.nowMs)
+    plan.rejected.push(...fetched.rejected)
+    if (fetched.manifest) plan = { chain: [fetched.manifest], rejected: plan.rejected }
+  }
   for (const x of plan.rejected) log.warn(x, 'snapshot passed over')
   const { store, bytes } = await r.snapshots.restore(plan.chain, live, copying)
   const head = plan.chain.at(-1)
@@ -116,7 +128,9 @@ export async function recoverShard(
     readyAt: t4,
     timeToRecoverMs: t4 - startedAt,
     phasesMs: { fence: t1 - t0, snapshotLoad: t2 - t1, replay: t3 - t2, resume: t4 - t3 },
-    snapshot: head ? { snapshotId: head.snapshotId, kind: head.kind, chain: plan.chain.length, bytes } : null,
+    snapshot: head
+      ? { snapshotId: head.snapshotId, kind: head.kind, chain: plan.chain.length, bytes, source: fetched?.manifest ? 'remote' : 'local', ...(fetched?.manifest ? { downloadMs: fetched.ms } : {}) }
+      : null,
     rejectedSnapshots: plan.rejected,
     publishedManifest: published?.snapshotId ?? null,
     replayedRecords: replay.records,
@@ -129,4 +143,47 @@ export async function recoverShard(
     timeToFirstCommitMs: null,
   }
   return { store, meta, lastChangelogOffset, head, report }
+}
+
+interface RemoteFetch {
+  manifest?: SnapshotManifest
+  rejected: { snapshotId: string; reason: string }[]
+  ms: number
+}
+
+/**
+ * The newest whole copy in the object store that fits this changelog,
+ * downloaded and verified into the volume's snapshots. A copy that fails its
+ * checksum is passed over for the one before; a store that cannot be reached
+ * is reported and the shard replays the whole changelog instead (slower,
+ * as exact).
+ */
+async function fetchRemote(remote: RemoteSnapshots, snapshots: SnapshotStore, shard: number, changelogEnd: number, log: Logger, nowMs: () => number): Promise<RemoteFetch> {
+  const t0 = nowMs()
+  const rejected: { snapshotId: string; reason: string }[] = []
+  try {
+    for (const id of await remote.ids()) {
+      const m = await remote.manifest(id, shard).catch((err: unknown) => {
+        rejected.push({ snapshotId: id, reason: `remote copy: ${(err as Error).message}` })
+        return undefined
+      })
+      if (!m) continue
+      if (m.lastChangelogOffset >= changelogEnd) {
+        // Written against a changelog that held more than this one: the topic was recreated.
+        rejected.push({ snapshotId: id, reason: `remote copy: holds changelog offset ${m.lastChangelogOffset}, beyond the changelog's end ${changelogEnd}` })
+        continue
+      }
+      try {
+        const { bytes } = await remote.download(m, snapshots.root)
+        log.info({ snapshotId: id, bytes, ms: nowMs() - t0, where: remote.where }, 'snapshot restored from the object store')
+        return { manifest: m, rejected, ms: nowMs() - t0 }
+      } catch (err) {
+        rejected.push({ snapshotId: id, reason: `remote copy: ${(err as Error).message}` })
+        if (err instanceof Error && err.name === 'RemoteSnapshotError') break // the store itself fails: do not try every copy
+      }
+    }
+  } catch (err) {
+    rejected.push({ snapshotId: '(object store)', reason: (err as Error).message })
+  }
+  return { rejected, ms: nowMs() - t0 }
 }

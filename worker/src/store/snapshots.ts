@@ -89,12 +89,28 @@ export class SnapshotStore {
   readonly root: string
   /** Checksums started by `stage`, by file, with the size the file had then. */
   readonly #checksums = new Map<string, { size: number; sha: Promise<string> }>()
+  /** Snapshots that pruning keeps whatever their age (one being copied elsewhere). */
+  readonly #pinned = new Map<string, number>()
 
   constructor(
     readonly dataDir: string,
     readonly shard: number,
   ) {
     this.root = join(dataDir, 'snapshots')
+  }
+
+  dirOf(snapshotId: string): string {
+    return join(this.root, snapshotId)
+  }
+
+  pin(snapshotId: string): void {
+    this.#pinned.set(snapshotId, (this.#pinned.get(snapshotId) ?? 0) + 1)
+  }
+
+  unpin(snapshotId: string): void {
+    const n = (this.#pinned.get(snapshotId) ?? 0) - 1
+    if (n > 0) this.#pinned.set(snapshotId, n)
+    else this.#pinned.delete(snapshotId)
   }
 
   #newId(nowMs: number): string {
@@ -380,7 +396,7 @@ export class SnapshotStore {
     const needed = snapshotsToKeep(manifests, keep)
     const removed: string[] = []
     for (const name of await readdir(this.root)) {
-      if (needed.has(name)) continue
+      if (needed.has(name) || this.#pinned.has(name)) continue
       if (name.startsWith('.tmp-') || byId.has(name) || !name.startsWith('.')) {
         await rm(join(this.root, name), { recursive: true, force: true })
         removed.push(name)
