@@ -25,7 +25,7 @@ export interface Recovery {
   planned?: boolean
 }
 
-export type RecoveryReason = 'PodDeleted' | 'PodFailed' | 'NodeLost' | 'ContainerRestarted' | 'PodReplaced' | 'PipelineRestart' | 'Evicted'
+export type RecoveryReason = 'PodDeleted' | 'PodFailed' | 'NodeLost' | 'ContainerRestarted' | 'PodReplaced' | 'PipelineRestart' | 'Evicted' | 'ClaimLost'
 
 export type ShardPhase = 'Creating' | 'Starting' | 'Running' | 'Recovering' | 'Rolling' | 'Terminating'
 
@@ -46,6 +46,10 @@ export interface ShardStatus {
   problem?: string
   /** When the shard passed its deadline (spec.recovery.deadlineSeconds) without being ready. */
   stalledSince?: string
+  /** Since when the shard's claim has been lost (its volume gone, or on a node that is gone). */
+  claimLostSince?: string
+  /** How many times a lost claim of this shard was replaced with a new one. */
+  claimReplacements?: number
   pendingRecovery?: Recovery
   lastRecovery?: Recovery
   /** From the running shard's `/status`, read every `LAG_POLL_MS` by the operator; `observedAt` says when. */

@@ -119,12 +119,46 @@ export const specSchema = z
         intervalMs: int(100, 3_600_000).default(10_000),
         fullEvery: int(1, 1000).default(10),
         keep: int(1, 100).default(3),
+        /**
+         * Copies of every full snapshot in an S3-compatible object store, so a
+         * shard whose volume is lost restores from the newest copy plus the
+         * changelog's tail instead of the whole changelog.
+         */
+        remote: z
+          .object({
+            bucket: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name (3-63 lowercase letters, digits, dots and dashes)'),
+            prefix: z.string().regex(/^([^/].*\/)?$/, 'must be empty or end with "/" (and not start with one)').default(''),
+            /** The store's URL; absent: AWS S3 in `region`. */
+            endpoint: z.string().regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'must be an http:// or https:// URL').optional(),
+            region: z.string().min(1).default('us-east-1'),
+            /** Bucket in the path rather than the host name; the default with an endpoint. */
+            pathStyle: z.boolean().optional(),
+            keep: int(1, 100).default(3),
+            /** Access key and secret from a Secret; absent: the pod's own identity (a web identity token, an instance role). */
+            credentials: z
+              .object({
+                secretName: dnsLabel,
+                accessKeyIdKey: secretKey.default('AWS_ACCESS_KEY_ID'),
+                secretAccessKeyKey: secretKey.default('AWS_SECRET_ACCESS_KEY'),
+              })
+              .strict()
+              .optional(),
+            /** A CA bundle for an endpoint whose certificate a private CA signs. */
+            caSecretName: dnsLabel.optional(),
+            caKey: secretKey.default('ca.crt'),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .prefault({})
       .refine((s) => s.mode !== 'checkpoint' || s.intervalMs <= MAX_CHECKPOINT_INTERVAL_MS, {
         path: ['intervalMs'],
         message: `must be at most ${MAX_CHECKPOINT_INTERVAL_MS} in checkpoint mode (one transaction spans the interval)`,
+      })
+      .refine((s) => s.mode !== 'checkpoint' || s.remote === undefined, {
+        path: ['remote'],
+        message: 'needs the changelog: checkpoint mode keeps its one exact checkpoint on the volume',
       }),
     windows: z
       .object({
@@ -154,6 +188,12 @@ export const specSchema = z
         nodeLostTimeoutSeconds: int(5, 3600).default(60),
         /** How long a shard may stay not ready before it is reported stalled (Degraded, a Warning event). */
         deadlineSeconds: int(10, 86_400).default(300),
+        /**
+         * How long a shard's claim may be lost (its volume gone, or bound to
+         * a node that is gone) before the operator replaces it with a new,
+         * empty one; 0: never, a person decides.
+         */
+        lostClaimTimeoutSeconds: int(0, 86_400).default(300),
       })
       .strict()
       .prefault({}),

@@ -397,6 +397,55 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(r.status?.shards?.[0]?.pendingRecovery?.reason).toBe('NodeLost')
   })
 
+  it('replaces a claim whose volume is pinned to a node that is gone, after lostClaimTimeoutSeconds, with a new empty claim', async () => {
+    const res = pipeline('pinned', ns, { opb: { shards: 1 }, recovery: { lostClaimTimeoutSeconds: 3 } })
+    await applyYaml(admin, JSON.stringify(res), ns)
+    const claimPath = objectPath('v1', 'persistentvolumeclaims', ns, 'data-pinned-opb-0')
+    const old = await waitFor('the claim of pinned', async () => admin.get<V1PersistentVolumeClaim>(claimPath).catch(() => undefined))
+    // The claim is bound, as a provisioner of local disks would bind it, to a
+    // volume on a node that no longer exists (its disk went with it).
+    const pv = `pv-pinned-${run}`
+    await admin.request('POST', objectPath('v1', 'persistentvolumes', undefined), {
+      body: {
+        apiVersion: 'v1',
+        kind: 'PersistentVolume',
+        metadata: { name: pv },
+        spec: {
+          capacity: { storage: '1Gi' },
+          accessModes: ['ReadWriteOnce'],
+          persistentVolumeReclaimPolicy: 'Retain',
+          hostPath: { path: `/var/lib/local/${pv}` },
+          claimRef: { namespace: ns, name: 'data-pinned-opb-0', uid: old.metadata?.uid },
+          nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [`gone-host-${run}`] }] }] } },
+        },
+      },
+    })
+    onTestFinished(async () => {
+      await admin.delete(objectPath('v1', 'persistentvolumes', undefined, pv)).catch(() => undefined)
+    })
+    await admin.mergePatch(claimPath, { spec: { volumeName: pv } })
+    await admin.mergePatch(`${claimPath}/status`, { status: { phase: 'Bound', accessModes: ['ReadWriteOnce'], capacity: { storage: '1Gi' } } })
+    const lostAt = Date.now()
+    const fresh = await waitFor('a new claim', async () => {
+      const c = await admin.get<V1PersistentVolumeClaim>(claimPath).catch(() => undefined)
+      return c && c.metadata?.uid !== old.metadata?.uid ? c : undefined
+    }, 30_000)
+    // Not before the timeout, and the new claim is empty: no volume yet.
+    expect(Date.now() - lostAt).toBeGreaterThanOrEqual(3000)
+    expect(fresh.spec?.volumeName).toBeUndefined()
+    const pod = await waitFor('the pod on the new claim', async () => (await listPods(admin, ns, 'app.kubernetes.io/instance=pinned,app.kubernetes.io/component=opb'))[0])
+    expect(pod.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName).toBe('data-pinned-opb-0')
+    const st = await waitFor('the replacement in the status', async () => {
+      const s = (await getResource(ns, 'pinned')).status?.shards?.[0]
+      return s?.claimReplacements === 1 ? s : undefined
+    })
+    expect(st.pendingRecovery?.reason).toBe('ClaimLost')
+    expect(st.claimLostSince).toBeUndefined()
+    const events = (await eventsOf(ns)).filter((e) => /claim data-pinned-opb-0/.test(e.message))
+    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['ClaimLost', 'ClaimReplaced']))
+    expect(events.find((e) => e.reason === 'ClaimLost')?.message).toMatch(new RegExp(`pinned to a node that cannot run it: node gone-host-${run} no longer exists`))
+  })
+
   it('recreates a shard whose node stays NotReady past the timeout', async () => {
     const res = pipeline('nodes', ns, { opb: { shards: 1 }, recovery: { nodeLostTimeoutSeconds: 5 } })
     await applyYaml(admin, JSON.stringify(res), ns)
@@ -893,6 +942,11 @@ describe('the resource schema: the CRD on the API server and the operator\'s zod
     ['a template setting the operator\'s annotation', { ...base, opa: { template: { pod: { metadata: { annotations: { 'ridepulse.io/spec-hash': 'x' } } } } } }, 'spec.opa.template.pod.metadata.annotations'],
     ['a toleration with an effect that does not exist', { ...base, opb: { template: { pod: { tolerations: [{ effect: 'Sometimes' }] } } } }, 'spec.opb.template.pod.tolerations[0].effect'],
     ['an anti-affinity term without a topology key', { ...base, opb: { template: { pod: { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: {} }] } } } } } }, 'spec.opb.template.pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey'],
+    ['a snapshot store without a bucket', { ...base, snapshots: { remote: { endpoint: 'http://minio:9000' } } }, 'spec.snapshots.remote.bucket'],
+    ['a bucket name with capitals', { ...base, snapshots: { remote: { bucket: 'My_Bucket' } } }, 'spec.snapshots.remote.bucket'],
+    ['a snapshot store endpoint that is no URL', { ...base, snapshots: { remote: { bucket: 'snaps', endpoint: 'minio:9000' } } }, 'spec.snapshots.remote.endpoint'],
+    ['snapshot copies in checkpoint mode', { ...base, snapshots: { mode: 'checkpoint', remote: { bucket: 'snaps' } } }, 'spec.snapshots.remote'],
+    ['a negative lost-claim timeout', { ...base, recovery: { lostClaimTimeoutSeconds: -1 } }, 'spec.recovery.lostClaimTimeoutSeconds'],
     ['a priority class that is no DNS name', { ...base, opb: { template: { pod: { priorityClassName: 'High' } } } }, 'spec.opb.template.pod.priorityClassName'],
   ]
   const valid: [string, Record<string, unknown>][] = [
@@ -900,6 +954,7 @@ describe('the resource schema: the CRD on the API server and the operator\'s zod
     ['every field', (loadAllYaml(readFileSync(join(repoRoot, 'examples', 'statefuloperator.yaml'), 'utf8'))[0] as Resource).spec],
     ['TLS with a CA only (SSL)', { kafka: { bootstrapServers: ['kafka:9093'], tls: { caSecretName: 'kafka-ca' } } }],
     ['TLS on the runtime\'s authorities, mutual TLS and SASL over TLS', { kafka: { bootstrapServers: ['kafka:9093'], tls: { clientSecretName: 'kafka-client', certKey: 'user.crt', keyKey: 'user.key' }, credentials: { secretName: 'kafka-user', mechanism: 'SCRAM-SHA-256' } } }],
+    ['snapshot copies on MinIO with credentials and a CA', { ...base, snapshots: { remote: { bucket: 'ridepulse', endpoint: 'https://minio.storage:9000', prefix: 'city/', credentials: { secretName: 'minio' }, caSecretName: 'minio-ca' } } }],
     ['a pod template with every field', { ...base, opa: { template: EVERY_TEMPLATE_FIELD }, opb: { template: EVERY_TEMPLATE_FIELD } }],
     ['credentials and the global strategy', { kafka: { bootstrapServers: ['a:9092', 'b:9093'], credentials: { secretName: 'kafka-user' } }, recovery: { strategy: 'global' }, opb: { shards: 30, resources: { limits: { cpu: 2, memory: '1Gi' } } } }],
   ]
@@ -1084,9 +1139,12 @@ describe('least privilege: an operator given a list of namespaces', () => {
     const release = 'scoped'
     const rendered = loadAllYaml(execFileSync(join(inject('kubeBin'), 'helm'), ['template', release, join(repoRoot, 'helm', 'ridepulse-operator'), '--namespace', OP_NS, '--kube-version', '1.31.4', '--set', `watchNamespaces={${a},${b}}`], { encoding: 'utf8' }))
     const rbac = rendered.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'].includes(o?.kind ?? ''))
-    // Cluster-wide, only reading nodes; everything else is a Role in a watched namespace (or the lease, in the operator's own).
+    // Cluster-wide, only reading nodes and volumes; everything else is a Role in a watched namespace (or the lease, in the operator's own).
     const clusterRoles = rbac.filter((o) => o.kind === 'ClusterRole') as unknown as { rules: { resources: string[]; verbs: string[] }[] }[]
-    expect(clusterRoles.flatMap((r) => r.rules)).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }])
+    expect(clusterRoles.flatMap((r) => r.rules)).toEqual([
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [''], resources: ['persistentvolumes'], verbs: ['get'] },
+    ])
     expect(rbac.filter((o) => o.kind === 'Role').map((o) => o.metadata?.namespace).sort()).toEqual([a, b, OP_NS].sort())
     for (const o of rbac) await applyYaml(admin, JSON.stringify(o), o.metadata?.namespace ?? OP_NS)
     const sa = `${release}-ridepulse-operator`

@@ -127,6 +127,25 @@ describe('builders', () => {
     expect(env(plain.containers[0]!.env).KAFKA_TLS_CA_FILE).toBeUndefined()
   })
 
+  it('points OpB (only) at the snapshot store: its variables, the keys from their Secret, the CA mounted; the worker accepts them', () => {
+    const spec = specOf({ snapshots: { remote: { bucket: 'snaps', endpoint: 'https://minio.storage:9000', prefix: 'city/', credentials: { secretName: 'minio', accessKeyIdKey: 'user' }, caSecretName: 'minio-ca' } } })
+    const podSpec = buildOpbPod(owner, spec, 1).spec!
+    const c = podSpec.containers[0]!
+    const vars = env(c.env)
+    expect(vars).toMatchObject({ REMOTE_SNAPSHOTS_BUCKET: 'snaps', REMOTE_SNAPSHOTS_ENDPOINT: 'https://minio.storage:9000', REMOTE_SNAPSHOTS_PREFIX: 'city/', REMOTE_SNAPSHOTS_REGION: 'us-east-1', REMOTE_SNAPSHOTS_KEEP: '3', REMOTE_SNAPSHOTS_CA_FILE: '/etc/ridepulse/snapshots-ca/ca.crt' })
+    expect(c.env!.filter((x) => x.name.startsWith('AWS_'))).toEqual([
+      { name: 'AWS_ACCESS_KEY_ID', valueFrom: { secretKeyRef: { name: 'minio', key: 'user' } } },
+      { name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: 'minio', key: 'AWS_SECRET_ACCESS_KEY' } } },
+    ])
+    expect(podSpec.volumes).toContainEqual({ name: 'snapshots-ca', secret: { secretName: 'minio-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }], defaultMode: 0o440 } })
+    expect(c.volumeMounts).toContainEqual({ name: 'snapshots-ca', mountPath: '/etc/ridepulse/snapshots-ca', readOnly: true })
+    const parsed = parseWorkerEnv({ ...vars, AWS_ACCESS_KEY_ID: 'k', AWS_SECRET_ACCESS_KEY: 's' })
+    expect(parsed).toMatchObject({ ok: true, config: { REMOTE_SNAPSHOTS_BUCKET: 'snaps', REMOTE_SNAPSHOTS_KEEP: 3 } })
+    // OpA copies nothing; without the setting nothing is rendered and the shards' template stays as it was.
+    expect(env(buildOpaStatefulSet(owner, spec).spec!.template.spec!.containers[0]!.env).REMOTE_SNAPSHOTS_BUCKET).toBeUndefined()
+    expect(Object.keys(env(buildOpbPod(owner, specOf(), 1).spec!.containers[0]!.env)).filter((n) => n.startsWith('REMOTE_') || n.startsWith('AWS_'))).toEqual([])
+  })
+
   it('sizes the claim and keeps it from being the controller\'s', () => {
     const c = buildOpbClaim(owner, specOf({ opb: { storage: { size: '5Gi', storageClassName: 'local-path' } } }), 1)
     expect(c.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } }, storageClassName: 'local-path' })

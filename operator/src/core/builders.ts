@@ -72,11 +72,13 @@ export function hashOf(value: unknown): string {
 
 /** Environment variables from typed values: only names the worker reads compile (see `renderWorkerEnv`). */
 const envVars = (values: Parameters<typeof renderWorkerEnv>[0]): V1EnvVar[] => Object.entries(renderWorkerEnv(values)).map(([name, value]) => ({ name, value }))
-const secretEnv = (name: WorkerEnvName, secret: string, key: string): V1EnvVar => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } })
+const secretEnv = (name: WorkerEnvName | 'AWS_ACCESS_KEY_ID' | 'AWS_SECRET_ACCESS_KEY', secret: string, key: string): V1EnvVar => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } })
 
 /** Where the TLS files from the resource's Secrets are mounted in a worker's container. */
 export const KAFKA_CA_DIR = '/etc/ridepulse/kafka-ca'
 export const KAFKA_CLIENT_DIR = '/etc/ridepulse/kafka-client'
+/** Where the object store's CA (`spec.snapshots.remote.caSecretName`) is mounted. */
+export const REMOTE_CA_DIR = '/etc/ridepulse/snapshots-ca'
 
 /**
  * The Secrets of `spec.kafka.tls` as volumes and mounts, each key under a
@@ -93,6 +95,29 @@ function kafkaTlsVolumes(spec: PipelineSpec): { volumes: V1Volume[]; mounts: V1V
   if (tls?.caSecretName) add('kafka-ca', tls.caSecretName, [{ key: tls.caKey, path: 'ca.crt' }], KAFKA_CA_DIR)
   if (tls?.clientSecretName) add('kafka-client', tls.clientSecretName, [{ key: tls.certKey, path: 'tls.crt' }, { key: tls.keyKey, path: 'tls.key' }], KAFKA_CLIENT_DIR)
   return { volumes, mounts }
+}
+
+/** OpB's copies of full snapshots in an object store (`spec.snapshots.remote`): variables, credentials from their Secret, the CA's volume. */
+function remoteSnapshots(spec: PipelineSpec): { env: V1EnvVar[]; volumes: V1Volume[]; mounts: V1VolumeMount[] } {
+  const r = spec.snapshots.remote
+  if (!r) return { env: [], volumes: [], mounts: [] }
+  const env = envVars({
+    REMOTE_SNAPSHOTS_BUCKET: r.bucket,
+    REMOTE_SNAPSHOTS_PREFIX: r.prefix || undefined,
+    REMOTE_SNAPSHOTS_ENDPOINT: r.endpoint,
+    REMOTE_SNAPSHOTS_REGION: r.region,
+    REMOTE_SNAPSHOTS_PATH_STYLE: r.pathStyle === undefined ? undefined : String(r.pathStyle),
+    REMOTE_SNAPSHOTS_KEEP: r.keep,
+    REMOTE_SNAPSHOTS_CA_FILE: r.caSecretName ? `${REMOTE_CA_DIR}/ca.crt` : undefined,
+  })
+  const c = r.credentials
+  if (c) env.push(secretEnv('AWS_ACCESS_KEY_ID', c.secretName, c.accessKeyIdKey), secretEnv('AWS_SECRET_ACCESS_KEY', c.secretName, c.secretAccessKeyKey))
+  if (!r.caSecretName) return { env, volumes: [], mounts: [] }
+  return {
+    env,
+    volumes: [{ name: 'snapshots-ca', secret: { secretName: r.caSecretName, items: [{ key: r.caKey, path: 'ca.crt' }], defaultMode: 0o440 } }],
+    mounts: [{ name: 'snapshots-ca', mountPath: REMOTE_CA_DIR, readOnly: true }],
+  }
 }
 
 /** Kafka's `security.protocol` for the resource: TLS and SASL each on when the spec names them. */
@@ -333,6 +358,8 @@ function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
     }),
     ...commonEnv(o, spec),
   ]
+  const remote = remoteSnapshots(spec)
+  env.push(...remote.env)
   const tls = kafkaTlsVolumes(spec)
   const t = fromTemplate(spec.opb.template, o.name, 'opb')
   return {
@@ -356,11 +383,11 @@ function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
         // The tail of its log becomes the termination message: the status can then say why it exited.
         terminationMessagePolicy: 'FallbackToLogsOnError',
         ...(spec.opb.resources ? { resources: toResources(spec.opb.resources) } : {}),
-        volumeMounts: [{ name: 'data', mountPath: DATA_DIR }, ...tls.mounts],
+        volumeMounts: [{ name: 'data', mountPath: DATA_DIR }, ...tls.mounts, ...remote.mounts],
         securityContext: containerSecurity,
       },
     ],
-    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: names.opbClaim(o.name, shard) } }, ...tls.volumes],
+    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: names.opbClaim(o.name, shard) } }, ...tls.volumes, ...remote.volumes],
   }
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { V1Node, V1Pod } from '@kubernetes/client-node'
+import type { V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod } from '@kubernetes/client-node'
 import { ANNOTATION_NUDGED_AT, ANNOTATION_NUDGES, ANNOTATION_SPEC_HASH, LABEL_INSTANCE } from './builders.js'
-import { nodeNotReadySince, observePod, podProblem, resourcesOnNode } from './observe.js'
+import { claimLostReason, nodeNotReadySince, observePod, podProblem, resourcesOnNode, volumeHosts } from './observe.js'
 
 describe('observePod', () => {
   it('reads readiness, deletion, restarts and annotations off a pod', () => {
@@ -95,5 +95,36 @@ describe('podProblem', () => {
   it('says nothing of a container being created, nor of a pod that is ready', () => {
     expect(podProblem(withStatus({ phase: 'Pending', containerStatuses: [{ name: 'opb', image: 'i', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ContainerCreating' } } }] }))).toBeUndefined()
     expect(observePod(withStatus({ phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ name: 'opb', image: 'i', imageID: '', ready: true, restartCount: 1, lastState: { terminated: { exitCode: 1 } } }] })).problem).toBeUndefined()
+  })
+})
+
+describe('claimLostReason', () => {
+  const now = Date.parse('2026-01-01T00:10:00Z')
+  const bound: V1PersistentVolumeClaim = { spec: { volumeName: 'pv-1' }, status: { phase: 'Bound' } }
+  const pinned = (...hosts: string[]): V1PersistentVolume => ({
+    spec: { nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: hosts }] }] } } },
+  })
+  const node = (ready: boolean, since = '2026-01-01T00:00:00Z'): V1Node => ({ status: { conditions: [{ type: 'Ready', status: ready ? 'True' : 'False', lastTransitionTime: new Date(since) }] } })
+
+  it('reads the hosts a volume is pinned to', () => {
+    expect(volumeHosts(pinned('n2', 'n1'))).toEqual(['n1', 'n2'])
+    expect(volumeHosts({ spec: {} })).toEqual([])
+  })
+
+  it('says a claim is lost when its volume is gone, or pinned only to nodes gone or NotReady past the timeout', () => {
+    expect(claimLostReason({ spec: { volumeName: 'pv-1' }, status: { phase: 'Lost' } }, undefined, new Map(), now, 60_000)).toBe('its volume pv-1 is gone (the claim is Lost)')
+    expect(claimLostReason(bound, 'gone', new Map(), now, 60_000)).toBe('its volume pv-1 no longer exists')
+    expect(claimLostReason(bound, pinned('n1'), new Map([['n1', 'gone' as const]]), now, 60_000)).toBe('its volume pv-1 is pinned to a node that cannot run it: node n1 no longer exists')
+    expect(claimLostReason(bound, pinned('n1', 'n2'), new Map<string, V1Node | 'gone'>([['n1', 'gone'], ['n2', node(false)]]), now, 60_000)).toBe(
+      'its volume pv-1 is pinned to nodes that cannot run it: node n1 no longer exists, node n2 NotReady for 600 s',
+    )
+  })
+
+  it('says nothing while one of its nodes can still run it, or while nothing is known', () => {
+    expect(claimLostReason(bound, pinned('n1', 'n2'), new Map<string, V1Node | 'gone'>([['n1', 'gone'], ['n2', node(true)]]), now, 60_000)).toBeUndefined()
+    expect(claimLostReason(bound, pinned('n1'), new Map([['n1', node(false, '2026-01-01T00:09:30Z')]]), now, 60_000)).toBeUndefined()
+    expect(claimLostReason(bound, { spec: {} }, new Map(), now, 60_000)).toBeUndefined()
+    expect(claimLostReason({ status: { phase: 'Pending' } }, undefined, new Map(), now, 60_000)).toBeUndefined()
+    expect(claimLostReason(bound, undefined, new Map(), now, 60_000)).toBeUndefined()
   })
 })

@@ -1,4 +1,4 @@
-import type { V1Node, V1Pod } from '@kubernetes/client-node'
+import type { V1PersistentVolume, V1PersistentVolumeClaim, V1Node, V1Pod } from '@kubernetes/client-node'
 import { ANNOTATION_NUDGED_AT, ANNOTATION_NUDGES, ANNOTATION_SPEC_HASH, LABEL_INSTANCE } from './builders.js'
 import type { ObservedPod } from './shards.js'
 
@@ -80,6 +80,43 @@ export function nodeNotReadySince(node: V1Node | undefined): number | undefined 
   const c = node?.status?.conditions?.find((x) => x.type === 'Ready')
   if (!c || c.status === 'True') return undefined
   return msOf(c.lastTransitionTime)
+}
+
+/** The host names a volume is pinned to by its required node affinity (a local or zonal disk); empty when it is not pinned to hosts. */
+export function volumeHosts(pv: V1PersistentVolume): string[] {
+  const hosts = new Set<string>()
+  for (const term of pv.spec?.nodeAffinity?.required?.nodeSelectorTerms ?? []) {
+    for (const e of term.matchExpressions ?? []) if (e.key === 'kubernetes.io/hostname' && e.operator === 'In') for (const v of e.values ?? []) hosts.add(v)
+  }
+  return [...hosts].sort()
+}
+
+/**
+ * Why a shard's claim can no longer serve a pod, or undefined when it can
+ * (or it is too early to say): its volume is gone, or pinned to hosts whose
+ * nodes are all gone or NotReady for at least `nodeLostTimeoutMs`.
+ * `pv`: the bound volume, 'gone' when the API has none of that name.
+ * `nodes`: per host name, its node ('gone' when none carries it).
+ */
+export function claimLostReason(claim: V1PersistentVolumeClaim, pv: V1PersistentVolume | 'gone' | undefined, nodes: ReadonlyMap<string, V1Node | 'gone'>, nowMs: number, nodeLostTimeoutMs: number): string | undefined {
+  const volume = claim.spec?.volumeName
+  if (claim.status?.phase === 'Lost') return `its volume ${volume ?? '?'} is gone (the claim is Lost)`
+  if (claim.status?.phase !== 'Bound' || !volume || pv === undefined) return undefined
+  if (pv === 'gone') return `its volume ${volume} no longer exists`
+  const hosts = volumeHosts(pv)
+  if (hosts.length === 0) return undefined
+  const why: string[] = []
+  for (const h of hosts) {
+    const n = nodes.get(h)
+    if (n === undefined) return undefined
+    if (n === 'gone') why.push(`node ${h} no longer exists`)
+    else {
+      const since = nodeNotReadySince(n)
+      if (since === undefined || nowMs - since < nodeLostTimeoutMs) return undefined
+      why.push(`node ${h} NotReady for ${Math.round((nowMs - since) / 1000)} s`)
+    }
+  }
+  return `its volume ${volume} is pinned to ${hosts.length === 1 ? 'a node' : 'nodes'} that cannot run it: ${why.join(', ')}`
 }
 
 /**

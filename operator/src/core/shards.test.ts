@@ -218,4 +218,62 @@ describe('planShard', () => {
     const p = planShard(input({ pod: pod({ uid: 'u9', createdAtMs: T0 - 5000, ready: false }) }))
     expect(p.status.pendingRecovery).toMatchObject({ reason: 'PodReplaced', detectedAt: new Date(T0 - 5000).toISOString() })
   })
+
+  describe('a lost claim', () => {
+    const lostPod = pod({ uid: 'u3', phase: 'Pending', ready: false, readySinceMs: undefined, started: false, createdAtMs: T0, problem: 'unschedulable: volume node affinity conflict' })
+    const prev: ShardStatus = { ...running, podUid: 'u3', phase: 'Recovering', ready: false, pendingRecovery: { reason: 'NodeLost', detectedAt: new Date(T0 - 60_000).toISOString() } }
+    const lost = { claimUid: 'c1', claimLost: 'its volume pv-1 is pinned to a node that cannot run it: node n1 no longer exists', lostClaimTimeoutMs: 120_000 }
+
+    it('is said at once, then replaced after the timeout: the pod and the claim deleted, once', () => {
+      const seen = planShard(input({ prev, pod: lostPod, ...lost }))
+      expect(seen.actions).toEqual([])
+      expect(seen.events).toEqual([{ type: 'Warning', reason: 'ClaimLost', message: `shard 1: claim data-p-opb-1 is lost (${lost.claimLost}); replaced with a new claim in 120 s unless it comes back` }])
+      expect(seen.status.claimLostSince).toBe(new Date(T0).toISOString())
+      expect(seen.requeueAfterMs).toBe(1000)
+      const waiting = planShard(input({ prev: seen.status, pod: lostPod, ...lost, nowMs: T0 + 119_999 }))
+      expect(waiting.actions).toEqual([])
+      expect(waiting.events).toEqual([])
+      const due = planShard(input({ prev: waiting.status, pod: lostPod, ...lost, nowMs: T0 + 120_000 }))
+      expect(due.actions).toEqual([
+        { kind: 'delete-pod', uid: 'u3', graceSeconds: 0, reason: 'its claim is lost' },
+        { kind: 'delete-claim', uid: 'c1', reason: lost.claimLost },
+      ])
+      expect(due.events.map((e) => e.reason)).toEqual(['ClaimReplaced'])
+      // The recovery already under way goes on: the replacement is no new failure.
+      expect(due.failed).toBeUndefined()
+      expect(due.status).toMatchObject({ phase: 'Recovering', claimReplacements: 1, pendingRecovery: prev.pendingRecovery })
+      expect(due.status.claimLostSince).toBeUndefined()
+      // A stale view still showing the old claim lost starts the timeout again instead of deleting twice.
+      const stale = planShard(input({ prev: due.status, pod: lostPod, ...lost, nowMs: T0 + 121_000 }))
+      expect(stale.actions.map((a) => a.kind)).not.toContain('delete-claim')
+      // The old claim going away: no pod on it, and the pod still there is deleted.
+      const deleting = planShard(input({ prev: due.status, pod: lostPod, claimDeleting: true, nowMs: T0 + 121_000 }))
+      expect(deleting.actions).toEqual([{ kind: 'delete-pod', uid: 'u3', graceSeconds: 0, reason: 'its claim is being deleted' }])
+      // Gone: a new claim and the pod on it, the same recovery; counted once.
+      const fresh = planShard(input({ prev: deleting.status, pod: undefined, claimExists: false, nowMs: T0 + 122_000 }))
+      expect(fresh.actions).toEqual([{ kind: 'apply-claim' }, { kind: 'create-pod' }])
+      expect(fresh.status).toMatchObject({ claimReplacements: 1, pendingRecovery: prev.pendingRecovery })
+      expect(fresh.failed).toBeUndefined()
+    })
+
+    it('starts a recovery of its own when the shard was running, and is never replaced with the timeout at 0', () => {
+      const gone = { ...lost, claimLost: 'its volume pv-1 is gone (the claim Lost)' }
+      const seen = planShard(input({ prev: { ...running, podUid: 'u3' }, pod: lostPod, ...gone }))
+      expect(seen.failed).toBeUndefined()
+      const due = planShard(input({ prev: seen.status, pod: lostPod, ...gone, nowMs: T0 + 120_000 }))
+      expect(due.failed).toBe('ClaimLost')
+      expect(due.status.pendingRecovery).toMatchObject({ reason: 'ClaimLost', detectedAt: new Date(T0).toISOString() })
+      expect(due.actions.map((a) => a.kind)).toEqual(['delete-pod', 'delete-claim'])
+      const never = planShard(input({ prev, pod: lostPod, ...lost, lostClaimTimeoutMs: 0 }))
+      expect(never.events[0]!.message).toMatch(/lostClaimTimeoutSeconds is 0: delete the claim to have it replaced/)
+      expect(planShard(input({ prev: never.status, pod: lostPod, ...lost, lostClaimTimeoutMs: 0, nowMs: T0 + 86_400_000 })).actions).toEqual([])
+    })
+
+    it('is forgotten when the claim serves again', () => {
+      const seen = planShard(input({ prev, pod: lostPod, ...lost }))
+      const back = planShard(input({ prev: seen.status, pod: pod({ uid: 'u3' }), nowMs: T0 + 5000 }))
+      expect(back.status.claimLostSince).toBeUndefined()
+      expect(back.actions).toEqual([])
+    })
+  })
 })

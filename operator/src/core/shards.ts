@@ -40,6 +40,7 @@ export interface ObservedPod {
 
 export type ShardAction =
   | { kind: 'apply-claim' }
+  | { kind: 'delete-claim'; uid: string; reason: string }
   | { kind: 'create-pod' }
   | { kind: 'delete-pod'; uid: string; graceSeconds?: number; reason: string }
   | { kind: 'nudge-pod'; uid: string; atMs: number; count: number }
@@ -56,6 +57,17 @@ export interface ShardInput {
   claimName: string
   pod?: ObservedPod
   claimExists: boolean
+  /** The claim's uid, when it exists. */
+  claimUid?: string
+  /** The claim is being deleted: no pod is made on it until it is gone and a new one is made. */
+  claimDeleting?: boolean
+  /**
+   * Why the claim cannot serve a pod any more (its volume is gone, or bound to
+   * a node that is gone or lost); undefined when it can, or when unknown.
+   */
+  claimLost?: string
+  /** How long a claim may stay lost before it is replaced with a new, empty one; 0: never. */
+  lostClaimTimeoutMs?: number
   prev?: ShardStatus
   desiredHash: string
   /** Whether this shard may be rolled now (the others are ready and none is rolling). */
@@ -123,6 +135,52 @@ export function planShard(i: ShardInput): ShardPlan {
   }
   const pod = i.pod
 
+  // A claim that cannot serve a pod any more: said at once, replaced after
+  // the timeout with a new, empty claim (the shard restores from a remote
+  // snapshot copy or the changelog), never by a pass that merely saw it.
+  const lostSince = i.claimLost ? (prev.claimLostSince ?? iso(i.nowMs)) : undefined
+  const timeout = i.lostClaimTimeoutMs ?? 0
+  if (i.claimLost && !prev.claimLostSince) {
+    const then = timeout > 0 ? `replaced with a new claim in ${Math.round(timeout / 1000)} s unless it comes back` : 'recovery.lostClaimTimeoutSeconds is 0: delete the claim to have it replaced'
+    events.push({ type: 'Warning', reason: 'ClaimLost', message: `shard ${i.shard}: claim ${i.claimName} is lost (${i.claimLost}); ${then}` })
+  }
+  const replacements = prev.claimReplacements ?? 0
+  const lostBase = { ...base, ...(lostSince ? { claimLostSince: lostSince } : {}), ...(replacements > 0 ? { claimReplacements: replacements } : {}) }
+  if (i.claimLost && lostSince && i.claimUid && timeout > 0 && i.nowMs - Date.parse(lostSince) >= timeout) {
+    let pending = prev.pendingRecovery
+    let failed: RecoveryReason | undefined
+    if (!pending) {
+      pending = start('ClaimLost', Date.parse(lostSince), `claim ${i.claimName} lost (${i.claimLost})`)
+      failed = 'ClaimLost'
+    }
+    if (pod) actions.push({ kind: 'delete-pod', uid: pod.uid, graceSeconds: 0, reason: 'its claim is lost' })
+    actions.push({ kind: 'delete-claim', uid: i.claimUid, reason: i.claimLost })
+    events.push({ type: 'Warning', reason: 'ClaimReplaced', message: `shard ${i.shard}: claim ${i.claimName} lost for ${Math.round((i.nowMs - Date.parse(lostSince)) / 1000)} s: deleted, a new one follows` })
+    // claimLostSince is dropped: a view that still shows the old claim starts the timeout again rather than deleting twice.
+    const status: ShardStatus = { ...base, claimReplacements: replacements + 1, ...(pod ? { podUid: pod.uid } : {}), phase: 'Recovering', ready: false, restarts: 0, specHash: pod?.specHash, pendingRecovery: pending }
+    return { actions, status, events, failed, requeueAfterMs: 1000 }
+  }
+  if (i.claimDeleting) {
+    // The old claim goes once no pod uses it; then the pass makes a new claim and the pod.
+    if (pod && pod.deletionRequestedAtMs === undefined) actions.push({ kind: 'delete-pod', uid: pod.uid, graceSeconds: 0, reason: 'its claim is being deleted' })
+    const status: ShardStatus = { ...lostBase, ...(pod ? { podUid: pod.uid } : {}), phase: prev.pendingRecovery ? 'Recovering' : 'Creating', ready: false, restarts: 0, specHash: pod?.specHash, ...(prev.pendingRecovery ? { pendingRecovery: prev.pendingRecovery } : {}) }
+    return { actions, status, events, requeueAfterMs: 1000 }
+  }
+  const untilReplace = lostSince && timeout > 0 ? Math.max(1000, Date.parse(lostSince) + timeout - i.nowMs) : undefined
+  const plan = planPodOfShard(i, prev, lostBase, actions, events, start, move)
+  return untilReplace === undefined ? plan : { ...plan, requeueAfterMs: Math.min(plan.requeueAfterMs ?? untilReplace, untilReplace) }
+}
+
+function planPodOfShard(
+  i: ShardInput,
+  prev: ShardStatus,
+  base: Pick<ShardStatus, 'shard' | 'pod' | 'claim' | 'recoveries' | 'lastRecovery' | 'plannedMoves' | 'claimLostSince' | 'claimReplacements'>,
+  actions: ShardAction[],
+  events: ShardEvent[],
+  start: (reason: RecoveryReason, detectedAtMs: number, message: string) => Recovery,
+  move: (detectedAtMs: number, message: string) => Recovery,
+): ShardPlan {
+  const pod = i.pod
   if (!pod) {
     // Gone: deleted (a pod-kill), evicted, or never created.
     let pending = prev.pendingRecovery

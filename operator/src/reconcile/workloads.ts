@@ -1,4 +1,4 @@
-import type { CoreV1Event, V1Node, V1PersistentVolumeClaim, V1Pod, V1StatefulSet } from '@kubernetes/client-node'
+import type { CoreV1Event, V1Node, V1PersistentVolume, V1PersistentVolumeClaim, V1Pod, V1StatefulSet } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { opbStatusSchema, type PipelineSpec, type ShardStatus } from '@ridepulse/contracts'
 import { z } from 'zod'
@@ -21,7 +21,7 @@ import {
   WORKER_PORT,
   type Owner,
 } from '../core/builders.js'
-import { nodeNotReadySince, observePod } from '../core/observe.js'
+import { claimLostReason, nodeNotReadySince, observePod, volumeHosts } from '../core/observe.js'
 import { planGlobalRestart, shardsToRoll, shardsRequeue, withWorkerReport } from '../core/pass.js'
 import { MAX_NUDGES, planShard, type ObservedPod, type Recovery, type ShardPlan } from '../core/shards.js'
 import { isNotFound, objectPath } from '../kube/rest.js'
@@ -122,7 +122,7 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     d.w.rest.get<{ items: V1PersistentVolumeClaim[] }>(claimsPath(m.namespace), { labelSelector: selector(m.name, 'opb'), resourceVersion: '0' }),
   ])
   const podByShard = new Map(pods.items.map((p) => [Number(p.metadata?.labels?.[LABEL_SHARD]), p]))
-  const claimNames = new Set(claims.items.map((c) => c.metadata?.name))
+  const claimByName = new Map(claims.items.map((c) => [c.metadata?.name, c]))
   const nodes = await nodesOf(d, pods.items, log)
 
   const desiredHash = opbTemplateHash(owner, spec)
@@ -135,13 +135,20 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
   const roll = shardsToRoll(observed, prevStatuses, desiredHash)
   const forbidden = d.kubeletNudge ? await claimRefusals(d, m.namespace, observed, prev, log) : new Map<string, number>()
   const now = d.nowMs()
+  const claimOf = (shard: number) => claimByName.get(names.opbClaim(m.name, shard))
+  // Only a shard without a ready pod can have lost its claim: a running one proves it serves.
+  const lost = await lostClaims(d, observed.map((pod, shard) => (pod?.ready ? undefined : claimOf(shard))), now, spec.recovery.nodeLostTimeoutSeconds * 1000, log)
   const plans: ShardPlan[] = observed.map((pod, shard) =>
     planShard({
       shard,
       podName: names.opbPod(m.name, shard),
       claimName: names.opbClaim(m.name, shard),
       pod,
-      claimExists: claimNames.has(names.opbClaim(m.name, shard)),
+      claimExists: claimOf(shard) !== undefined,
+      claimUid: claimOf(shard)?.metadata?.uid,
+      claimDeleting: !!claimOf(shard)?.metadata?.deletionTimestamp,
+      claimLost: lost.get(shard),
+      lostClaimTimeoutMs: spec.recovery.lostClaimTimeoutSeconds * 1000,
       prev: prev.get(shard),
       desiredHash,
       mayRoll: roll.has(shard),
@@ -165,6 +172,7 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
         if (a.kind === 'apply-claim') await d.w.apply(claimsPath(m.namespace, names.opbClaim(m.name, shard)), buildOpbClaim(owner, spec, shard))
         else if (a.kind === 'create-pod') await d.w.createPod(buildOpbPod(owner, spec, shard))
         else if (a.kind === 'nudge-pod') await d.w.nudgePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.atMs, a.count, log.child({ shard }))
+        else if (a.kind === 'delete-claim') await d.w.deleteClaim(m.namespace, names.opbClaim(m.name, shard), a.uid)
         else await d.w.deletePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.graceSeconds)
       }
     } catch (err) {
@@ -239,6 +247,38 @@ async function claimRefusals(d: WorkloadDeps, namespace: string, observed: (Obse
     }
   })
   return found
+}
+
+/**
+ * Why each given claim (by shard) is lost, if it is (`claimLostReason`): its
+ * volume read, and the nodes it is pinned to looked up by host name. A read
+ * that fails is no evidence: the claim counts as fine this pass.
+ */
+async function lostClaims(d: WorkloadDeps, claims: (V1PersistentVolumeClaim | undefined)[], nowMs: number, nodeLostTimeoutMs: number, log: Logger): Promise<Map<number, string>> {
+  const out = new Map<number, string>()
+  await eachLimited([...claims.entries()], 4, async ([shard, claim]) => {
+    if (!claim || claim.metadata?.deletionTimestamp) return
+    try {
+      let pv: V1PersistentVolume | 'gone' | undefined
+      const volume = claim.spec?.volumeName
+      if (claim.status?.phase === 'Bound' && volume) {
+        pv = await d.w.rest.get<V1PersistentVolume>(objectPath('v1', 'persistentvolumes', undefined, volume)).catch((err: unknown) => {
+          if (isNotFound(err)) return 'gone' as const
+          throw err
+        })
+      }
+      const nodes = new Map<string, V1Node | 'gone'>()
+      for (const host of pv && pv !== 'gone' ? volumeHosts(pv) : []) {
+        const found = await d.w.rest.get<{ items: V1Node[] }>(objectPath('v1', 'nodes', undefined), { labelSelector: `kubernetes.io/hostname=${host}` })
+        nodes.set(host, found.items[0] ?? 'gone')
+      }
+      const why = claimLostReason(claim, pv, nodes, nowMs, nodeLostTimeoutMs)
+      if (why) out.set(shard, why)
+    } catch (err) {
+      log.warn({ shard, claim: claim.metadata?.name, err }, 'could not tell whether a shard\'s claim is lost')
+    }
+  })
+  return out
 }
 
 /** The nodes of the shards' pods; one that is gone is left out (its pods then count as on a lost node). */

@@ -63,6 +63,15 @@ export class ClusterWriter {
     }
   }
 
+  /** Deletes a shard's claim, that one only (uid precondition); already gone is fine. */
+  async deleteClaim(ns: string, name: string, uid: string): Promise<void> {
+    try {
+      await this.rest.delete(claimsPath(ns, name), { uid })
+    } catch (err) {
+      if (!(isNotFound(err) || isConflict(err))) throw err
+    }
+  }
+
   /** The one writer of the status subresource: retries on conflict with the latest version. */
   /**
    * Writes the status computed from `res`, as of `res`'s resourceVersion.
