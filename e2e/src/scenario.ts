@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import { parse } from 'yaml'
 import type { ShardStatus } from '@ridepulse/contracts'
 import type { KafkaSettings } from '@ridepulse/kafka'
-import { awaitVerdict, createRng, sleep, startLoad, topicsFor, waitFor, type VerifyReport } from '@ridepulse/testkit'
+import { awaitVerdict, createRng, sleep, startLoad, startObjectStore, topicsFor, waitFor, type LocalObjectStore, type VerifyReport } from '@ridepulse/testkit'
 import { Cluster, repoRoot, toolPaths, type PodView } from './kube.js'
 import { checkMonitoring, startMonitoring, type Monitoring, type MonitoringReport } from './prometheus.js'
 
@@ -94,8 +94,29 @@ export interface Kill {
   othersDisturbed: string[]
 }
 
+/** A shard whose volume is lost: its claim replaced by the operator, its state restored from the object store's copy. */
+export interface LostClaim {
+  shard: number
+  pod: string
+  /** The PersistentVolume removed (the disk gone). */
+  volume: string
+  oldClaimUid: string
+  newClaimUid: string
+  /** The operator's timeout before it replaces a lost claim, seconds. */
+  timeoutSeconds: number
+  /** Pod killed → the replacement's first committed transaction (the timeout included). */
+  ttrMs: number
+  /** The new claim seen → that first commit: what the object store saves over a full replay. */
+  fromNewClaimMs: number
+  worker: { source: string | null; snapshotId: string | null; downloadMs: number | null; replayedRecords: number; changelogTo: number }
+  recorded: { reason: string | undefined; snapshotSource: string | undefined; claimReplacements: number | undefined }
+  /** Whole copies of the shard in the store at the end. */
+  copies: number
+}
+
 export interface E2eReport {
   kills: Kill[]
+  lostClaim: LostClaim
   verdict: VerifyReport
   /** OpA pods whose uid or restart count changed over the whole run. */
   opaDisturbed: string[]
@@ -111,6 +132,9 @@ export interface E2eReport {
 
 const NAME = 'rides'
 const SHARDS = 3
+/** How long the operator waits before replacing a lost claim in this run (the default is 300 s). */
+const LOST_CLAIM_TIMEOUT_S = 10
+const STORE_SECRET = 'snapshot-store'
 const WORKER_PORT = 8080
 /** Short windows, lateness and idle timeout so every window is final soon after the traffic stops. */
 const WINDOW_MS = 5000
@@ -121,19 +145,21 @@ const selector = (component: 'opa' | 'opb') => `app.kubernetes.io/instance=${NAM
 interface WorkerStatus {
   phase: string
   lastSnapshot: { snapshotId: string } | null
+  remoteSnapshots: { uploads: number; failures: number; lastError: string | null } | null
   lastRecovery: {
     startedAt: number
     readyAt: number
     timeToRecoverMs: number
-    snapshot: { snapshotId: string; kind: string } | null
+    snapshot: { snapshotId: string; kind: string; source?: string; downloadMs?: number } | null
     replayedRecords: number
     changelogFrom: number
+    changelogTo: number
     firstCommitAt: number | null
   } | null
 }
 
-/** The sample resource of examples/, pointed at this run's broker, images and topics; windows and snapshots shortened. */
-export function sampleResource(o: E2eOptions, prefix: string): Record<string, unknown> {
+/** The sample resource of examples/, pointed at this run's broker, images, topics and snapshot store; windows and snapshots shortened. */
+export function sampleResource(o: E2eOptions, prefix: string, store?: LocalObjectStore): Record<string, unknown> {
   const r = parse(readFileSync(join(repoRoot, 'examples', 'statefuloperator.yaml'), 'utf8')) as {
     metadata: Record<string, unknown>
     spec: Record<string, Record<string, unknown>>
@@ -157,7 +183,13 @@ export function sampleResource(o: E2eOptions, prefix: string): Record<string, un
   r.spec.opa = { ...r.spec.opa, image: o.workerImage }
   // A small node (two cores) runs three shards, OpA, the operator and the broker.
   r.spec.opb = { ...r.spec.opb, shards: SHARDS, image: o.workerImage, resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } } }
-  r.spec.snapshots = { ...r.spec.snapshots, intervalMs: 2000 }
+  r.spec.snapshots = {
+    ...r.spec.snapshots,
+    intervalMs: 2000,
+    fullEvery: 3,
+    ...(store ? { remote: { bucket: store.bucket, endpoint: store.endpoint, prefix: `${prefix}/`, credentials: { secretName: STORE_SECRET } } } : {}),
+  }
+  r.spec.recovery = { ...r.spec.recovery, lostClaimTimeoutSeconds: LOST_CLAIM_TIMEOUT_S }
   r.spec.windows = { sizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS, idleTimeoutMs: 1500 }
   return r
 }
@@ -213,6 +245,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
   const [repository, tag] = splitImage(o.operatorImage)
   let load: ReturnType<typeof startLoad> | undefined
   let monitoring: Monitoring | undefined
+  let store: LocalObjectStore | undefined
   let collected = false
   let uninstalled = false
   try {
@@ -231,8 +264,17 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       (err: unknown) => ({ ok: false, output: String(err) }),
     ))
     o.log(`helm test: ${helmTest.ok ? 'passed' : 'FAILED'}\n${helmTest.output}`)
+    // The S3-compatible store the shards copy their full snapshots to, where the pods reach the broker.
+    store = await timed('object store', () => startObjectStore({ host: o.brokers.split(',')[0]!.replace(/:\d+$/, '') }))
+    const s3 = store
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: STORE_SECRET, namespace: ns },
+      stringData: { AWS_ACCESS_KEY_ID: s3.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.secretAccessKey },
+    }))
     await timed('pipeline running', async () => {
-      await c.kubectl(['apply', '-f', '-'], JSON.stringify(sampleResource(o, prefix)))
+      await c.kubectl(['apply', '-f', '-'], JSON.stringify(sampleResource(o, prefix, s3)))
       await waitFor('the pipeline Running: every shard and OpA ready', async () => {
         const r = await c.resource(ns, NAME)
         return r.status?.phase === 'Running' && r.status.readyShards === SHARDS
@@ -342,6 +384,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       }
     }
     durationsMs.kills = Date.now() - startKills
+    const lostClaim = await timed('lost claim', () => loseClaim(c, o, s3, prefix))
 
     // Under load still: every shard's lag, read by the operator from its worker within the last poll or two.
     const lagSince = Date.now()
@@ -369,13 +412,74 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       chart.uninstall = await timed('uninstall', () => uninstall(c, o))
       uninstalled = true
     }
-    return { kills, verdict, opaDisturbed, lag, monitoring: monitoringReport, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs, chart }
+    return { kills, lostClaim, verdict, opaDisturbed, lag, monitoring: monitoringReport, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs, chart }
   } finally {
     if (load) await load.stop().catch((err: unknown) => o.log(`stopping the load: ${String(err)}`))
     await monitoring?.stop().catch((err: unknown) => o.log(`stopping prometheus: ${String(err)}`))
+    await store?.stop().catch((err: unknown) => o.log(`stopping the object store: ${String(err)}`))
     if (!collected) await collect(c, o, prefix)
     if (!o.keep && !uninstalled) await timed('uninstall', () => uninstall(c, o))
   }
+}
+
+/**
+ * A lost disk: shard 0's PersistentVolume is removed (its protection
+ * finalizer too, as when the disk or its node is gone for good) and its pod
+ * killed. The replacement cannot mount the claim; the operator sees the
+ * claim lost, replaces it after LOST_CLAIM_TIMEOUT_S with a new, empty one,
+ * and the shard restores from the newest copy in the object store plus the
+ * changelog's tail.
+ */
+async function loseClaim(c: Cluster, o: E2eOptions, store: LocalObjectStore, prefix: string): Promise<LostClaim> {
+  const ns = o.namespace
+  const shard = 0
+  const pod = `${NAME}-opb-${shard}`
+  await waitFor(`a copy of shard ${shard} in the object store`, async () => ((await c.workerStatus<WorkerStatus>(ns, pod, WORKER_PORT)).remoteSnapshots?.uploads ?? 0) > 0, 120_000, 500)
+  const before = (await c.pods(ns, selector('opb'))).find((p) => p.name === pod)!
+  const claimName = before.claim!
+  const old = await c.claim(ns, claimName)
+  const volume = old.volume!
+  await c.kubectl(['delete', 'pv', volume, '--wait=false'])
+  await c.kubectl(['patch', 'pv', volume, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'])
+  await waitFor(`volume ${volume} gone`, async () => !(await c.kubectl(['get', 'pv', '--no-headers', '-o', 'name'])).includes(`persistentvolume/${volume}`), 30_000, 200)
+  const killedAt = Date.now()
+  await c.kubectl(['delete', 'pod', pod, '--namespace', ns, '--grace-period=0', '--force'])
+  const fresh = await waitFor('a new claim', async () => {
+    const cl = await c.claim(ns, claimName).catch(() => undefined)
+    return cl && cl.uid !== old.uid ? { ...cl, seenAt: Date.now() } : undefined
+  }, (LOST_CLAIM_TIMEOUT_S + 120) * 1000, 200)
+  const replacement = await waitFor(`${pod} on the new claim and ready`, async () => {
+    const p = (await c.pods(ns, selector('opb'))).find((x) => x.name === pod)
+    return p && p.uid !== before.uid && p.ready && !p.deleting ? p : undefined
+  }, 180_000, 100)
+  const w = await waitFor(`${pod}'s first commit after its recovery`, async () => {
+    const st = await c.workerStatus<WorkerStatus>(ns, pod, WORKER_PORT)
+    return st.lastRecovery?.firstCommitAt ? st.lastRecovery : undefined
+  }, 60_000, 50)
+  const recorded = await waitFor('the recovery in the resource\'s status', async () => {
+    const st = (await c.resource(ns, NAME)).status?.shards?.find((x) => x.shard === shard)
+    return st?.podUid === replacement.uid && st.lastRecovery?.readyAt ? st : undefined
+  }, 60_000, 200)
+  const copies = (await store.keys(`${prefix}/`)).filter((k) => k.includes(`/opb-${shard}/`) && k.endsWith('/manifest.json')).length
+  const r: LostClaim = {
+    shard,
+    pod,
+    volume,
+    oldClaimUid: old.uid,
+    newClaimUid: fresh.uid,
+    timeoutSeconds: LOST_CLAIM_TIMEOUT_S,
+    ttrMs: w.firstCommitAt! - killedAt,
+    fromNewClaimMs: w.firstCommitAt! - fresh.seenAt,
+    worker: { source: w.snapshot?.source ?? null, snapshotId: w.snapshot?.snapshotId ?? null, downloadMs: w.snapshot?.downloadMs ?? null, replayedRecords: w.replayedRecords, changelogTo: w.changelogTo },
+    recorded: { reason: recorded.lastRecovery?.reason, snapshotSource: recorded.lastRecovery?.snapshotSource, claimReplacements: recorded.claimReplacements },
+    copies,
+  }
+  o.log(
+    `lost claim: volume ${volume} of ${pod} removed; claim replaced after the ${LOST_CLAIM_TIMEOUT_S} s timeout; kill -> first commit ${r.ttrMs} ms (${r.fromNewClaimMs} ms after the new claim); ` +
+      `restored ${r.worker.snapshotId ?? 'nothing'} from ${r.worker.source ?? '-'} in ${r.worker.downloadMs ?? '-'} ms, ${r.worker.replayedRecords} of ${r.worker.changelogTo} changelog records replayed; ` +
+      `status: ${r.recorded.reason}, ${r.recorded.snapshotSource}, ${r.recorded.claimReplacements} replacement(s); ${copies} copies in the store`,
+  )
+  return r
 }
 
 /** The operator's and the workers' logs, the events and the resource, kept for reading after the cluster is gone. */

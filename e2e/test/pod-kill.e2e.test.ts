@@ -40,7 +40,7 @@ describe('OpB pods killed on a real cluster (our chart, our images, the sample r
   })
 
   it('feeds a real Prometheus that found the pods through the API server: every dashboard panel has data, the chart\'s alerts are loaded', () => {
-    expect(report.monitoring.rules).toBe(9)
+    expect(report.monitoring.rules).toBe(10)
     // Every worker's pod at least (the operator's replicas too, mostly).
     expect(report.monitoring.targetsUp.filter(isWorker).length, report.monitoring.targetsUp.join(', ')).toBeGreaterThanOrEqual(4)
     expect(report.monitoring.panels.length).toBeGreaterThanOrEqual(16)
@@ -68,6 +68,17 @@ describe('OpB pods killed on a real cluster (our chart, our images, the sample r
 
   it('gets output flowing again from each replacement', () => {
     for (const k of report.kills) expect(k.ttrMs, `kill of ${k.pod} (${k.round})`).toBeGreaterThan(0)
+  })
+
+  it('replaces a lost claim after its timeout, and the shard restores from the object store, not a full replay', () => {
+    const l = report.lostClaim
+    expect(l.newClaimUid).not.toBe(l.oldClaimUid)
+    expect(l.ttrMs).toBeGreaterThanOrEqual(l.timeoutSeconds * 1000)
+    expect(l.worker.source).toBe('remote')
+    expect(l.worker.snapshotId).toBeTruthy()
+    expect(l.worker.replayedRecords).toBeLessThan(l.worker.changelogTo)
+    expect(l.recorded).toEqual({ reason: expect.any(String), snapshotSource: 'remote', claimReplacements: 1 })
+    expect(l.copies).toBeGreaterThan(0)
   })
 
   it('loses nothing and duplicates nothing (the verifier against the raw input)', () => {
