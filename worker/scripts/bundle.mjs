@@ -7,6 +7,7 @@
 // The test kit bundles its worker under test (the worker with test hooks) the
 // same way, so that both start alike.
 import { readFile } from 'node:fs/promises'
+import { basename, dirname } from 'node:path'
 import { build } from 'esbuild'
 
 /**
@@ -59,8 +60,14 @@ function matchingParen(s, open) {
 const [entry = 'dist/main.js', outfile = 'dist/worker.mjs'] = process.argv.slice(2)
 
 await build({
-  entryPoints: [entry],
-  outfile,
+  entryPoints: { [basename(outfile, '.mjs')]: entry },
+  outdir: dirname(outfile),
+  outExtension: { '.js': '.mjs' },
+  // What the worker imports only when it needs it (the object store's SDK)
+  // goes to a chunk of its own beside the bundle, loaded on that import:
+  // a worker that never uses it does not even parse it at start-up.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   platform: 'node',
   target: 'node20',

@@ -10,6 +10,8 @@ export type { CommitPoint, WorkerHooks } from './hooks.js'
 export { emptyAgg, windowKey, type WindowAgg } from './core/aggregate.js'
 export { encodeMeta, encodeWindowValue, initialMeta, META_KEY, type ShardMeta } from './core/records.js'
 export { SnapshotStore } from './store/snapshots.js'
-export { RemoteSnapshots } from './store/remote.js'
+export type { RemoteSnapshots } from './store/remote.js'
+/** The snapshot store's client; the AWS SDK behind it is loaded on this call only. */
+export const loadRemoteSnapshots = async (cfg: import('./config.js').OpbConfig & { REMOTE_SNAPSHOTS_BUCKET: string }) => (await import('./store/remote.js')).loadRemoteSnapshots(cfg)
 export { newStoreMeta, StateStore } from './store/state-store.js'
 export { pipelineTopics } from './topics.js'

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseWorkerEnv, type OpbConfig } from '@ridepulse/contracts'
-import { emptyAgg, encodeMeta, encodeWindowValue, initialMeta, META_KEY, newStoreMeta, pipelineTopics, RemoteSnapshots, SnapshotStore, StateStore, windowKey, type ShardMeta, type WindowAgg } from '@ridepulse/worker'
+import { emptyAgg, encodeMeta, encodeWindowValue, initialMeta, META_KEY, newStoreMeta, pipelineTopics, loadRemoteSnapshots, SnapshotStore, StateStore, windowKey, type ShardMeta, type WindowAgg } from '@ridepulse/worker'
 import { ensureTopics, TxnProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
 import { getJson, LocalPipeline, runTeardown, startLocalKafka, startObjectStore, stopOnSignals, topicsFor, waitReady } from '@ridepulse/testkit'
 
@@ -155,7 +155,7 @@ try {
     if (objects) {
       const parsed = parseWorkerEnv({ ROLE: 'opb', SHARD: '0', DATA_DIR: shardDir, PIPELINE: pipeline, ...objects.env })
       if (!parsed.ok) throw new Error(parsed.issues.join('; '))
-      const copies = new RemoteSnapshots(parsed.config as OpbConfig & { REMOTE_SNAPSHOTS_BUCKET: string })
+      const copies = await loadRemoteSnapshots(parsed.config as OpbConfig & { REMOTE_SNAPSHOTS_BUCKET: string })
       const up = await copies.upload(join(shardDir, 'snapshots', snap.snapshotId), snap, Date.now)
       copies.close()
       out(`copied ${snap.snapshotId} (${(up.bytes / 1e6).toFixed(1)} MB) to the object store in ${up.ms} ms`)

@@ -9,7 +9,6 @@ import { processBatch, type WindowConfig } from '../core/shard.js'
 import { defaultProducer, type WorkerHooks } from '../hooks.js'
 import type { Metrics } from '../metrics.js'
 import { isVolumeError } from '../store/files.js'
-import { RemoteSnapshots } from '../store/remote.js'
 import { SnapshotStore, type Staged } from '../store/snapshots.js'
 import { commitStrategy, type CommitStrategy, type ShardState } from './commits.js'
 import type { EarlyRestore } from './early-restore.js'
@@ -91,7 +90,7 @@ export class OpbShard implements CommitUnit {
     }
     this.#volume = new VolumeHealth(log, metrics, cfg.DATA_DIR, nowMs)
     const bucket = cfg.REMOTE_SNAPSHOTS_BUCKET
-    this.#copies = bucket ? new RemoteCopies(new RemoteSnapshots({ ...cfg, REMOTE_SNAPSHOTS_BUCKET: bucket }), this.#snapshots, cfg, log, metrics, nowMs) : undefined
+    this.#copies = bucket ? new RemoteCopies({ ...cfg, REMOTE_SNAPSHOTS_BUCKET: bucket }, this.#snapshots, log, metrics, nowMs) : undefined
     this.#commits = commitStrategy({
       cfg,
       log,
@@ -184,7 +183,7 @@ export class OpbShard implements CommitUnit {
     this.#state = undefined
     const staged = this.#earlyStaged
     this.#earlyStaged = undefined
-    const inputs = { cfg: this.cfg, log: this.log, nowMs: this.nowMs, hooks: this.hooks, settings: this.#settings, producer: this.producer, changelog: this.#changelog, snapshots: this.#snapshots, checkpointOnly: this.#checkpointOnly, ...(this.#copies ? { remote: this.#copies.remote } : {}) }
+    const inputs = { cfg: this.cfg, log: this.log, nowMs: this.nowMs, hooks: this.hooks, settings: this.#settings, producer: this.producer, changelog: this.#changelog, snapshots: this.#snapshots, checkpointOnly: this.#checkpointOnly, ...(this.#copies ? { remote: () => this.#copies!.remote() } : {}) }
     const { report } = await recoverShard(inputs, (p) => this.#to(p), (r) => {
       // The input position comes from the restored state. The idle clock
       // restarts now, so a backlog is never taken for idleness.

@@ -22,8 +22,8 @@ export interface RecoveryInputs {
   snapshots: SnapshotStore
   /** No changelog: only the committed checkpoint is exact. */
   checkpointOnly: boolean
-  /** Copies of full snapshots in an object store: used when the volume has no usable snapshot. */
-  remote?: RemoteSnapshots
+  /** Copies of full snapshots in an object store, used when the volume has no usable snapshot (the client is loaded then). */
+  remote?: () => Promise<RemoteSnapshots>
 }
 
 /** A shard back at its last committed point. */
@@ -158,10 +158,11 @@ interface RemoteFetch {
  * is reported and the shard replays the whole changelog instead (slower,
  * as exact).
  */
-async function fetchRemote(remote: RemoteSnapshots, snapshots: SnapshotStore, shard: number, changelogEnd: number, log: Logger, nowMs: () => number): Promise<RemoteFetch> {
+async function fetchRemote(client: () => Promise<RemoteSnapshots>, snapshots: SnapshotStore, shard: number, changelogEnd: number, log: Logger, nowMs: () => number): Promise<RemoteFetch> {
   const t0 = nowMs()
   const rejected: { snapshotId: string; reason: string }[] = []
   try {
+    const remote = await client()
     for (const id of await remote.ids()) {
       const m = await remote.manifest(id, shard).catch((err: unknown) => {
         rejected.push({ snapshotId: id, reason: `remote copy: ${(err as Error).message}` })

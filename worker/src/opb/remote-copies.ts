@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { OpbConfig } from '../config.js'
 import type { Metrics } from '../metrics.js'
 import type { RemoteSnapshots, RemoteUpload } from '../store/remote.js'
+import { remoteLocation } from '../store/remote-location.js'
 import type { SnapshotManifest, SnapshotStore } from '../store/snapshots.js'
 
 export interface RemoteCopiesStatus {
@@ -21,20 +22,26 @@ export interface RemoteCopiesStatus {
  * snapshot is copied in its turn.
  */
 export class RemoteCopies {
+  #client: Promise<RemoteSnapshots> | undefined
   #next: SnapshotManifest | undefined
   #running: Promise<void> | undefined
   #closed = false
   readonly #status: RemoteCopiesStatus
 
   constructor(
-    readonly remote: RemoteSnapshots,
+    private readonly cfg: OpbConfig & { REMOTE_SNAPSHOTS_BUCKET: string },
     private readonly snapshots: SnapshotStore,
-    private readonly cfg: OpbConfig,
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly nowMs: () => number,
   ) {
-    this.#status = { where: remote.where, uploads: 0, failures: 0, last: null, lastError: null, uploading: null }
+    this.#status = { where: remoteLocation(cfg).where, uploads: 0, failures: 0, last: null, lastError: null, uploading: null }
+  }
+
+  /** The store's client; the SDK behind it is loaded on the first call (a copy, or a recovery that needs the store). */
+  remote(): Promise<RemoteSnapshots> {
+    this.#client ??= import('../store/remote.js').then((m) => m.loadRemoteSnapshots(this.cfg))
+    return this.#client
   }
 
   status(): RemoteCopiesStatus {
@@ -60,18 +67,19 @@ export class RemoteCopies {
       this.snapshots.pin(m.snapshotId)
       this.#status.uploading = m.snapshotId
       try {
-        const up = await this.remote.upload(this.snapshots.dirOf(m.snapshotId), m, this.nowMs)
+        const remote = await this.remote()
+        const up = await remote.upload(this.snapshots.dirOf(m.snapshotId), m, this.nowMs)
         this.#status.uploads++
         this.#status.last = { ...up, at: this.nowMs() }
         this.#status.lastError = null
         this.metrics.remoteCopies.inc({ outcome: 'copied' })
         this.metrics.remoteCopyDuration.observe(up.ms)
         this.metrics.remoteCopyLast.set(Math.round(this.nowMs() / 1000))
-        const removed = await this.remote.prune(this.cfg.REMOTE_SNAPSHOTS_KEEP, this.cfg.SHARD).catch((err: unknown) => {
+        const removed = await remote.prune(this.cfg.REMOTE_SNAPSHOTS_KEEP, this.cfg.SHARD).catch((err: unknown) => {
           this.log.warn({ err: (err as Error).message }, 'old remote snapshot copies could not be deleted; tried again after the next copy')
           return []
         })
-        this.log.info({ snapshotId: up.snapshotId, bytes: up.bytes, ms: up.ms, removed: removed.length, where: this.remote.where }, 'snapshot copied to the object store')
+        this.log.info({ snapshotId: up.snapshotId, bytes: up.bytes, ms: up.ms, removed: removed.length, where: remote.where }, 'snapshot copied to the object store')
       } catch (err) {
         this.#status.failures++
         this.#status.lastError = (err as Error).message
@@ -88,6 +96,6 @@ export class RemoteCopies {
   close(): void {
     this.#closed = true
     this.#next = undefined
-    this.remote.close()
+    void this.#client?.then((r) => r.close(), () => undefined)
   }
 }

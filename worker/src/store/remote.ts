@@ -8,9 +8,9 @@ import { pipeline } from 'node:stream/promises'
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
-import { kafkaIdOf } from '@ridepulse/contracts'
 import type { OpbConfig } from '../config.js'
 import { fsyncPath, writeFileAtomic } from './files.js'
+import { remoteLocation } from './remote-location.js'
 import { manifestSchema, type SnapshotManifest } from './snapshots.js'
 
 /**
@@ -22,6 +22,10 @@ import { manifestSchema, type SnapshotManifest } from './snapshots.js'
  * The manifest is written last: a copy is whole once its manifest is there.
  * A download is checked against the manifest's size and SHA-256 before it
  * is used, like a snapshot on the volume.
+ *
+ * This module loads the AWS SDK: the worker imports it only when it needs
+ * the store (`loadRemoteSnapshots`), so a shard without one, or one that
+ * recovers from its own volume, never pays for loading it at start-up.
  */
 
 /** Multipart parts: large enough for few requests, small enough to hold two in memory. */
@@ -70,9 +74,10 @@ export class RemoteSnapshots {
         ...(ca ? { httpsAgent: new Agent({ ca, keepAlive: true }) } : {}),
       }),
     })
-    this.bucket = cfg.REMOTE_SNAPSHOTS_BUCKET
-    this.base = `${cfg.REMOTE_SNAPSHOTS_PREFIX}${kafkaIdOf(cfg)}/opb-${cfg.SHARD}/`
-    this.where = `s3://${this.bucket}/${this.base}${endpoint ? ` at ${endpoint}` : ''}`
+    const at = remoteLocation(cfg)
+    this.bucket = at.bucket
+    this.base = at.base
+    this.where = at.where
   }
 
   #key(snapshotId: string, file: string): string {
@@ -215,4 +220,9 @@ export class RemoteSnapshots {
   close(): void {
     this.#s3.destroy()
   }
+}
+
+/** The store's client, with the SDK loaded on first use. */
+export async function loadRemoteSnapshots(cfg: OpbConfig & { REMOTE_SNAPSHOTS_BUCKET: string }): Promise<RemoteSnapshots> {
+  return new RemoteSnapshots(cfg)
 }
