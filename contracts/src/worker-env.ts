@@ -110,6 +110,25 @@ const remoteSnapshotEnv = {
   REMOTE_SNAPSHOTS_KEEP: int(1).default(3),
 }
 
+/**
+ * Hot standby (docs/design.md, "Standby shards"): with STANDBY_ENABLED each
+ * process of a shard starts as a candidate; it follows a live active as its
+ * standby, or takes the shard over when there is none.
+ */
+const standbyEnv = {
+  STANDBY_ENABLED: z.enum(['true', 'false']).default('false'),
+  /** The address the other process of the shard reaches this one's HTTP port at (the pod's IP under the operator). */
+  ADVERTISED_HOST: z.string().regex(/^[A-Za-z0-9.:-]+$/, 'must be a host name or an IP address').default('127.0.0.1'),
+  /** How often the active tells its standby it lives. */
+  STANDBY_HEARTBEAT_MS: int(10, 10_000).default(100),
+  /** How long the active may be silent (a node gone quiet) before its standby takes over. */
+  STANDBY_LEASE_MS: int(100, 600_000).default(1000),
+  /** A standby further behind the changelog than this is not ready to take over (its /readyz says 503). */
+  STANDBY_MAX_LAG_RECORDS: int(0).default(50_000),
+  /** 0 or 1: with nothing announced, slot 1 waits a lease before it claims the shard, so two new processes do not fence each other. */
+  STANDBY_SLOT: int(0, 1).default(0),
+}
+
 export const opbSchema = z.object({
   ...common,
   ROLE: z.literal('opb'),
@@ -126,6 +145,7 @@ export const opbSchema = z.object({
   SNAPSHOT_FULL_EVERY: int(1).default(10),
   SNAPSHOT_KEEP: int(1).default(3),
   ...remoteSnapshotEnv,
+  ...standbyEnv,
   WINDOW_SIZE_MS: int(1000).default(60_000),
   ALLOWED_LATENESS_MS: int(0).default(10_000),
   OUT_OF_ORDERNESS_MS: int(0).default(5_000),
@@ -137,6 +157,12 @@ export const configSchema = z.discriminatedUnion('ROLE', [
   opaSchema.superRefine(kafkaConnectionRules).superRefine(opaRules),
   opbSchema.superRefine(kafkaConnectionRules).superRefine((c, ctx) => {
     if (c.SHARD >= c.SHARDS) ctx.addIssue({ code: 'custom', path: ['SHARD'], message: `must be below SHARDS (${c.SHARDS}): shard s owns partition s of the input` })
+  }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.STANDBY_ENABLED === 'false', {
+    path: ['STANDBY_ENABLED'],
+    message: 'a standby follows the changelog: checkpoint mode has none',
+  }).refine((c) => c.STANDBY_LEASE_MS > c.STANDBY_HEARTBEAT_MS * 2, {
+    path: ['STANDBY_LEASE_MS'],
+    message: 'must exceed two heartbeats (STANDBY_HEARTBEAT_MS), or a late beat would look like a death',
   }).refine((c) => c.SNAPSHOT_MODE !== 'checkpoint' || c.REMOTE_SNAPSHOTS_BUCKET === undefined, {
     path: ['REMOTE_SNAPSHOTS_BUCKET'],
     message: 'remote snapshot copies need the changelog: checkpoint mode restores only the committed checkpoint on the volume',

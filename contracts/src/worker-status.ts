@@ -7,7 +7,7 @@ import { z } from 'zod'
  */
 
 /** An OpB shard's phases, in the order of a recovery. */
-export const OPB_PHASES = ['starting', 'fencing', 'loading-snapshot', 'replaying', 'running', 'stopping', 'stopped', 'failed'] as const
+export const OPB_PHASES = ['starting', 'standby', 'fencing', 'loading-snapshot', 'replaying', 'running', 'stopping', 'stopped', 'failed'] as const
 export type OpbPhase = (typeof OPB_PHASES)[number]
 /** The phases of a recovery, first to last: a shard in one of them is that far along. */
 export const RECOVERY_STEPS: readonly OpbPhase[] = ['starting', 'fencing', 'loading-snapshot', 'replaying', 'running']
@@ -27,6 +27,8 @@ export interface RecoveryReport {
   changelogTo: number
   inputOffset: number
   keys: number
+  /** A standby's takeover (`startedAt` is then when the owner's death was detected), and what ended the owner. */
+  promotion?: { reason: string }
   /** First transaction committed after this recovery (the shard's output flowing again). */
   firstCommitAt: number | null
   timeToFirstCommitMs: number | null

@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
 
 export interface Probe {
@@ -6,6 +6,8 @@ export interface Probe {
   status(): unknown
   /** Whether the process can do its work; /healthz answers 503 with the detail when not. */
   health?(): { ok: boolean; detail: string }
+  /** `/standby/watch`: an OpB shard's owner beats here for its standby. */
+  watch?(res: ServerResponse): void
 }
 
 /** /healthz (503 when the process cannot do its work), /readyz (ready only after recovery), /status (JSON), /metrics. */
@@ -22,6 +24,9 @@ export function startHttp(port: number, registry: Registry, probe: Probe, host =
       }
       case '/readyz':
         return probe.ready() ? send(200, 'ready\n') : send(503, 'not ready\n')
+      case '/standby/watch':
+        if (probe.watch) return probe.watch(res)
+        return send(404, 'not found\n')
       case '/status':
         return send(200, JSON.stringify(probe.status(), null, 1), 'application/json')
       case '/metrics':

@@ -6,7 +6,7 @@ import type { WorkerHooks } from './hooks.js'
 import { startHttp } from './http.js'
 import { createMetrics } from './metrics.js'
 import { OpaInstance } from './opa/opa.js'
-import { OpbShard } from './opb/opb.js'
+import { OpbShard, StoppedWhileStandingByError } from './opb/opb.js'
 import type { EarlyRestore } from './opb/early-restore.js'
 import { ProcessRestartRequiredError } from './store/state-store.js'
 import { pipelineTopics } from './topics.js'
@@ -61,20 +61,21 @@ export async function runWorker(env: Record<string, string | undefined>, started
   try {
     const topicsReady = ensureTopics(kafkaSettings(cfg, `${cfg.PIPELINE}-${cfg.ROLE}`), pipelineTopics(cfg))
     if (worker instanceof OpbShard) {
-      await Promise.all([worker.recover(startedAt, topicsReady), topicsReady])
+      await Promise.all([worker.start(startedAt, topicsReady), topicsReady])
     } else {
       await topicsReady
       await worker.start()
     }
     await worker.run()
   } catch (err) {
+    code = err instanceof StoppedWhileStandingByError ? 0 : 1
     // A certificate, a password or a listener that does not match: said in
     // words, for the pod's log, before the exit that Kubernetes will retry.
     const problem = connectionProblem(err, usesTls(cfg.KAFKA_SECURITY_PROTOCOL))
-    if (problem) log.error({ err, reason: problem.reason, brokers: cfg.KAFKA_BROKERS, securityProtocol: cfg.KAFKA_SECURITY_PROTOCOL }, `cannot use the Kafka cluster: ${problem.message}`)
+    if (code === 0) log.info('stopped while standing by')
+    else if (problem) log.error({ err, reason: problem.reason, brokers: cfg.KAFKA_BROKERS, securityProtocol: cfg.KAFKA_SECURITY_PROTOCOL }, `cannot use the Kafka cluster: ${problem.message}`)
     else if (err instanceof ProcessRestartRequiredError) log.fatal({ err }, `${err.message}; exiting so that the restart recovers from the snapshot and the changelog`)
     else log.error({ err }, 'worker failed')
-    code = 1
   } finally {
     await worker.close().catch((err: unknown) => log.warn({ err }, 'close failed'))
     server.close()

@@ -49,8 +49,8 @@ export interface CommitStrategy {
   afterInterval(state: ShardState): Promise<void>
   /** A failed interval: whatever transaction was open is gone. */
   failed(): void
-  /** Recovered: start again from the restored state and its newest snapshot. */
-  resumed(state: ShardState, head: SnapshotManifest | undefined): void
+  /** Recovered: start again from the restored state and its newest snapshot; `announce` goes out with the next transaction. */
+  resumed(state: ShardState, head: SnapshotManifest | undefined, announce?: OutgoingRecord): void
 }
 
 export const commitStrategy = (d: CommitDeps): CommitStrategy => (d.cfg.SNAPSHOT_MODE === 'checkpoint' ? new CheckpointCommits(d) : new ChangelogCommits(d))
@@ -86,11 +86,13 @@ class ChangelogCommits implements CommitStrategy {
   #lastSnapshotAt = 0
   /** A snapshot's manifest, published by the next transaction. */
   #manifest: SnapshotManifest | undefined
+  /** The owner's announcement to its standby, committed with the first transaction after a recovery. */
+  #announce: OutgoingRecord | undefined
 
   constructor(private readonly d: CommitDeps) {}
 
   get pending(): boolean {
-    return this.#manifest !== undefined
+    return this.#manifest !== undefined || this.#announce !== undefined
   }
 
   async commit(state: ShardState, result: BatchResult, events: RideEvent[]): Promise<void> {
@@ -105,6 +107,8 @@ class ChangelogCommits implements CommitStrategy {
     records.push(...outputRecords(cfg, result))
     const manifest = this.#manifest
     if (manifest) records.push(manifestRecord(cfg, manifest))
+    const announce = this.#announce
+    if (announce) records.push(announce)
 
     const t0 = this.d.nowMs()
     const sent = await transact(this.d.producer, this.d.hooks, commitNo, records)
@@ -118,6 +122,10 @@ class ChangelogCommits implements CommitStrategy {
     state.meta = result.meta
     state.lastEventAtMs = result.lastEventAtMs
     this.#manifest = undefined
+    if (announce) {
+      this.#announce = undefined
+      this.d.log.info('announced to the standby as the shard\'s owner')
+    }
     state.store.apply(result.changes, newStoreMeta(result.meta, state.lastChangelogOffset))
     for (const key of result.changes.keys()) this.#dirty.add(key)
 
@@ -170,8 +178,9 @@ class ChangelogCommits implements CommitStrategy {
 
   failed(): void {}
 
-  resumed(state: ShardState): void {
+  resumed(state: ShardState, _head?: SnapshotManifest, announce?: OutgoingRecord): void {
     // The restored store is whole: the next snapshot is a full one, taken a snapshot interval from now.
+    this.#announce = announce
     this.#dirty.clear()
     state.lastSnapshot = undefined
     this.#lastSnapshotAt = this.d.nowMs()

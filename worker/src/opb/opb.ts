@@ -1,3 +1,6 @@
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import { decodeEvent, transactionalIdOf, type OpbPhase, type RecoveryReport, type RideEvent, type ShardLag } from '@ridepulse/contracts'
 import { describeError, PartitionReader, type BatchProducer, type KafkaSettings } from '@ridepulse/kafka'
@@ -9,17 +12,20 @@ import { processBatch, type WindowConfig } from '../core/shard.js'
 import { defaultProducer, type WorkerHooks } from '../hooks.js'
 import type { Metrics } from '../metrics.js'
 import { isVolumeError } from '../store/files.js'
-import { SnapshotStore, type Staged } from '../store/snapshots.js'
+import { SnapshotStore, type SnapshotManifest, type Staged } from '../store/snapshots.js'
+import type { StateStore } from '../store/state-store.js'
 import { commitStrategy, type CommitStrategy, type ShardState } from './commits.js'
 import type { EarlyRestore } from './early-restore.js'
 import { recoverShard } from './recovery.js'
+import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, newIncarnation, serveWatch, type DeathReason, type StandbyStatus } from './standby.js'
 import { RemoteCopies } from './remote-copies.js'
 import { VolumeHealth } from './volume-health.js'
 
 export type Phase = OpbPhase
 
 const NEXT: Record<Phase, Phase[]> = {
-  starting: ['fencing', 'stopping', 'failed'],
+  starting: ['fencing', 'standby', 'stopping', 'failed'],
+  standby: ['fencing', 'stopping', 'failed'],
   fencing: ['loading-snapshot', 'stopping', 'failed'],
   'loading-snapshot': ['replaying', 'stopping', 'failed'],
   replaying: ['running', 'stopping', 'failed'],
@@ -30,6 +36,14 @@ const NEXT: Record<Phase, Phase[]> = {
 }
 
 export type { RecoveryReport }
+
+/** Stopped (SIGTERM) while standing by: nothing to commit or abort. */
+export class StoppedWhileStandingByError extends Error {
+  constructor() {
+    super('stopped while standing by')
+    this.name = 'StoppedWhileStandingByError'
+  }
+}
 
 /**
  * One OpB shard: owns partition `shard` of the input and of the changelog.
@@ -63,6 +77,12 @@ export class OpbShard implements CommitUnit {
   readonly #checkpointOnly: boolean
   /** Copies of full snapshots in an object store (REMOTE_SNAPSHOTS_BUCKET). */
   readonly #copies: RemoteCopies | undefined
+  /** With STANDBY_ENABLED: this process's identity in its announcement, and its standby's state while it stands by. */
+  readonly #incarnation = newIncarnation()
+  #standby: { follower: ChangelogFollower | undefined; watch: ActiveWatch | undefined; since: number } | undefined
+  #promotions = 0
+  #stopRequested: (() => void) | undefined
+  readonly #stopped = new Promise<void>((r) => (this.#stopRequested = r))
 
   constructor(
     readonly cfg: OpbConfig,
@@ -134,7 +154,41 @@ export class OpbShard implements CommitUnit {
   }
 
   ready(): boolean {
+    if (this.#phase === 'standby') {
+      const f = this.#standby?.follower
+      return f !== undefined && this.#standby?.watch !== undefined && f.lagRecords <= this.cfg.STANDBY_MAX_LAG_RECORDS
+    }
     return this.#phase === 'running'
+  }
+
+  get #standbyEnabled(): boolean {
+    return this.cfg.STANDBY_ENABLED === 'true'
+  }
+
+  /** `/standby/watch`: the owner beats for its standby; anything else says it is not the owner. */
+  watch(res: ServerResponse): void {
+    if (!this.#standbyEnabled || this.#phase !== 'running') {
+      res.writeHead(409, { 'content-type': 'text/plain', 'x-ridepulse-incarnation': this.#incarnation })
+      res.end(`not the shard's owner (${this.#phase})\n`)
+      return
+    }
+    serveWatch(res, this.#incarnation, this.cfg.STANDBY_HEARTBEAT_MS)
+  }
+
+  #standbyStatus(): StandbyStatus | null {
+    const sb = this.#standby
+    if (!sb) return null
+    const f = sb.follower
+    const a = sb.watch?.active
+    return {
+      active: a ? { host: a.host, port: a.port, incarnation: a.incarnation } : null,
+      watching: sb.watch !== undefined,
+      position: f?.position ?? 0,
+      lagRecords: f?.lagRecords ?? 0,
+      lagMs: f?.lagMs ?? 0,
+      snapshots: f?.snapshotsTaken ?? 0,
+      lastSnapshot: f?.head?.snapshotId ?? null,
+    }
   }
 
   status() {
@@ -161,6 +215,9 @@ export class OpbShard implements CommitUnit {
       lastError: this.#lastError ?? null,
       volume: this.#volume.status(),
       remoteSnapshots: this.#copies?.status() ?? null,
+      standby: this.#standbyStatus(),
+      promotions: this.#promotions,
+      incarnation: this.#standbyEnabled ? this.#incarnation : null,
     }
   }
 
@@ -173,6 +230,132 @@ export class OpbShard implements CommitUnit {
     if (!NEXT[this.#phase].includes(next)) throw new Error(`OpB shard ${this.cfg.SHARD}: no transition ${this.#phase} -> ${next}`)
     this.log.info({ from: this.#phase, to: next }, 'phase')
     this.#phase = next
+  }
+
+  /**
+   * At start: with a standby configured, stand by a live owner, or become the
+   * owner when there is none; without, local recovery.
+   */
+  async start(startedAt: number, topicsReady: Promise<unknown> = Promise.resolve()): Promise<RecoveryReport> {
+    if (!this.#standbyEnabled) return this.recover(startedAt, topicsReady)
+    await topicsReady
+    const active = await this.#liveActive()
+    if (active) return this.#standBy(active)
+    this.log.info('no live owner of the shard: taking it')
+    return this.recover(startedAt, topicsReady)
+  }
+
+  /** The announced owner, if it answers its watch (slot 1 waits a lease for one when none is announced yet). */
+  async #liveActive(): Promise<ActiveWatch | undefined> {
+    const reader = new AnnouncementReader(this.#settings, this.cfg)
+    try {
+      const tryWatch = async (): Promise<ActiveWatch | undefined> => {
+        const announced = await reader.poll(0)
+        if (!announced || announced.incarnation === this.#incarnation) return undefined
+        const watch = new ActiveWatch(announced, this.cfg.STANDBY_LEASE_MS, this.cfg.STANDBY_LEASE_MS)
+        if (await watch.alive) return watch
+        const why = await watch.dead
+        this.log.info({ active: announced, reason: why.reason, detail: why.detail }, 'the announced owner does not answer')
+        return undefined
+      }
+      const found = await tryWatch()
+      if (found || this.cfg.STANDBY_SLOT === 0) return found
+      // Slot 1 gives slot 0 the time to claim the shard and announce itself
+      // (its recovery and first commit), so that two processes started
+      // together do not fence each other.
+      const deadline = this.nowMs() + 5 * this.cfg.STANDBY_LEASE_MS
+      while (this.nowMs() < deadline && !this.#stopping) {
+        await sleep(Math.min(200, this.cfg.STANDBY_LEASE_MS))
+        const w = await tryWatch()
+        if (w) return w
+      }
+      return undefined
+    } finally {
+      await reader.close()
+    }
+  }
+
+  /**
+   * Stands by: the shard's own store from its volume's snapshot (or empty),
+   * fed by the committed changelog, until the watched owner dies; then takes
+   * the shard over (`recoverShard` with the hot store).
+   */
+  async #standBy(first: ActiveWatch): Promise<RecoveryReport> {
+    this.#to('standby')
+    this.metrics.shardActive.set(0)
+    this.#standby = { follower: undefined, watch: first, since: this.nowMs() }
+    this.log.info({ active: first.active }, 'standing by')
+    const live = join(this.cfg.DATA_DIR, 'live')
+    await this.#snapshots.removeLeftovers()
+    const plan = await this.#snapshots.plan()
+    const staged = this.#earlyStaged
+    this.#earlyStaged = undefined
+    const { store } = await this.#snapshots.restore(plan.chain, live, staged)
+    const follower = new ChangelogFollower(store, this.#changelog, this.#snapshots, this.cfg, this.log, this.metrics, this.nowMs, plan.chain.at(-1))
+    this.#standby.follower = follower
+    let watch = first
+    let death: { reason: DeathReason; detail?: string } | undefined
+    const following = follower.follow(new Promise<void>((resolve) => {
+      const loop = async () => {
+        for (;;) {
+          const ended = await Promise.race([watch.dead, this.#stopped.then(() => undefined)])
+          if (!ended) return resolve()
+          // The owner may have changed under us (announced anew): watch that one instead.
+          const reader = new AnnouncementReader(this.#settings, this.cfg)
+          const newer = await reader.poll(0).finally(() => void reader.close())
+          if (newer && newer.incarnation !== watch.active.incarnation && newer.incarnation !== this.#incarnation) {
+            const next = new ActiveWatch(newer, this.cfg.STANDBY_LEASE_MS, this.cfg.STANDBY_LEASE_MS)
+            if (await next.alive) {
+              this.log.info({ active: newer }, 'the shard has a new owner: standing by it')
+              watch = next
+              this.#standby!.watch = next
+              continue
+            }
+          }
+          death = { reason: ended.reason ?? 'unreachable', detail: ended.detail }
+          return resolve()
+        }
+      }
+      void loop()
+    }))
+    await following
+    watch.close()
+    if (!death) {
+      await store.close()
+      throw new StoppedWhileStandingByError()
+    }
+    const detectedAt = this.nowMs()
+    this.log.warn({ reason: death.reason, detail: death.detail, lagRecords: follower.lagRecords }, 'the owner is gone: taking the shard over')
+    this.metrics.promotions.inc({ reason: death.reason })
+    this.#promotions++
+    return this.#takeOver(store, follower.head, detectedAt, death.reason)
+  }
+
+  async #takeOver(store: StateStore, head: SnapshotManifest | undefined, detectedAt: number, reason: DeathReason): Promise<RecoveryReport> {
+    const commits = 0
+    const inputs = {
+      cfg: this.cfg, log: this.log, nowMs: this.nowMs, hooks: this.hooks, settings: this.#settings, producer: this.producer,
+      changelog: this.#changelog, snapshots: this.#snapshots, checkpointOnly: false, hot: { store, head },
+    }
+    const { report } = await recoverShard(inputs, (p) => this.#to(p), (r) => {
+      const state: ShardState = { store: r.store, meta: r.meta, lastChangelogOffset: r.lastChangelogOffset, lastEventAtMs: this.nowMs(), commits, lastSnapshot: undefined }
+      this.#state = state
+      this.#commits.resumed(state, r.head, this.#announcement())
+    }, detectedAt, undefined, Promise.resolve())
+    this.#standby = undefined
+    const promoted = { ...report, promotion: { reason } }
+    this.#recoveries.push(promoted)
+    this.metrics.shardActive.set(1)
+    this.metrics.timeToRecover.set(report.timeToRecoverMs)
+    for (const [phase, ms] of Object.entries(report.phasesMs)) this.metrics.recoveryPhase.set({ phase }, ms)
+    this.metrics.replayedRecords.inc(report.replayedRecords)
+    this.log.info({ recovery: promoted }, 'took the shard over from standby')
+    return promoted
+  }
+
+  #announcement() {
+    if (!this.#standbyEnabled) return undefined
+    return announcementRecord(this.cfg, { host: this.cfg.ADVERTISED_HOST, port: this.cfg.HTTP_PORT, incarnation: this.#incarnation, since: this.nowMs() })
   }
 
   /** Local recovery (recovery.ts); the state restored replaces the shard's. */
@@ -189,9 +372,10 @@ export class OpbShard implements CommitUnit {
       // restarts now, so a backlog is never taken for idleness.
       const state: ShardState = { store: r.store, meta: r.meta, lastChangelogOffset: r.lastChangelogOffset, lastEventAtMs: this.nowMs(), commits, lastSnapshot: undefined }
       this.#state = state
-      this.#commits.resumed(state, r.head)
+      this.#commits.resumed(state, r.head, this.#announcement())
     }, startedAt, staged, topicsReady)
     this.#recoveries.push(report)
+    this.metrics.shardActive.set(1)
     if (this.#volume.failing !== 'snapshot') this.#volume.written() // the live store was written whole
     this.metrics.timeToRecover.set(report.timeToRecoverMs)
     for (const [phase, ms] of Object.entries(report.phasesMs)) this.metrics.recoveryPhase.set({ phase }, ms)
@@ -281,6 +465,7 @@ export class OpbShard implements CommitUnit {
 
   async stop(): Promise<void> {
     this.#stopping = true
+    this.#stopRequested?.()
   }
 
   /** Resolves when no snapshot copy runs or waits. */

@@ -5,7 +5,7 @@ import type { BatchProducer, KafkaSettings, PartitionReader } from '@ridepulse/k
 import type { OpbConfig } from '../config.js'
 import { initialMeta, type ShardMeta } from '../core/records.js'
 import type { WorkerHooks } from '../hooks.js'
-import { SnapshotUnavailableError, type SnapshotManifest, type SnapshotStore, type Staged } from '../store/snapshots.js'
+import { SnapshotUnavailableError, type RestorePlan, type SnapshotManifest, type SnapshotStore, type Staged } from '../store/snapshots.js'
 import type { RemoteSnapshots } from '../store/remote.js'
 import { newStoreMeta, type StateStore } from '../store/state-store.js'
 import { latestPublishedManifest, replayChangelog } from './changelog.js'
@@ -24,6 +24,11 @@ export interface RecoveryInputs {
   checkpointOnly: boolean
   /** Copies of full snapshots in an object store, used when the volume has no usable snapshot (the client is loaded then). */
   remote?: () => Promise<RemoteSnapshots>
+  /**
+   * A standby taking over: its own store, fed by the committed changelog,
+   * stands in for the snapshot; only the fence, the tail and the resume remain.
+   */
+  hot?: { store: StateStore; head: SnapshotManifest | undefined }
 }
 
 /** A shard back at its last committed point. */
@@ -60,8 +65,8 @@ export async function recoverShard(
   if (leftovers.length > 0) log.warn({ leftovers }, 'removed temporary snapshot directories left by an earlier failure')
   // Checking the local snapshots needs no broker: it runs while the fence goes out.
   const live = join(cfg.DATA_DIR, 'live')
-  const copying = r.checkpointOnly ? undefined : (staged ?? r.snapshots.stage(live))
-  const planned = r.snapshots.plan()
+  const copying = r.checkpointOnly || r.hot ? undefined : (staged ?? r.snapshots.stage(live))
+  const planned: Promise<RestorePlan> = r.hot ? Promise.resolve({ chain: [], rejected: [] }) : r.snapshots.plan()
   planned.catch(() => undefined) // awaited below; a failed fence must not leave it unhandled
   await Promise.all([r.producer.fence(), topicsReady])
   await r.hooks.afterFence?.()
@@ -73,7 +78,7 @@ export async function recoverShard(
   // processed twice, a rev emitted again, duplicate seqs in the changelog.
   const [changelogEnd, published] = await Promise.all([
     r.checkpointOnly ? 0 : r.changelog.endOffset(),
-    latestPublishedManifest(r.settings, cfg.TOPIC_SNAPSHOTS, cfg.SHARD, `${cfg.PIPELINE}/${cfg.SHARD}`),
+    r.hot ? undefined : latestPublishedManifest(r.settings, cfg.TOPIC_SNAPSHOTS, cfg.SHARD, `${cfg.PIPELINE}/${cfg.SHARD}`),
   ])
   const t1 = r.nowMs()
 
@@ -89,7 +94,7 @@ export async function recoverShard(
     plan.rejected.push({ snapshotId: published.snapshotId, reason: 'published manifest names a snapshot missing from the volume' })
   }
   let fetched: RemoteFetch | undefined
-  if (plan.chain.length === 0 && r.remote) {
+  if (plan.chain.length === 0 && r.remote && !r.hot) {
     // Nothing usable on the volume (a new or wiped one): the newest whole
     // copy in the object store, downloaded onto the volume, beats replaying
     // the whole changelog.
@@ -98,8 +103,8 @@ export async function recoverShard(
     if (fetched.manifest) plan = { chain: [fetched.manifest], rejected: plan.rejected }
   }
   for (const x of plan.rejected) log.warn(x, 'snapshot passed over')
-  const { store, bytes } = await r.snapshots.restore(plan.chain, live, copying)
-  const head = plan.chain.at(-1)
+  const { store, bytes } = r.hot ? { store: r.hot.store, bytes: 0 } : await r.snapshots.restore(plan.chain, live, copying)
+  const head = r.hot ? r.hot.head : plan.chain.at(-1)
   const restored = store.meta()
   const t2 = r.nowMs()
 
@@ -128,7 +133,9 @@ export async function recoverShard(
     readyAt: t4,
     timeToRecoverMs: t4 - startedAt,
     phasesMs: { fence: t1 - t0, snapshotLoad: t2 - t1, replay: t3 - t2, resume: t4 - t3 },
-    snapshot: head
+    snapshot: r.hot
+      ? null
+      : head
       ? { snapshotId: head.snapshotId, kind: head.kind, chain: plan.chain.length, bytes, source: fetched?.manifest ? 'remote' : 'local', ...(fetched?.manifest ? { downloadMs: fetched.ms } : {}) }
       : null,
     rejectedSnapshots: plan.rejected,

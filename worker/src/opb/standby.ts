@@ -1,0 +1,307 @@
+import { randomBytes } from 'node:crypto'
+import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { z } from 'zod'
+import { encodeJson } from '@ridepulse/contracts'
+import { PartitionReader, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
+import type { WindowAgg } from '../core/aggregate.js'
+import { decodeMeta, decodeWindowValue, META_KEY } from '../core/records.js'
+import type { OpbConfig } from '../config.js'
+import type { Metrics } from '../metrics.js'
+import type { SnapshotManifest, SnapshotStore, Staged } from '../store/snapshots.js'
+import { newStoreMeta, type StateStore, type StoreMeta } from '../store/state-store.js'
+
+/**
+ * Hot standby of one OpB shard (docs/design.md, "Standby shards").
+ *
+ * The active announces itself on the shard's partition of the snapshots
+ * topic, in its first transaction (key `<pipeline>/<shard>/active`), so only
+ * an owner that was not fenced is ever announced; it serves
+ * `/standby/watch`, a response that never ends and carries a line every
+ * STANDBY_HEARTBEAT_MS. The standby follows the changelog read_committed
+ * into its own store, takes its own snapshots, and holds that watch open:
+ * the kernel ends the connection the moment the active's process dies, and
+ * a node gone quiet stops the beats. Either way the standby takes over with
+ * the shard's transactional id (see OpbShard.promote).
+ */
+
+export const announcementSchema = z.object({
+  host: z.string().min(1),
+  port: z.number().int().positive(),
+  /** One per process: a process restarted at the same address is another one. */
+  incarnation: z.string().min(1),
+  since: z.number(),
+})
+export type Announcement = z.infer<typeof announcementSchema>
+
+export const announcementKey = (cfg: Pick<OpbConfig, 'PIPELINE' | 'SHARD'>) => `${cfg.PIPELINE}/${cfg.SHARD}/active`
+
+export const newIncarnation = () => randomBytes(6).toString('hex')
+
+/** The announcement record the active commits with its first transaction. */
+export const announcementRecord = (cfg: OpbConfig, a: Announcement): OutgoingRecord => ({
+  topic: cfg.TOPIC_SNAPSHOTS,
+  partition: cfg.SHARD,
+  key: announcementKey(cfg),
+  value: encodeJson(a),
+})
+
+/** The newest announcement of the shard's active, read to the end of the snapshots partition (read_committed). */
+export class AnnouncementReader {
+  readonly #reader: PartitionReader
+  #offset = 0
+  #latest: Announcement | undefined
+
+  constructor(settings: KafkaSettings, private readonly cfg: OpbConfig) {
+    this.#reader = new PartitionReader(settings, cfg.TOPIC_SNAPSHOTS, cfg.SHARD)
+  }
+
+  /** Reads what was committed since the last call; `waitMs` bounds the wait when nothing is new. */
+  async poll(waitMs: number): Promise<Announcement | undefined> {
+    const key = announcementKey(this.cfg)
+    for (;;) {
+      const r = await this.#reader.fetch(this.#offset, { maxWaitMs: waitMs, maxBytes: 1 << 20 })
+      for (const rec of r.records) {
+        if (rec.key?.toString() !== key || !rec.value) continue
+        const parsed = announcementSchema.safeParse(JSON.parse(rec.value.toString()))
+        if (parsed.success) this.#latest = parsed.data
+      }
+      this.#offset = r.nextOffset
+      if (this.#offset >= r.lastStableOffset) return this.#latest
+      waitMs = 0
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#reader.close()
+  }
+}
+
+/** The active's side of the watch: a beat per heartbeat until the connection or the process ends. */
+export function serveWatch(res: ServerResponse, incarnation: string, heartbeatMs: number): void {
+  res.writeHead(200, { 'content-type': 'text/plain', 'x-ridepulse-incarnation': incarnation, 'cache-control': 'no-store' })
+  res.socket?.setNoDelay(true)
+  const beat = () => res.write(`${Date.now()}\n`)
+  beat()
+  const timer = setInterval(beat, heartbeatMs)
+  res.on('close', () => clearInterval(timer))
+}
+
+export type DeathReason = 'connection-closed' | 'silent' | 'unreachable' | 'not-active'
+
+interface WatchResult {
+  /** The watch was answered by the announced active and beat. */
+  live: boolean
+  reason?: DeathReason
+  detail?: string
+}
+
+/**
+ * Holds `/standby/watch` open to the announced active. `alive` resolves once
+ * the first beat arrives (false when the active cannot be reached within
+ * `connectMs`); `dead` resolves when it stops: the connection ended (a
+ * process death, reported by the kernel at once), no beat for a lease (a
+ * node gone quiet), or the address answers as something other than that
+ * active.
+ */
+export class ActiveWatch {
+  readonly alive: Promise<boolean>
+  readonly dead: Promise<WatchResult>
+  #req: ClientRequest | undefined
+  #timer: NodeJS.Timeout | undefined
+  #lastBeat = 0
+  #closed = false
+
+  constructor(readonly active: Announcement, leaseMs: number, connectMs: number) {
+    let resolveAlive!: (v: boolean) => void
+    let resolveDead!: (v: WatchResult) => void
+    this.alive = new Promise((r) => (resolveAlive = r))
+    this.dead = new Promise((r) => (resolveDead = r))
+    let connected = false
+    const end = (reason: DeathReason, detail: string) => {
+      if (this.#closed) return
+      this.#closed = true
+      clearInterval(this.#timer)
+      this.#req?.destroy()
+      resolveAlive(false)
+      resolveDead({ live: connected, reason, detail })
+    }
+    const started = Date.now()
+    this.#req = request({ host: active.host, port: active.port, path: '/standby/watch', agent: false, timeout: connectMs }, (res: IncomingMessage) => {
+      if (res.statusCode !== 200 || res.headers['x-ridepulse-incarnation'] !== active.incarnation) {
+        res.resume()
+        end('not-active', `${active.host}:${active.port} answered ${res.statusCode} as ${String(res.headers['x-ridepulse-incarnation'] ?? 'no incarnation')}, not the announced ${active.incarnation}`)
+        return
+      }
+      res.on('data', () => {
+        this.#lastBeat = Date.now()
+        if (!connected) {
+          connected = true
+          this.#req?.setTimeout(0)
+          resolveAlive(true)
+        }
+      })
+      res.on('end', () => end('connection-closed', 'the active ended the watch'))
+      res.on('error', (err) => end('connection-closed', err.message))
+      res.on('close', () => end('connection-closed', 'the connection to the active closed'))
+    })
+    this.#req.on('timeout', () => end(connected ? 'silent' : 'unreachable', `no answer from ${active.host}:${active.port} within ${connectMs} ms`))
+    this.#req.on('error', (err) => end(connected ? 'connection-closed' : 'unreachable', err.message))
+    this.#req.end()
+    this.#timer = setInterval(() => {
+      const now = Date.now()
+      if (connected && now - this.#lastBeat > leaseMs) end('silent', `no beat from the active for ${now - this.#lastBeat} ms`)
+      else if (!connected && now - started > connectMs) end('unreachable', `no beat from ${active.host}:${active.port} within ${connectMs} ms`)
+    }, Math.max(10, Math.min(50, Math.floor(leaseMs / 4))))
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearInterval(this.#timer)
+    this.#req?.destroy()
+  }
+}
+
+export interface StandbyStatus {
+  active: { host: string; port: number; incarnation: string } | null
+  watching: boolean
+  position: number
+  lagRecords: number
+  lagMs: number
+  snapshots: number
+  lastSnapshot: string | null
+}
+
+/**
+ * A standby's state: its own store, fed by the changelog read_committed
+ * from where its snapshot (or nothing) leaves off, snapshotted at
+ * transaction boundaries on its own volume.
+ */
+export class ChangelogFollower {
+  #position: number
+  #lag = 0
+  #lagMs = 0
+  #lastMetaOffset: number
+  #lastRecordOffset = -1
+  #stopped = false
+  #lastSnapshotAt: number
+  #snapshots = 0
+  #head: SnapshotManifest | undefined
+  #partials = 0
+  readonly #dirty = new Set<string>()
+
+  constructor(
+    readonly store: StateStore,
+    private readonly reader: PartitionReader,
+    private readonly snapshots: SnapshotStore,
+    private readonly cfg: OpbConfig,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly nowMs: () => number,
+    head: SnapshotManifest | undefined,
+  ) {
+    const meta = store.meta()
+    this.#position = meta ? meta.lastChangelogOffset + 1 : 0
+    this.#lastMetaOffset = meta?.lastChangelogOffset ?? -1
+    this.#lastSnapshotAt = nowMs()
+    this.#head = head
+  }
+
+  get position(): number {
+    return this.#position
+  }
+
+  get lagRecords(): number {
+    return this.#lag
+  }
+
+  get lagMs(): number {
+    return this.#lagMs
+  }
+
+  get snapshotsTaken(): number {
+    return this.#snapshots
+  }
+
+  get head(): SnapshotManifest | undefined {
+    return this.#head
+  }
+
+  /** One fetch applied; `waitMs` bounds the wait when the changelog has nothing new. */
+  async step(waitMs: number): Promise<void> {
+    const r = await this.reader.fetch(this.#position, { maxWaitMs: waitMs, maxBytes: 4 << 20 })
+    if (r.records.length > 0) {
+      const latest = new Map<string, WindowAgg | null>()
+      let meta: StoreMeta | undefined
+      for (const rec of r.records) {
+        const key = rec.key?.toString() ?? ''
+        this.#lastRecordOffset = rec.offset
+        if (key === META_KEY) {
+          if (rec.value) {
+            meta = newStoreMeta(decodeMeta(rec.value), rec.offset)
+            this.#lastMetaOffset = rec.offset
+          }
+          continue
+        }
+        latest.set(key, rec.value ? decodeWindowValue(rec.value) : null)
+        this.#dirty.add(key)
+      }
+      this.store.replay(latest, meta)
+      const last = r.records.at(-1)!
+      this.#lagMs = Math.max(0, this.nowMs() - last.timestamp)
+    }
+    this.#position = r.nextOffset
+    this.#lag = Math.max(0, r.lastStableOffset - this.#position)
+    if (this.#lag === 0) this.#lagMs = 0
+    this.metrics.standbyLag.set(this.#lag)
+    this.metrics.standbyLagSeconds.set(this.#lagMs / 1000)
+  }
+
+  /** At a transaction boundary (the last record applied is a transaction's metadata) the store is one committed state. */
+  get atBoundary(): boolean {
+    return this.#lastRecordOffset === this.#lastMetaOffset
+  }
+
+  /** The standby's own snapshot, when one is due and the store is at a boundary; a failure stops nothing. */
+  async maybeSnapshot(): Promise<void> {
+    const now = this.nowMs()
+    if (now - this.#lastSnapshotAt < this.cfg.SNAPSHOT_INTERVAL_MS || !this.atBoundary || this.#dirty.size === 0) return
+    this.#lastSnapshotAt = now
+    try {
+      const partial = this.cfg.SNAPSHOT_MODE === 'incremental' && this.#head !== undefined && this.#partials < this.cfg.SNAPSHOT_FULL_EVERY
+      const m = partial
+        ? await this.snapshots.takePartial(this.store, this.#dirty, this.#head!, this.cfg.TOPIC_ENRICHED, now)
+        : await this.snapshots.takeFull(this.store, this.cfg.TOPIC_ENRICHED, now)
+      this.#partials = partial ? this.#partials + 1 : 0
+      this.#dirty.clear()
+      this.#head = m
+      this.#snapshots++
+      await this.snapshots.prune(this.cfg.SNAPSHOT_KEEP)
+      this.log.debug({ snapshotId: m.snapshotId, kind: m.kind }, 'standby snapshot taken')
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'standby snapshot failed; tried again after the next interval')
+    }
+  }
+
+  /** Follows until `until` resolves; the store is left as the last fetch made it. */
+  async follow(until: Promise<unknown>): Promise<void> {
+    let done = false
+    void until.then(() => (done = true))
+    while (!done && !this.#stopped) {
+      // A short wait: a takeover waits for the fetch under way before it uses the store.
+      await this.step(25)
+      await this.maybeSnapshot()
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true
+  }
+}
+
+/** Where a standby keeps its live store: the same place an active does, so a promotion needs no copy. */
+export const standbyLiveDir = (cfg: OpbConfig) => join(cfg.DATA_DIR, 'live')
+
+export type { Staged }

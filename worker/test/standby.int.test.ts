@@ -1,0 +1,124 @@
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { getJson, waitReady, type WorkerProcess } from '@ridepulse/testkit'
+import { cleanUpPipelinesAfterEach, FAST_WINDOWS, testPipeline } from '@ridepulse/testkit/vitest'
+
+type Status = {
+  phase: string
+  incarnation: string | null
+  promotions: number
+  standby: { active: { port: number; incarnation: string } | null; watching: boolean; lagRecords: number; position: number } | null
+  lastRecovery: { startedAt: number; firstCommitAt: number | null; promotion?: { reason: string }; replayedRecords: number; snapshot: unknown } | null
+}
+
+const STANDBY = { STANDBY_ENABLED: 'true', STANDBY_HEARTBEAT_MS: '100', STANDBY_LEASE_MS: '1000' }
+
+cleanUpPipelinesAfterEach()
+
+async function waitFor<T>(what: string, get: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await get().catch(() => undefined)
+    if (v) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+const status = (w: WorkerProcess) => getJson<Status>(w.port, '/status')
+
+/** A pipeline whose shard 0 runs as two processes, each on its own volume and port: slot 0 takes the shard, slot 1 stands by. */
+async function ownerAndStandby(name: string) {
+  const t = testPipeline(name, { env: { ...FAST_WINDOWS, ...STANDBY } })
+  t.p.startOpa(0)
+  t.p.startOpb(1)
+  const slots = [0, 1].map((slot) => ({ dir: join(t.dataDir, `opb-0-${slot}`), port: t.p.opts.httpBase + 150 + slot }))
+  const start = (slot: number) => t.p.startOpb(0, { DATA_DIR: slots[slot]!.dir, STANDBY_SLOT: String(slot) }, slots[slot]!.port)
+  const procs: WorkerProcess[] = [start(0)]
+  onTestFinished(() => procs.forEach((p) => p.child.kill('SIGKILL')))
+  await waitReady(procs[0]!)
+  procs[1] = start(1)
+  await waitReady(procs[1]!)
+  return { t, slots, start, procs }
+}
+
+describe('a hot standby for an OpB shard', () => {
+  it('follows the owner, takes the shard over when the owner is killed -9, and the output stays exact; the killed one comes back as the standby', async () => {
+    const { t, slots, start, procs } = await ownerAndStandby('standby')
+    const sb = await status(procs[1]!)
+    expect(sb.phase).toBe('standby')
+    expect(sb.standby?.active).toMatchObject({ port: slots[0]!.port, incarnation: (await status(procs[0]!)).incarnation })
+    const load = t.load()
+    let active = 0
+    const takeovers: number[] = []
+    for (let round = 0; round < 3; round++) {
+      await sleep(2000)
+      const standby = 1 - active
+      // The standby keeps up with the changelog while the owner commits.
+      const following = await status(procs[standby]!)
+      expect(following.standby?.position).toBeGreaterThan(0)
+      const killedAt = Date.now()
+      procs[active]!.child.kill('SIGKILL')
+      const taken = await waitFor('the standby\'s first commit as the owner', async () => {
+        const st = await status(procs[standby]!)
+        return st.phase === 'running' && st.lastRecovery?.firstCommitAt ? st : undefined
+      })
+      expect(taken.lastRecovery?.promotion?.reason).toBe('connection-closed')
+      expect(taken.lastRecovery?.snapshot).toBeNull()
+      takeovers.push(taken.lastRecovery!.firstCommitAt! - killedAt)
+      // The killed process comes back as the new standby, of the new owner.
+      await procs[active]!.exited
+      procs[active] = start(active)
+      await waitReady(procs[active]!)
+      const back = await status(procs[active]!)
+      expect(back.phase).toBe('standby')
+      expect(back.standby?.active?.incarnation).toBe(taken.incarnation)
+      active = standby
+    }
+    console.log(`kill -9 of the owner -> first commit by the standby: ${takeovers.join(', ')} ms`)
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
+  it('an owner that goes silent (SIGSTOP) is taken over after the lease; resumed, it finds itself fenced and stops; both killed at once, the two come back and stay exact', async () => {
+    const { t, start, procs } = await ownerAndStandby('standby-silent')
+    const load = t.load()
+    await sleep(2000)
+    const stoppedAt = Date.now()
+    procs[0]!.child.kill('SIGSTOP')
+    const taken = await waitFor('the standby owning the shard', async () => {
+      const st = await status(procs[1]!)
+      return st.phase === 'running' && st.lastRecovery?.firstCommitAt ? st : undefined
+    })
+    expect(taken.lastRecovery?.promotion?.reason).toBe('silent')
+    expect(taken.lastRecovery!.startedAt - stoppedAt).toBeGreaterThanOrEqual(900)
+    await sleep(1000)
+    procs[0]!.child.kill('SIGCONT')
+    // Its next commit is refused: fenced, it stops without registering again.
+    expect(await Promise.race([procs[0]!.exited, sleep(30_000).then(() => 'alive')])).toBe(1)
+    procs[0] = start(0)
+    await waitReady(procs[0]!)
+    expect((await status(procs[0]!)).phase).toBe('standby')
+
+    // Both at once: each comes back from its own volume; one owns the shard, the other stands by.
+    await sleep(1500)
+    for (const p of procs) p.child.kill('SIGKILL')
+    await Promise.all(procs.map((p) => p.exited))
+    procs[0] = start(0)
+    procs[1] = start(1)
+    // Slot 1 waits for slot 0 to claim the shard: no fencing between the two, no restart needed.
+    await Promise.all(procs.map((p) => waitReady(p, 60_000)))
+    const phases = (await Promise.all(procs.map(status))).map((s) => s.phase)
+    expect(phases).toEqual(['running', 'standby'])
+    expect(procs.map((p) => p.child.exitCode)).toEqual([null, null])
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+})
