@@ -46,6 +46,15 @@ export interface ShardStatus {
   problem?: string
   /** When the shard passed its deadline (spec.recovery.deadlineSeconds) without being ready. */
   stalledSince?: string
+  /** With standby shards: which pod of the pair this is (0: `<name>-opb-<shard>`, 1: `<name>-opb-<shard>-b`). */
+  slot?: number
+  /** What its worker says it is: the shard's owner, or its standby (read with the lag). */
+  role?: 'owner' | 'standby'
+  /** Takeovers by this pod as the standby. */
+  promotions?: number
+  lastPromotion?: { at: string; reason: string; timeToFirstCommitMs?: number }
+  /** A standby's distance behind the changelog, records. */
+  standbyLagRecords?: number
   /** Since when the shard's claim has been lost (its volume gone, or on a node that is gone). */
   claimLostSince?: string
   /** How many times a lost claim of this shard was replaced with a new one. */
@@ -90,6 +99,8 @@ export interface PipelineStatus {
   opa?: { replicas: number; readyReplicas: number; deadLettersPerSecond?: number; observedAt?: string }
   topics?: TopicStatus[]
   shards?: ShardStatus[]
+  /** With `spec.opb.standby.enabled`: the second pod of each shard (slot 1). */
+  standbys?: ShardStatus[]
   conditions: Condition[]
 }
 

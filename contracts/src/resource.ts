@@ -101,6 +101,21 @@ export const specSchema = z
         image: image.default(DEFAULT_IMAGE),
         resources: resources.optional(),
         template: podTemplateSchema.optional(),
+        /**
+         * A hot standby per shard: a second pod, on a claim of its own, follows
+         * the shard's changelog and takes over within a fraction of a second
+         * when the owner's process dies, within `leaseMs` when its node goes quiet.
+         */
+        standby: z
+          .object({
+            enabled: z.boolean().default(false),
+            heartbeatMs: int(10, 10_000).default(100),
+            leaseMs: int(100, 600_000).default(1000),
+            maxLagRecords: int(0, 100_000_000).default(50_000),
+          })
+          .strict()
+          .prefault({})
+          .refine((s) => s.leaseMs > 2 * s.heartbeatMs, { path: ['leaseMs'], message: 'must exceed two heartbeats (heartbeatMs)' }),
         storage: z
           .object({
             size: quantity.default('1Gi'),
@@ -200,6 +215,10 @@ export const specSchema = z
     logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
   })
   .strict()
+  .refine((s) => !s.opb.standby.enabled || (s.snapshots.mode !== 'checkpoint' && s.recovery.strategy === 'local'), {
+    path: ['opb', 'standby', 'enabled'],
+    message: 'a standby follows the changelog and takes over one shard: it needs a snapshot mode with a changelog and the local recovery strategy',
+  })
   .refine((s) => s.opa.replicas <= s.topics.ordersPartitions, {
     path: ['opa', 'replicas'],
     message: 'must not exceed topics.ordersPartitions (each OpA instance owns at least one orders partition)',

@@ -53,6 +53,9 @@ export type ShardLag = z.infer<typeof shardLagSchema>
 /** The fields of an OpB `/status` that readers rely on; others may be added freely. */
 export const opbStatusSchema = z.object({
   shardLag: shardLagSchema.optional(),
+  /** Present while the process stands by (STANDBY_ENABLED). */
+  standby: z.object({ lagRecords: z.number() }).nullish(),
+  promotions: z.number().optional(),
   phase: z.enum(OPB_PHASES),
   lastRecovery: z
     .object({
@@ -61,6 +64,8 @@ export const opbStatusSchema = z.object({
       snapshot: z.object({ snapshotId: z.string(), kind: z.string(), source: z.enum(['local', 'remote']).optional() }).nullable(),
       replayedRecords: z.number(),
       replayedBytes: z.number(),
+      promotion: z.object({ reason: z.string() }).optional(),
+      timeToFirstCommitMs: z.number().nullish(),
     })
     .nullish(),
 })

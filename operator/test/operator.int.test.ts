@@ -397,6 +397,42 @@ describe('a StatefulOperator on a real API server, reconciled by the operator wi
     expect(r.status?.shards?.[0]?.pendingRecovery?.reason).toBe('NodeLost')
   })
 
+  it('with standby shards, makes each shard a second pod on a claim of its own, both told their slot and their address, and reports the second in status.standbys', async () => {
+    const res = pipeline('pair', ns, { opb: { shards: 2, standby: { enabled: true } } })
+    await applyYaml(admin, JSON.stringify(res), ns)
+    const pods = await waitFor('four pods', async () => {
+      const list = await listPods(admin, ns, 'app.kubernetes.io/instance=pair,app.kubernetes.io/component=opb')
+      return list.length === 4 ? list : undefined
+    })
+    expect(pods.map((p) => p.metadata?.name).sort()).toEqual(['pair-opb-0', 'pair-opb-0-b', 'pair-opb-1', 'pair-opb-1-b'])
+    const b = pods.find((p) => p.metadata?.name === 'pair-opb-1-b')!
+    expect(b.metadata?.labels).toMatchObject({ 'ridepulse.io/shard': '1', 'ridepulse.io/slot': '1' })
+    expect(b.spec?.volumes?.[0]?.persistentVolumeClaim?.claimName).toBe('data-pair-opb-1-b')
+    const env = b.spec?.containers[0]?.env ?? []
+    expect(env).toContainEqual({ name: 'STANDBY_SLOT', value: '1' })
+    expect(env).toContainEqual({ name: 'ADVERTISED_HOST', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'status.podIP' } } })
+    const claims = await admin.get<{ items: V1PersistentVolumeClaim[] }>(objectPath('v1', 'persistentvolumeclaims', ns), { labelSelector: 'app.kubernetes.io/instance=pair' })
+    expect(claims.items.map((c) => c.metadata?.name).sort()).toEqual(['data-pair-opb-0', 'data-pair-opb-0-b', 'data-pair-opb-1', 'data-pair-opb-1-b'])
+    const st = await waitFor('both slots in the status', async () => {
+      const r = (await getResource(ns, 'pair')).status
+      return r?.shards?.length === 2 && r.standbys?.length === 2 ? r : undefined
+    })
+    expect(st.standbys!.map((s) => ({ shard: s.shard, slot: s.slot, pod: s.pod, claim: s.claim }))).toEqual([
+      { shard: 0, slot: 1, pod: 'pair-opb-0-b', claim: 'data-pair-opb-0-b' },
+      { shard: 1, slot: 1, pod: 'pair-opb-1-b', claim: 'data-pair-opb-1-b' },
+    ])
+    expect(st.shards!.map((s) => s.slot)).toEqual([0, 0])
+    // A deleted second pod is recreated on its own claim, the first left alone.
+    const first = pods.find((p) => p.metadata?.name === 'pair-opb-1')!
+    await admin.delete(objectPath('v1', 'pods', ns, 'pair-opb-1-b'))
+    await waitFor('pair-opb-1-b recreated', async () => {
+      const list = await listPods(admin, ns, 'app.kubernetes.io/instance=pair,app.kubernetes.io/component=opb')
+      const again = list.find((p) => p.metadata?.name === 'pair-opb-1-b')
+      return again && again.metadata?.uid !== b.metadata?.uid ? again : undefined
+    })
+    expect((await listPods(admin, ns, 'app.kubernetes.io/instance=pair,app.kubernetes.io/component=opb')).find((p) => p.metadata?.name === 'pair-opb-1')?.metadata?.uid).toBe(first.metadata?.uid)
+  })
+
   it('replaces a claim whose volume is pinned to a node that is gone, after lostClaimTimeoutSeconds, with a new empty claim', async () => {
     const res = pipeline('pinned', ns, { opb: { shards: 1 }, recovery: { lostClaimTimeoutSeconds: 3 } })
     await applyYaml(admin, JSON.stringify(res), ns)
@@ -947,6 +983,8 @@ describe('the resource schema: the CRD on the API server and the operator\'s zod
     ['a snapshot store endpoint that is no URL', { ...base, snapshots: { remote: { bucket: 'snaps', endpoint: 'minio:9000' } } }, 'spec.snapshots.remote.endpoint'],
     ['snapshot copies in checkpoint mode', { ...base, snapshots: { mode: 'checkpoint', remote: { bucket: 'snaps' } } }, 'spec.snapshots.remote'],
     ['a negative lost-claim timeout', { ...base, recovery: { lostClaimTimeoutSeconds: -1 } }, 'spec.recovery.lostClaimTimeoutSeconds'],
+    ['a standby lease within two heartbeats', { ...base, opb: { standby: { enabled: true, heartbeatMs: 500, leaseMs: 1000 } } }, 'spec.opb.standby.leaseMs'],
+    ['standby shards in checkpoint mode', { ...base, opb: { standby: { enabled: true } }, snapshots: { mode: 'checkpoint', intervalMs: 5000 } }, 'spec.opb.standby.enabled'],
     ['a priority class that is no DNS name', { ...base, opb: { template: { pod: { priorityClassName: 'High' } } } }, 'spec.opb.template.pod.priorityClassName'],
   ]
   const valid: [string, Record<string, unknown>][] = [
@@ -955,6 +993,7 @@ describe('the resource schema: the CRD on the API server and the operator\'s zod
     ['TLS with a CA only (SSL)', { kafka: { bootstrapServers: ['kafka:9093'], tls: { caSecretName: 'kafka-ca' } } }],
     ['TLS on the runtime\'s authorities, mutual TLS and SASL over TLS', { kafka: { bootstrapServers: ['kafka:9093'], tls: { clientSecretName: 'kafka-client', certKey: 'user.crt', keyKey: 'user.key' }, credentials: { secretName: 'kafka-user', mechanism: 'SCRAM-SHA-256' } } }],
     ['snapshot copies on MinIO with credentials and a CA', { ...base, snapshots: { remote: { bucket: 'ridepulse', endpoint: 'https://minio.storage:9000', prefix: 'city/', credentials: { secretName: 'minio' }, caSecretName: 'minio-ca' } } }],
+    ['standby shards', { ...base, opb: { shards: 2, standby: { enabled: true, leaseMs: 600 } } }],
     ['a pod template with every field', { ...base, opa: { template: EVERY_TEMPLATE_FIELD }, opb: { template: EVERY_TEMPLATE_FIELD } }],
     ['credentials and the global strategy', { kafka: { bootstrapServers: ['a:9092', 'b:9093'], credentials: { secretName: 'kafka-user' } }, recovery: { strategy: 'global' }, opb: { shards: 30, resources: { limits: { cpu: 2, memory: '1Gi' } } } }],
   ]

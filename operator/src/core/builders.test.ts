@@ -146,6 +146,29 @@ describe('builders', () => {
     expect(Object.keys(env(buildOpbPod(owner, specOf(), 1).spec!.containers[0]!.env)).filter((n) => n.startsWith('REMOTE_') || n.startsWith('AWS_'))).toEqual([])
   })
 
+  it('with standby shards, builds each shard\'s second pod on its own claim, both told their slot, the pair\'s timings and their own address; the pair kept apart', () => {
+    const spec = specOf({ opb: { shards: 2, standby: { enabled: true, leaseMs: 800 } } })
+    const [a, b] = [buildOpbPod(owner, spec, 1, 0), buildOpbPod(owner, spec, 1, 1)]
+    expect([a.metadata!.name, b.metadata!.name]).toEqual(['rides-opb-1', 'rides-opb-1-b'])
+    expect(b.spec!.volumes![0]).toEqual({ name: 'data', persistentVolumeClaim: { claimName: 'data-rides-opb-1-b' } })
+    expect(buildOpbClaim(owner, spec, 1, 1).metadata).toMatchObject({ name: 'data-rides-opb-1-b', labels: { 'ridepulse.io/shard': '1', 'ridepulse.io/slot': '1' } })
+    expect(b.metadata!.labels).toMatchObject({ 'ridepulse.io/shard': '1', 'ridepulse.io/slot': '1' })
+    const envB = b.spec!.containers[0]!.env!
+    expect(env(envB)).toMatchObject({ STANDBY_ENABLED: 'true', STANDBY_SLOT: '1', STANDBY_LEASE_MS: '800', STANDBY_HEARTBEAT_MS: '100', STANDBY_MAX_LAG_RECORDS: '50000' })
+    expect(env(a.spec!.containers[0]!.env)).toMatchObject({ STANDBY_SLOT: '0' })
+    expect(envB.find((e) => e.name === 'ADVERTISED_HOST')).toEqual({ name: 'ADVERTISED_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } })
+    const terms = b.spec!.affinity!.podAntiAffinity!.preferredDuringSchedulingIgnoredDuringExecution!
+    expect(terms[0]).toMatchObject({ weight: 100, podAffinityTerm: { labelSelector: { matchLabels: { 'ridepulse.io/shard': '1' } }, topologyKey: 'kubernetes.io/hostname' } })
+    // The worker takes what the pod gives it (the address filled in by the kubelet).
+    expect(parseWorkerEnv({ ...env(envB), ADVERTISED_HOST: '10.1.2.3' })).toMatchObject({ ok: true, config: { STANDBY_ENABLED: 'true', STANDBY_SLOT: 1, ADVERTISED_HOST: '10.1.2.3' } })
+    // One pod of all four may be away at a time.
+    expect(buildOpbDisruptionBudget(owner, spec).spec).toMatchObject({ minAvailable: 3 })
+    // Without standby shards, nothing of it: same names, no slot, no variables.
+    const plain = buildOpbPod(owner, specOf({ opb: { shards: 2 } }), 1)
+    expect(plain.metadata!.labels!['ridepulse.io/slot']).toBeUndefined()
+    expect(Object.keys(env(plain.spec!.containers[0]!.env)).filter((n) => n.startsWith('STANDBY_') || n === 'ADVERTISED_HOST')).toEqual([])
+  })
+
   it('sizes the claim and keeps it from being the controller\'s', () => {
     const c = buildOpbClaim(owner, specOf({ opb: { storage: { size: '5Gi', storageClassName: 'local-path' } } }), 1)
     expect(c.spec).toEqual({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } }, storageClassName: 'local-path' })

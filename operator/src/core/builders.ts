@@ -16,6 +16,8 @@ export const LABEL_INSTANCE = 'app.kubernetes.io/instance'
 export const LABEL_COMPONENT = 'app.kubernetes.io/component'
 export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by'
 export const LABEL_SHARD = 'ridepulse.io/shard'
+/** With standby shards: which pod of a shard's pair (0 or 1). */
+export const LABEL_SLOT = 'ridepulse.io/slot'
 export const ANNOTATION_SPEC_HASH = 'ridepulse.io/spec-hash'
 /** Set on a recovering shard's pod to make its kubelet try again at once (see `NUDGE_AFTER_MS`). */
 export const ANNOTATION_NUDGED_AT = 'ridepulse.io/kubelet-nudged-at'
@@ -39,8 +41,8 @@ export const names = {
   opa: (p: string) => `${p}-opa`,
   opbBudget: (p: string) => `${p}-opb`,
   opbService: (p: string) => `${p}-opb`,
-  opbPod: (p: string, shard: number) => `${p}-opb-${shard}`,
-  opbClaim: (p: string, shard: number) => `data-${p}-opb-${shard}`,
+  opbPod: (p: string, shard: number, slot = 0) => `${p}-opb-${shard}${slot ? '-b' : ''}`,
+  opbClaim: (p: string, shard: number, slot = 0) => `data-${p}-opb-${shard}${slot ? '-b' : ''}`,
 }
 
 export const selectorLabels = (pipeline: string, component: 'opa' | 'opb'): Record<string, string> => ({
@@ -311,7 +313,8 @@ export const buildOpbService = (o: Owner): V1Service => headless(o, names.opbSer
  * may always be evicted: it protects nothing, and must not hold a drain.
  */
 export function buildOpbDisruptionBudget(o: Owner, spec: PipelineSpec): V1PodDisruptionBudget {
-  return budget(o, names.opbBudget(o.name), 'opb', { minAvailable: spec.opb.shards - 1 })
+  // Each shard's pair counts: one pod of all may be away at a time.
+  return budget(o, names.opbBudget(o.name), 'opb', { minAvailable: spec.opb.shards * (spec.opb.standby.enabled ? 2 : 1) - 1 })
 }
 
 /** OpA's instances, one at a time as well (its StatefulSet gives the disruption controller its scale). */
@@ -340,7 +343,27 @@ export const opbTemplateHash = (o: Owner, spec: PipelineSpec): string => {
   return hashOf(o.restartedAt || metadata ? { body, ...(metadata ? { metadata } : {}), ...(o.restartedAt ? { restartedAt: o.restartedAt } : {}) } : body)
 }
 
-function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
+/** With standby shards: the pair's settings, and the address the other pod of the pair reaches this one at. */
+function standbyEnv(spec: PipelineSpec, slot: number): V1EnvVar[] {
+  const sb = spec.opb.standby
+  if (!sb.enabled) return []
+  return [
+    ...envVars({ STANDBY_ENABLED: 'true', STANDBY_SLOT: slot, STANDBY_HEARTBEAT_MS: sb.heartbeatMs, STANDBY_LEASE_MS: sb.leaseMs, STANDBY_MAX_LAG_RECORDS: sb.maxLagRecords }),
+    { name: 'ADVERTISED_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+  ]
+}
+
+/** With standby shards, the two pods of a shard on different nodes first of all, then the component spread as usual. */
+const pairApart = (pipeline: string, shard: number) => ({
+  podAntiAffinity: {
+    preferredDuringSchedulingIgnoredDuringExecution: [
+      { weight: 100, podAffinityTerm: { labelSelector: { matchLabels: { ...selectorLabels(pipeline, 'opb'), [LABEL_SHARD]: String(shard) } }, topologyKey: 'kubernetes.io/hostname' } },
+      { weight: 50, podAffinityTerm: { labelSelector: { matchLabels: selectorLabels(pipeline, 'opb') }, topologyKey: 'kubernetes.io/hostname' } },
+    ],
+  },
+})
+
+function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number, slot = 0) {
   const env: V1EnvVar[] = [
     ...envVars({
       ROLE: 'opb',
@@ -359,13 +382,14 @@ function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
     ...commonEnv(o, spec),
   ]
   const remote = remoteSnapshots(spec)
-  env.push(...remote.env)
+  env.push(...remote.env, ...standbyEnv(spec, slot))
   const tls = kafkaTlsVolumes(spec)
   const t = fromTemplate(spec.opb.template, o.name, 'opb')
+  if (spec.opb.standby.enabled && !spec.opb.template?.pod?.affinity) t.pod.affinity = pairApart(o.name, shard)
   return {
     enableServiceLinks: false,
     automountServiceAccountToken: false,
-    hostname: names.opbPod(o.name, shard),
+    hostname: names.opbPod(o.name, shard, slot),
     subdomain: names.opbService(o.name),
     securityContext: podSecurity,
     terminationGracePeriodSeconds: 30,
@@ -387,23 +411,26 @@ function buildOpbPodBody(o: Owner, spec: PipelineSpec, shard: number) {
         securityContext: containerSecurity,
       },
     ],
-    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: names.opbClaim(o.name, shard) } }, ...tls.volumes, ...remote.volumes],
+    volumes: [{ name: 'data', persistentVolumeClaim: { claimName: names.opbClaim(o.name, shard, slot) } }, ...tls.volumes, ...remote.volumes],
   }
 }
 
 /** One OpB shard's pod, on its own claim. Managed directly: recreated by the operator, never by a StatefulSet. */
-export function buildOpbPod(o: Owner, spec: PipelineSpec, shard: number): V1Pod {
+/** The labels of a shard's pod and claim: its shard, and its slot with standby shards. */
+const unitLabels = (spec: PipelineSpec, shard: number, slot: number) => ({ [LABEL_SHARD]: String(shard), ...(spec.opb.standby.enabled ? { [LABEL_SLOT]: String(slot) } : {}) })
+
+export function buildOpbPod(o: Owner, spec: PipelineSpec, shard: number, slot = 0): V1Pod {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: {
-      name: names.opbPod(o.name, shard),
+      name: names.opbPod(o.name, shard, slot),
       namespace: o.namespace,
-      labels: { ...spec.opb.template?.pod?.metadata?.labels, ...labels(o.name, 'opb', { [LABEL_SHARD]: String(shard) }) },
+      labels: { ...spec.opb.template?.pod?.metadata?.labels, ...labels(o.name, 'opb', unitLabels(spec, shard, slot)) },
       annotations: { ...spec.opb.template?.pod?.metadata?.annotations, [ANNOTATION_SPEC_HASH]: opbTemplateHash(o, spec), ...(o.restartedAt ? { [ANNOTATION_RESTARTED_AT]: o.restartedAt } : {}) },
       ownerReferences: [ownerReference(o)],
     },
-    spec: buildOpbPodBody(o, spec, shard) as V1Pod['spec'],
+    spec: buildOpbPodBody(o, spec, shard, slot) as V1Pod['spec'],
   }
 }
 
@@ -412,14 +439,14 @@ export function buildOpbPod(o: Owner, spec: PipelineSpec, shard: number): V1Pod 
  * resource is `storage.deleteClaim` (the finalizer deletes or releases it),
  * so its owner reference is not a controller one.
  */
-export function buildOpbClaim(o: Owner, spec: PipelineSpec, shard: number): V1PersistentVolumeClaim {
+export function buildOpbClaim(o: Owner, spec: PipelineSpec, shard: number, slot = 0): V1PersistentVolumeClaim {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
     metadata: {
-      name: names.opbClaim(o.name, shard),
+      name: names.opbClaim(o.name, shard, slot),
       namespace: o.namespace,
-      labels: labels(o.name, 'opb', { [LABEL_SHARD]: String(shard) }),
+      labels: labels(o.name, 'opb', unitLabels(spec, shard, slot)),
       ownerReferences: [ownerReference(o, false)],
     },
     spec: {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ShardStatus } from '@ridepulse/contracts'
-import { done, nextPass, planGlobalRestart, proceed, requeue, shardsToRoll, shardsRequeue, stepFailure, topicCheckDue, withWorkerReport } from './pass.js'
+import { done, nextPass, planGlobalRestart, proceed, requeue, shardsToRoll, shardsRequeue, stepFailure, topicCheckDue, withWorkerReport, withWorkerView } from './pass.js'
 import type { ObservedPod, ShardPlan } from './shards.js'
 
 const pod = (o: Partial<ObservedPod> = {}): ObservedPod => ({ name: 'p', uid: 'u', phase: 'Running', ready: true, createdAtMs: 0, restarts: 0, started: true, specHash: 'h1', ...o })
@@ -103,5 +103,33 @@ describe('withWorkerReport', () => {
     ['no answer', { ok: false as const, error: 'ECONNREFUSED' }, { statusError: 'ECONNREFUSED' }],
   ])('adds what the worker says of its recovery: %s', (_, report, expected) => {
     expect(withWorkerReport(r, report)).toMatchObject({ ...r, ...expected })
+  })
+})
+
+describe('withWorkerView', () => {
+  const T = Date.parse('2026-01-01T00:00:00Z')
+  const running = { shard: 0, pod: 'p-opb-0-b', podUid: 'u2', claim: 'c', phase: 'Running' as const, ready: true, restarts: 0, recoveries: 0, slot: 1 }
+  const lag = { records: 0, inputSeconds: 0, watermarkSeconds: 1, sinceCommitSeconds: 0.1, lateEventsPerSecond: 0 }
+
+  it('reads a standby\'s role and lag, then an owner\'s; keeps them between reads of the same pod only', () => {
+    const sb = withWorkerView(running, undefined, false, { phase: 'standby', standby: { lagRecords: 12 }, shardLag: lag, promotions: 0, lastRecovery: null }, T)
+    expect(sb).toMatchObject({ role: 'standby', standbyLagRecords: 12 })
+    expect(sb.lag).toBeUndefined()
+    expect(withWorkerView(running, sb, true, undefined, T + 1000)).toMatchObject({ role: 'standby', standbyLagRecords: 12 })
+    expect(withWorkerView(running, sb, false, undefined, T + 1000).role).toBeUndefined()
+    const owner = withWorkerView(running, sb, true, { phase: 'running', shardLag: lag, standby: null, promotions: 0, lastRecovery: null }, T + 2000)
+    expect(owner).toMatchObject({ role: 'owner', lag: { ...lag, observedAt: new Date(T + 2000).toISOString() } })
+    expect(owner.standbyLagRecords).toBeUndefined()
+  })
+
+  it('counts each takeover once, by its time, across the pods of the unit', () => {
+    const took = { phase: 'running', shardLag: lag, promotions: 1, lastRecovery: { readyAt: T, promotion: { reason: 'connection-closed' }, timeToFirstCommitMs: 180 } }
+    const once = withWorkerView(running, undefined, false, took, T + 500)
+    expect(once).toMatchObject({ promotions: 1, lastPromotion: { at: new Date(T).toISOString(), reason: 'connection-closed', timeToFirstCommitMs: 180 } })
+    expect(withWorkerView(running, once, true, took, T + 1500).promotions).toBe(1)
+    // The pod replaced (its worker reports nothing yet): the count stays with the unit.
+    expect(withWorkerView({ ...running, phase: 'Recovering', ready: false }, once, false, undefined, T + 2000)).toMatchObject({ promotions: 1 })
+    const again = withWorkerView(running, once, false, { ...took, lastRecovery: { ...took.lastRecovery, readyAt: T + 60_000, promotion: { reason: 'silent' } } }, T + 61_000)
+    expect(again).toMatchObject({ promotions: 2, lastPromotion: { reason: 'silent' } })
   })
 })

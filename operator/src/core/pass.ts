@@ -2,7 +2,7 @@
  * One reconcile pass as a list of named steps (reconcile/reconciler.ts),
  * and the decisions between them. Pure: observations in, outcomes out.
  */
-import type { ShardStatus, TopicStatus } from '@ridepulse/contracts'
+import type { ShardLag, ShardStatus, TopicStatus } from '@ridepulse/contracts'
 import type { ObservedPod, Recovery, ShardPlan } from './shards.js'
 import type { StepFailure } from './status.js'
 
@@ -106,4 +106,39 @@ export function withWorkerReport(
     replayedBytes: w.replayedBytes,
     workerTimeToRecoverMs: w.timeToRecoverMs,
   }
+}
+
+/**
+ * What a shard pod's worker says of itself, added to its planned status: its
+ * lag, its role (owner or standby) and a standby's lag, read now (`view`) or
+ * kept from the last read of the same pod; and the unit's takeovers, counted
+ * across its pods: a worker reporting a takeover not yet recorded (by its
+ * time) adds one.
+ */
+export function withWorkerView(
+  status: ShardStatus,
+  prev: ShardStatus | undefined,
+  samePod: boolean,
+  view: { phase: string; shardLag?: ShardLag; standby?: { lagRecords: number } | null; promotions?: number; lastRecovery?: { readyAt: number; promotion?: { reason: string }; timeToFirstCommitMs?: number | null } | null } | undefined,
+  nowMs: number,
+): ShardStatus {
+  const { lag: _lag, role: _role, standbyLagRecords: _sbLag, promotions: _p, lastPromotion: _lp, ...base } = status
+  const out: ShardStatus = { ...base, ...(prev?.promotions ? { promotions: prev.promotions } : {}), ...(prev?.lastPromotion ? { lastPromotion: prev.lastPromotion } : {}) }
+  if (status.phase !== 'Running') return out
+  if (!view) {
+    if (!samePod || !prev) return out
+    return { ...out, ...(prev.lag ? { lag: prev.lag } : {}), ...(prev.role ? { role: prev.role } : {}), ...(prev.standbyLagRecords !== undefined ? { standbyLagRecords: prev.standbyLagRecords } : {}) }
+  }
+  const standingBy = view.phase === 'standby'
+  Object.assign(out, standingBy ? { role: 'standby', standbyLagRecords: view.standby?.lagRecords ?? 0 } : { role: 'owner' })
+  if (view.shardLag && !standingBy) out.lag = { ...view.shardLag, observedAt: new Date(nowMs).toISOString() }
+  const r = view.lastRecovery
+  if (r?.promotion) {
+    const at = new Date(r.readyAt).toISOString()
+    if (out.lastPromotion?.at !== at) {
+      out.promotions = (out.promotions ?? 0) + 1
+      out.lastPromotion = { at, reason: r.promotion.reason, ...(r.timeToFirstCommitMs != null ? { timeToFirstCommitMs: r.timeToFirstCommitMs } : {}) }
+    }
+  }
+  return out
 }

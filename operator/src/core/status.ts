@@ -15,6 +15,8 @@ export interface StatusInput {
   nowMs: number
   prev?: Partial<PipelineStatus>
   shards: ShardStatus[]
+  /** With standby shards: the second pod of each shard. */
+  standbys?: ShardStatus[]
   opa: { replicas: number; readyReplicas: number; deadLettersPerSecond?: number; observedAt?: string }
   topics?: TopicStatus[]
   failures: StepFailure[]
@@ -75,6 +77,7 @@ export function computeStatus(i: StatusInput): PipelineStatus {
     opa: i.opa,
     ...(i.topics ? { topics: i.topics } : {}),
     shards: i.shards,
+    ...(i.standbys && i.standbys.length > 0 ? { standbys: i.standbys } : {}),
     conditions,
   }
 }

@@ -44,6 +44,7 @@ interface Pass {
   mayWrite?: boolean
   opa?: { readyReplicas: number; deadLettersPerSecond?: number; observedAt?: string }
   shards?: ShardStatus[]
+  standbys?: ShardStatus[]
 }
 
 interface Step {
@@ -230,9 +231,10 @@ export class Reconciler {
 
   async #opb(p: Pass): Promise<StepOutcome> {
     if (!p.mayWrite) return proceed
-    const { statuses, requeueAfterMs, failure } = await reconcileShards(this.#workloads, p.res, p.owner, p.spec!, p.log)
+    const { statuses, standbys, requeueAfterMs, failure } = await reconcileShards(this.#workloads, p.res, p.owner, p.spec!, p.log)
     // Every shard's status, a failing one's too: the pass fails after it is recorded.
     p.shards = statuses
+    p.standbys = standbys
     if (failure) throw failure
     return requeueAfterMs !== undefined ? requeue(requeueAfterMs, 'a shard is changing') : proceed
   }
@@ -244,6 +246,7 @@ export class Reconciler {
       nowMs: this.#now(),
       prev: res.status,
       shards: p.shards ?? res.status?.shards ?? [],
+      standbys: p.standbys ?? res.status?.standbys ?? [],
       opa: { replicas: spec!.opa.replicas, readyReplicas: p.opa?.readyReplicas ?? 0, ...(p.opa?.observedAt ? { deadLettersPerSecond: p.opa.deadLettersPerSecond ?? 0, observedAt: p.opa.observedAt } : {}) },
       topics: p.topics,
       failures: p.failures,

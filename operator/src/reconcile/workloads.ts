@@ -15,6 +15,7 @@ import {
   LABEL_COMPONENT,
   LABEL_INSTANCE,
   LABEL_SHARD,
+  LABEL_SLOT,
   names,
   opbTemplateHash,
   planOpa,
@@ -22,7 +23,7 @@ import {
   type Owner,
 } from '../core/builders.js'
 import { claimLostReason, nodeNotReadySince, observePod, volumeHosts } from '../core/observe.js'
-import { planGlobalRestart, shardsToRoll, shardsRequeue, withWorkerReport } from '../core/pass.js'
+import { planGlobalRestart, shardsToRoll, shardsRequeue, withWorkerReport, withWorkerView } from '../core/pass.js'
 import { MAX_NUDGES, planShard, type ObservedPod, type Recovery, type ShardPlan } from '../core/shards.js'
 import { isNotFound, objectPath } from '../kube/rest.js'
 import type { OperatorMetrics } from '../metrics.js'
@@ -107,8 +108,8 @@ async function opaDeadLetters(d: WorkloadDeps, res: PipelineResource, pods: V1Po
   return answered > 0 ? { deadLettersPerSecond: Math.round(sum * 1000) / 1000, observedAt: new Date(now).toISOString() } : kept
 }
 
-/** OpB: each shard's claim and pod as its plan says (core/shards.ts), its events, and the worker's report of a recovery. */
-export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, owner: Owner, spec: PipelineSpec, log: Logger): Promise<{ statuses: ShardStatus[]; requeueAfterMs?: number; failure?: ShardActionsFailed }> {
+/** OpB: each shard's claim and pod (two of each with standby shards) as its plan says (core/shards.ts), its events, and the worker's report of a recovery. */
+export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, owner: Owner, spec: PipelineSpec, log: Logger): Promise<{ statuses: ShardStatus[]; standbys: ShardStatus[]; requeueAfterMs?: number; failure?: ShardActionsFailed }> {
   const m = res.metadata
   // resourceVersion 0: served from the API server's watch cache. A quorum
   // list waits on etcd's progress notification (tens of ms on every
@@ -121,37 +122,42 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     d.w.rest.get<{ items: V1Pod[] }>(podsPath(m.namespace), { labelSelector: selector(m.name, 'opb'), resourceVersion: '0' }),
     d.w.rest.get<{ items: V1PersistentVolumeClaim[] }>(claimsPath(m.namespace), { labelSelector: selector(m.name, 'opb'), resourceVersion: '0' }),
   ])
-  const podByShard = new Map(pods.items.map((p) => [Number(p.metadata?.labels?.[LABEL_SHARD]), p]))
+  // A unit is one pod and its claim: shard s, slot 0, and with standby shards slot 1 as well.
+  const slots = spec.opb.standby.enabled ? [0, 1] : [0]
+  const units = slots.flatMap((slot) => Array.from({ length: spec.opb.shards }, (_, shard) => ({ shard, slot })))
+  const unitKey = (shard: number, slot: number) => `${shard}/${slot}`
+  const podByUnit = new Map(pods.items.map((p) => [unitKey(Number(p.metadata?.labels?.[LABEL_SHARD]), Number(p.metadata?.labels?.[LABEL_SLOT] ?? 0)), p]))
   const claimByName = new Map(claims.items.map((c) => [c.metadata?.name, c]))
   const nodes = await nodesOf(d, pods.items, log)
 
   const desiredHash = opbTemplateHash(owner, spec)
-  const prevStatuses = res.status?.shards ?? []
-  const prev = new Map(prevStatuses.map((s) => [s.shard, s]))
-  const observed = Array.from({ length: spec.opb.shards }, (_, shard) => {
-    const p = podByShard.get(shard)
+  const prevOf = (slot: number) => (slot === 0 ? res.status?.shards : res.status?.standbys) ?? []
+  const prevStatuses = units.map((u) => prevOf(u.slot).find((s) => s.shard === u.shard))
+  const prev = new Map(prevStatuses.map((s, i) => [i, s]).filter((e): e is [number, ShardStatus] => e[1] !== undefined))
+  const observed = units.map((u) => {
+    const p = podByUnit.get(unitKey(u.shard, u.slot))
     return p ? observePod(p) : undefined
   })
-  const roll = shardsToRoll(observed, prevStatuses, desiredHash)
+  const roll = shardsToRoll(observed, prevStatuses.filter((s): s is ShardStatus => s !== undefined), desiredHash)
   const forbidden = d.kubeletNudge ? await claimRefusals(d, m.namespace, observed, prev, log) : new Map<string, number>()
   const now = d.nowMs()
-  const claimOf = (shard: number) => claimByName.get(names.opbClaim(m.name, shard))
-  // Only a shard without a ready pod can have lost its claim: a running one proves it serves.
-  const lost = await lostClaims(d, observed.map((pod, shard) => (pod?.ready ? undefined : claimOf(shard))), now, spec.recovery.nodeLostTimeoutSeconds * 1000, log)
-  const plans: ShardPlan[] = observed.map((pod, shard) =>
+  const claimOf = (i: number) => claimByName.get(names.opbClaim(m.name, units[i]!.shard, units[i]!.slot))
+  // Only a unit without a ready pod can have lost its claim: a running one proves it serves.
+  const lost = await lostClaims(d, observed.map((pod, i) => (pod?.ready ? undefined : claimOf(i))), now, spec.recovery.nodeLostTimeoutSeconds * 1000, log)
+  const plans: ShardPlan[] = observed.map((pod, i) =>
     planShard({
-      shard,
-      podName: names.opbPod(m.name, shard),
-      claimName: names.opbClaim(m.name, shard),
+      shard: units[i]!.shard,
+      podName: names.opbPod(m.name, units[i]!.shard, units[i]!.slot),
+      claimName: names.opbClaim(m.name, units[i]!.shard, units[i]!.slot),
       pod,
-      claimExists: claimOf(shard) !== undefined,
-      claimUid: claimOf(shard)?.metadata?.uid,
-      claimDeleting: !!claimOf(shard)?.metadata?.deletionTimestamp,
-      claimLost: lost.get(shard),
+      claimExists: claimOf(i) !== undefined,
+      claimUid: claimOf(i)?.metadata?.uid,
+      claimDeleting: !!claimOf(i)?.metadata?.deletionTimestamp,
+      claimLost: lost.get(i),
       lostClaimTimeoutMs: spec.recovery.lostClaimTimeoutSeconds * 1000,
-      prev: prev.get(shard),
+      prev: prev.get(i),
       desiredHash,
-      mayRoll: roll.has(shard),
+      mayRoll: roll.has(i),
       deadlineMs: spec.recovery.deadlineSeconds * 1000,
       nodeNotReadySinceMs: pod?.nodeName ? nodeNotReadySince(nodes.get(pod.nodeName)) : undefined,
       nodeGone: !!pod?.nodeName && !nodes.has(pod.nodeName),
@@ -160,20 +166,24 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
       nowMs: now,
     }),
   )
+  if (spec.opb.standby.enabled) for (const [i, p] of plans.entries()) p.status = { ...p.status, slot: units[i]!.slot }
 
   // Shards are independent: their steps run side by side, a few at a time,
   // and one whose action fails stops neither the others nor its own status:
   // what was seen (a failure, a recovery) is recorded once, and the planner,
   // which plans from what it observes, tries the action again next pass.
   const failed: { shard: number; err: unknown }[] = []
-  await eachLimited([...plans.entries()], 8, async ([shard, plan]) => {
+  await eachLimited([...plans.entries()], 8, async ([i, plan]) => {
+    const { shard, slot } = units[i]!
+    const pod = names.opbPod(m.name, shard, slot)
+    const claim = names.opbClaim(m.name, shard, slot)
     try {
       for (const a of plan.actions) {
-        if (a.kind === 'apply-claim') await d.w.apply(claimsPath(m.namespace, names.opbClaim(m.name, shard)), buildOpbClaim(owner, spec, shard))
-        else if (a.kind === 'create-pod') await d.w.createPod(buildOpbPod(owner, spec, shard))
-        else if (a.kind === 'nudge-pod') await d.w.nudgePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.atMs, a.count, log.child({ shard }))
-        else if (a.kind === 'delete-claim') await d.w.deleteClaim(m.namespace, names.opbClaim(m.name, shard), a.uid)
-        else await d.w.deletePod(m.namespace, names.opbPod(m.name, shard), a.uid, a.graceSeconds)
+        if (a.kind === 'apply-claim') await d.w.apply(claimsPath(m.namespace, claim), buildOpbClaim(owner, spec, shard, slot))
+        else if (a.kind === 'create-pod') await d.w.createPod(buildOpbPod(owner, spec, shard, slot))
+        else if (a.kind === 'nudge-pod') await d.w.nudgePod(m.namespace, pod, a.uid, a.atMs, a.count, log.child({ shard, slot }))
+        else if (a.kind === 'delete-claim') await d.w.deleteClaim(m.namespace, claim, a.uid)
+        else await d.w.deletePod(m.namespace, pod, a.uid, a.graceSeconds)
       }
     } catch (err) {
       failed.push({ shard, err })
@@ -183,17 +193,26 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
       await d.w.event(res, e.type, e.reason, e.message)
     }
     if (plan.recovered) {
-      plan.status.lastRecovery = await workerReport(d, plan.recovered, observed[shard]?.ip)
+      plan.status.lastRecovery = await workerReport(d, plan.recovered, observed[i]?.ip)
       d.metrics.recoveries.inc({ reason: plan.recovered.reason })
       if (plan.recovered.timeToRecoverMs !== undefined) d.metrics.timeToRecover.observe(plan.recovered.timeToRecoverMs / 1000)
     }
   })
 
-  await eachLimited([...plans.entries()], 8, async ([shard, plan]) => {
-    plan.status = await withLag(d, plan.status, observed[shard], prev.get(shard), now, log)
+  await eachLimited([...plans.entries()], 8, async ([i, plan]) => {
+    plan.status = await withLag(d, plan.status, observed[i], prev.get(i), now, log)
+    const before = prev.get(i)?.promotions ?? 0
+    const p = plan.status.lastPromotion
+    if ((plan.status.promotions ?? 0) > before && p) {
+      const msg = `shard ${plan.status.shard}: pod ${plan.status.pod} took the shard over as its standby (${p.reason})${p.timeToFirstCommitMs !== undefined ? `, first commit ${p.timeToFirstCommitMs} ms after the detection` : ''}`
+      log.info({ shard: plan.status.shard, pod: plan.status.pod }, msg)
+      d.metrics.promotions.inc({ reason: p.reason })
+      await d.w.event(res, 'Normal', 'ShardPromoted', msg)
+    }
   })
 
-  const restart = planGlobalRestart(spec.recovery.strategy, plans, now)
+  const owners = plans.slice(0, spec.opb.shards)
+  const restart = planGlobalRestart(spec.recovery.strategy, owners, now)
   if (restart) {
     // The baseline: the whole pipeline restarts from its state, as a restart of every task would.
     await d.w.event(res, 'Warning', 'PipelineRestart', `shard ${restart.failed} failed: restarting every OpA and OpB pod (recovery strategy global)`)
@@ -208,7 +227,8 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
   const lagAsk = answering && d.lagPollMs ? d.lagPollMs : undefined
   const requeueAfterMs = shardsAsk === undefined ? lagAsk : lagAsk === undefined ? shardsAsk : Math.min(shardsAsk, lagAsk)
   return {
-    statuses: restart?.statuses ?? plans.map((p) => p.status),
+    statuses: restart?.statuses ?? owners.map((p) => p.status),
+    standbys: plans.slice(spec.opb.shards).map((p) => p.status),
     requeueAfterMs,
     ...(failed.length > 0 ? { failure: new ShardActionsFailed(failed.sort((a, b) => a.shard - b.shard)) } : {}),
   }
@@ -301,18 +321,15 @@ async function nodesOf(d: WorkloadDeps, pods: V1Pod[], log: Logger): Promise<Map
  * that fails keeps the last one (its `observedAt` says how old it is).
  */
 async function withLag(d: WorkloadDeps, status: ShardStatus, pod: ObservedPod | undefined, prev: ShardStatus | undefined, now: number, log: Logger): Promise<ShardStatus> {
-  if (status.phase !== 'Running' || !pod?.ip) {
-    const { lag: _gone, ...rest } = status
-    return rest
-  }
-  const last = prev?.podUid === pod.uid ? prev.lag : undefined
-  if (!lagReadDue(d, pod.uid, now)) return last ? { ...status, lag: last } : status
+  const samePod = !!pod && prev?.podUid === pod.uid
+  if (status.phase !== 'Running' || !pod?.ip) return withWorkerView(status, prev, false, undefined, now)
+  if (!lagReadDue(d, pod.uid, now)) return withWorkerView(status, prev, samePod, undefined, now)
   try {
     const parsed = opbStatusSchema.parse(await d.fetchWorkerStatus!(pod.ip, WORKER_PORT))
-    return parsed.shardLag ? { ...status, lag: { ...parsed.shardLag, observedAt: new Date(now).toISOString() } } : status
+    return withWorkerView(status, prev, samePod, parsed, now)
   } catch (err) {
     log.debug({ shard: status.shard, err }, 'could not read a shard\'s lag')
-    return last ? { ...status, lag: last } : status
+    return withWorkerView(status, prev, samePod, undefined, now)
   }
 }
 
