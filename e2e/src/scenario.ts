@@ -114,9 +114,18 @@ export interface LostClaim {
   copies: number
 }
 
+/** A second pipeline, one shard with a hot standby: its owner pod force-deleted, the standby takes over. */
+export interface StandbyRound {
+  takeovers: { pod: string; newOwner: string; reason: string | null; ttrMs: number; claimSame: boolean }[]
+  /** Takeovers the operator counted in the resource's status (ShardPromoted). */
+  recordedPromotions: number
+  verdict: VerifyReport
+}
+
 export interface E2eReport {
   kills: Kill[]
   lostClaim: LostClaim
+  standby: StandbyRound
   verdict: VerifyReport
   /** OpA pods whose uid or restart count changed over the whole run. */
   opaDisturbed: string[]
@@ -132,6 +141,9 @@ export interface E2eReport {
 
 const NAME = 'rides'
 const SHARDS = 3
+/** The standby round's pipeline: one shard, owned by one pod of a pair. */
+const HOT = 'rides-hot'
+const STANDBY_KILLS = 6
 /** How long the operator waits before replacing a lost claim in this run (the default is 300 s). */
 const LOST_CLAIM_TIMEOUT_S = 10
 const STORE_SECRET = 'snapshot-store'
@@ -147,6 +159,7 @@ interface WorkerStatus {
   lastSnapshot: { snapshotId: string } | null
   remoteSnapshots: { uploads: number; failures: number; lastError: string | null } | null
   lastRecovery: {
+    promotion?: { reason: string }
     startedAt: number
     readyAt: number
     timeToRecoverMs: number
@@ -385,6 +398,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
     }
     durationsMs.kills = Date.now() - startKills
     const lostClaim = await timed('lost claim', () => loseClaim(c, o, s3, prefix))
+    const standby = await timed('standby round', () => standbyRound(c, o, prefix))
 
     // Under load still: every shard's lag, read by the operator from its worker within the last poll or two.
     const lagSince = Date.now()
@@ -412,7 +426,7 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
       chart.uninstall = await timed('uninstall', () => uninstall(c, o))
       uninstalled = true
     }
-    return { kills, lostClaim, verdict, opaDisturbed, lag, monitoring: monitoringReport, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs, chart }
+    return { kills, lostClaim, standby, verdict, opaDisturbed, lag, monitoring: monitoringReport, load: { sent: stats.sent, sendErrors: stats.sendErrors }, durationsMs, chart }
   } finally {
     if (load) await load.stop().catch((err: unknown) => o.log(`stopping the load: ${String(err)}`))
     await monitoring?.stop().catch((err: unknown) => o.log(`stopping prometheus: ${String(err)}`))
@@ -420,6 +434,92 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
     if (!collected) await collect(c, o, prefix)
     if (!o.keep && !uninstalled) await timed('uninstall', () => uninstall(c, o))
   }
+}
+
+/**
+ * Hot standby on the cluster: a pipeline of one shard whose pods are a pair
+ * (spec.opb.standby). Under load, the owner pod is force-deleted again and
+ * again; each time the other pod of the pair, standing by, takes the shard
+ * over, and the operator recreates the deleted one, which stands by in turn.
+ * Time to recover: the owner pod's deletion sent → the new owner's first
+ * committed transaction (its worker's lastRecovery.firstCommitAt).
+ */
+async function standbyRound(c: Cluster, o: E2eOptions, prefix: string): Promise<StandbyRound> {
+  const ns = o.namespace
+  const hot = `${prefix}-hot`
+  const t = topicsFor(hot)
+  const settings: KafkaSettings = { brokers: o.brokers.split(','), clientId: `${hot}-e2e` }
+  const resource = {
+    apiVersion: 'ridepulse.io/v1alpha1',
+    kind: 'StatefulOperator',
+    metadata: { name: HOT, namespace: ns },
+    spec: {
+      kafka: { bootstrapServers: o.brokers.split(',') },
+      topics: { orders: t.TOPIC_ORDERS, enriched: t.TOPIC_ENRICHED, dlq: t.TOPIC_DLQ, output: t.TOPIC_OUTPUT, late: t.TOPIC_LATE, changelog: t.TOPIC_CHANGELOG, snapshots: t.TOPIC_SNAPSHOTS, ordersPartitions: 1 },
+      opa: { image: o.workerImage },
+      opb: { shards: 1, image: o.workerImage, standby: { enabled: true }, resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } } },
+      snapshots: { intervalMs: 2000 },
+      windows: { sizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS, idleTimeoutMs: 1500 },
+    },
+  }
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify(resource))
+  const hotPods = () => c.pods(ns, `app.kubernetes.io/instance=${HOT},app.kubernetes.io/component=opb`)
+  const roles = async () => {
+    const out: { pod: PodView; phase: string; status: WorkerStatus }[] = []
+    for (const p of await hotPods()) {
+      if (!p.ready || p.deleting) continue
+      const st = await c.workerStatus<WorkerStatus>(ns, p.name, WORKER_PORT).catch(() => undefined)
+      if (st) out.push({ pod: p, phase: st.phase, status: st })
+    }
+    return out
+  }
+  const pair = async () => {
+    const r = await roles()
+    const owner = r.find((x) => x.phase === 'running')
+    const standby = r.find((x) => x.phase === 'standby')
+    return owner && standby ? { owner, standby } : undefined
+  }
+  await waitFor(`${HOT}: an owner and a standby ready`, pair, 300_000, 500)
+  const load = startLoad({ settings, topic: t.TOPIC_ORDERS, partitions: 1, ratePerSec: Math.max(50, Math.round(o.rate / 3)), zones: 12, seed: o.seed + 1, malformedFraction: 0, maxDisorderMs: 300 })
+  const takeovers: StandbyRound['takeovers'] = []
+  try {
+    for (let k = 0; k < STANDBY_KILLS; k++) {
+      const before = await waitFor(`${HOT}: the pair ready again`, pair, 180_000, 200)
+      await sleep(1500)
+      const killedAt = Date.now()
+      await c.kubectl(['delete', 'pod', before.owner.pod.name, '--namespace', ns, '--grace-period=0', '--force'])
+      const taken = await waitFor(`${before.standby.pod.name} owning the shard`, async () => {
+        const st = await c.workerStatus<WorkerStatus>(ns, before.standby.pod.name, WORKER_PORT)
+        return st.phase === 'running' && st.lastRecovery?.firstCommitAt ? st : undefined
+      }, 60_000, 20)
+      const takeover = {
+        pod: before.owner.pod.name,
+        newOwner: before.standby.pod.name,
+        reason: taken.lastRecovery?.promotion?.reason ?? null,
+        ttrMs: taken.lastRecovery!.firstCommitAt! - killedAt,
+        claimSame: (await hotPods()).find((p) => p.name === before.standby.pod.name)?.uid === before.standby.pod.uid,
+      }
+      takeovers.push(takeover)
+      o.log(`standby takeover ${k + 1}: ${takeover.pod} force-deleted -> ${takeover.newOwner} first commit ${takeover.ttrMs} ms (${takeover.reason})`)
+    }
+    await waitFor(`${HOT}: the pair ready again`, pair, 180_000, 200)
+  } finally {
+    await sleep(1500)
+    await load.stop()
+  }
+  const recordedPromotions = await waitFor('the takeovers in the resource\'s status', async () => {
+    const r = await c.resource(ns, HOT)
+    const n = [...(r.status?.shards ?? []), ...(r.status?.standbys ?? [])].reduce((sum, s) => sum + (s.promotions ?? 0), 0)
+    return n >= STANDBY_KILLS ? n : undefined
+  }, 30_000, 500).catch(async () => {
+    const r = await c.resource(ns, HOT)
+    return [...(r.status?.shards ?? []), ...(r.status?.standbys ?? [])].reduce((sum, s) => sum + (s.promotions ?? 0), 0)
+  })
+  const verdict = await awaitVerdict(settings, hot, { orders: 1, shards: 1 }, { windowSizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS }, 120_000)
+  const sorted = takeovers.map((x) => x.ttrMs).sort((a, b) => a - b)
+  o.log(`standby: ${takeovers.length} takeovers, kill -> first commit median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms; ${recordedPromotions} recorded by the operator; verifier lost ${verdict.lost}, duplicated ${verdict.duplicated}`)
+  await c.kubectl(['delete', 'statefuloperator', HOT, '--namespace', ns, '--wait=true', '--timeout=120s'])
+  return { takeovers, recordedPromotions, verdict }
 }
 
 /**
@@ -442,6 +542,7 @@ async function loseClaim(c: Cluster, o: E2eOptions, store: LocalObjectStore, pre
   await c.kubectl(['delete', 'pv', volume, '--wait=false'])
   await c.kubectl(['patch', 'pv', volume, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'])
   await waitFor(`volume ${volume} gone`, async () => !(await c.kubectl(['get', 'pv', '--no-headers', '-o', 'name'])).includes(`persistentvolume/${volume}`), 30_000, 200)
+  const recoveriesBefore = (await c.resource(ns, NAME)).status?.recoveries ?? 0
   const killedAt = Date.now()
   await c.kubectl(['delete', 'pod', pod, '--namespace', ns, '--grace-period=0', '--force'])
   const fresh = await waitFor('a new claim', async () => {
@@ -456,9 +557,11 @@ async function loseClaim(c: Cluster, o: E2eOptions, store: LocalObjectStore, pre
     const st = await c.workerStatus<WorkerStatus>(ns, pod, WORKER_PORT)
     return st.lastRecovery?.firstCommitAt ? st.lastRecovery : undefined
   }, 60_000, 50)
+  // This recovery, not the shard's one before: the count has grown (the pod's uid alone shows before its recovery is recorded).
   const recorded = await waitFor('the recovery in the resource\'s status', async () => {
-    const st = (await c.resource(ns, NAME)).status?.shards?.find((x) => x.shard === shard)
-    return st?.podUid === replacement.uid && st.lastRecovery?.readyAt ? st : undefined
+    const r = (await c.resource(ns, NAME)).status
+    const st = r?.shards?.find((x) => x.shard === shard)
+    return (r?.recoveries ?? 0) > recoveriesBefore && st?.podUid === replacement.uid && st.lastRecovery?.readyAt ? st : undefined
   }, 60_000, 200)
   const copies = (await store.keys(`${prefix}/`)).filter((k) => k.includes(`/opb-${shard}/`) && k.endsWith('/manifest.json')).length
   const r: LostClaim = {

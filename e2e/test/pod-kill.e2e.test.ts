@@ -81,6 +81,20 @@ describe('OpB pods killed on a real cluster (our chart, our images, the sample r
     expect(l.copies).toBeGreaterThan(0)
   })
 
+  it('with a hot standby, the other pod of the pair takes the shard over when the owner pod is force-deleted, exactly', () => {
+    const sb = report.standby
+    expect(sb.takeovers.length).toBe(6)
+    for (const t of sb.takeovers) {
+      expect(t.newOwner, `takeover from ${t.pod}`).not.toBe(t.pod)
+      expect(t.reason).toBe('connection-closed')
+      expect(t.claimSame).toBe(true)
+      expect(t.ttrMs).toBeGreaterThan(0)
+    }
+    expect(sb.recordedPromotions).toBeGreaterThanOrEqual(sb.takeovers.length)
+    expect(sb.verdict.problems).toEqual([])
+    expect(sb.verdict).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
   it('loses nothing and duplicates nothing (the verifier against the raw input)', () => {
     expect(report.verdict.problems).toEqual([])
     expect(report.verdict.lost).toBe(0)
