@@ -21,7 +21,10 @@ export function workersSource(urls: Map<number, string>, timeoutMs: number): Hea
 
 /** The StatefulOperator's status, as the operator records it (on Kubernetes). */
 export function kubernetesSource(readStatus: () => Promise<Partial<PipelineStatus> | undefined>): HealthSource {
-  return async (now, prev) => healthFromResource((await readStatus())?.shards ?? [], now, prev)
+  return async (now, prev) => {
+    const st = await readStatus()
+    return healthFromResource(st?.shards ?? [], now, prev, st?.standbys ?? [])
+  }
 }
 
 /** Asks the source at an interval; the page hears about changes only. */

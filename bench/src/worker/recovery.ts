@@ -19,9 +19,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { parseWorkerEnv, type OpbConfig } from '@ridepulse/contracts'
-import { emptyAgg, encodeMeta, encodeWindowValue, initialMeta, META_KEY, newStoreMeta, pipelineTopics, loadRemoteSnapshots, SnapshotStore, StateStore, windowKey, type ShardMeta, type WindowAgg } from '@ridepulse/worker'
-import { ensureTopics, TxnProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
-import { getJson, LocalPipeline, runTeardown, startLocalKafka, startObjectStore, stopOnSignals, topicsFor, waitReady } from '@ridepulse/testkit'
+import { loadRemoteSnapshots } from '@ridepulse/worker'
+import { getJson, LocalPipeline, runTeardown, startLocalKafka, startObjectStore, stopOnSignals, waitReady } from '@ridepulse/testkit'
+import { buildShardHistory } from './history.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -39,8 +39,6 @@ const sizes = args.keys.split(',').map(Number)
 const trials = Number(args.trials)
 const tail = Number(args.tail)
 const remoteTrials = Number(args['remote-trials'])
-const WINDOW = 60_000
-const ZONES = 500
 
 interface RecoveryStatus {
   lastRecovery: {
@@ -58,24 +56,6 @@ const pct = (xs: number[], q: number) => {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? 0
 }
 const out = (s: string) => process.stdout.write(`${s}\n`)
-
-/** Key i of a state of n keys: ZONES zones times as many past minutes as needed. */
-const keyOf = (i: number, base: number) => windowKey(`zone-${i % ZONES}`, base + Math.floor(i / ZONES) * WINDOW)
-
-async function writeChangelog(settings: KafkaSettings, topic: string, txId: string, records: OutgoingRecord[]): Promise<number> {
-  const p = new TxnProducer(settings, txId)
-  await p.fence()
-  let last = -1
-  for (let i = 0; i < records.length; i += 5000) {
-    const chunk = records.slice(i, i + 5000)
-    await p.begin()
-    const r = await p.send(chunk)
-    await p.commit()
-    last = (r.baseOffsets.get(`${topic}:0`) ?? 0) + chunk.length - 1
-  }
-  await p.close()
-  return last
-}
 
 interface RemoteSample {
   ttrMs: number[]
@@ -96,33 +76,9 @@ try {
   out('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
   for (const n of sizes) {
     const pipeline = `bench-${n}-${Date.now().toString(36)}`
-    const topics = topicsFor(pipeline)
     const dataDir = mkdtempSync(join(tmpdir(), 'ridepulse-bench-'))
     const shardDir = join(dataDir, 'opb-0')
-    await ensureTopics(settings, pipelineTopics({ ...topics, ORDERS_PARTITIONS: 1, SHARDS: 1 }))
-
-    // History: n keys in the changelog and in a store, snapshotted, then a tail.
-    const base = Math.floor(Date.now() / WINDOW) * WINDOW - Math.ceil(n / ZONES) * WINDOW
-    const agg = (i: number): WindowAgg => ({ ...emptyAgg(), requested: 1 + (i % 7), matched: i % 5, seq: 1, rev: 1, final: false })
-    const meta: ShardMeta = { ...initialMeta(), seq: 1 }
-    const history: OutgoingRecord[] = []
-    for (let i = 0; i < n; i++) history.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: keyOf(i, base), value: encodeWindowValue(agg(i)) })
-    history.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: META_KEY, value: encodeMeta(meta) })
-    const txId = `${pipeline}-opb-0`
-    const snapOffset = await writeChangelog(settings, topics.TOPIC_CHANGELOG, txId, history)
-
-    const store = StateStore.open(join(shardDir, 'live'))
-    for (let i = 0; i < n; i += 50_000) {
-      const m = new Map<string, WindowAgg>()
-      for (let j = i; j < Math.min(n, i + 50_000); j++) m.set(keyOf(j, base), agg(j))
-      store.apply(m, newStoreMeta(meta, snapOffset))
-    }
-    const snap = await new SnapshotStore(shardDir, 0).takeFull(store, topics.TOPIC_ENRICHED, Date.now())
-    await store.close()
-    const tailRecords: OutgoingRecord[] = []
-    for (let i = 0; i < tail; i++) tailRecords.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: keyOf(i % n, base), value: encodeWindowValue({ ...agg(i % n), requested: 100 + i, seq: 2 + Math.floor(i / n) }) })
-    tailRecords.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: META_KEY, value: encodeMeta({ ...meta, seq: 2 }) })
-    await writeChangelog(settings, topics.TOPIC_CHANGELOG, txId, tailRecords)
+    const { snapshot: snap } = await buildShardHistory(settings, pipeline, shardDir, n, tail)
 
     const p = new LocalPipeline({
       brokers: kafka.brokers,

@@ -68,6 +68,8 @@ export interface ShardHealth {
   lastRecovery?: { readyAt: number; timeToRecoverMs: number; snapshot: string | null; replayedRecords: number }
   /** While running: how far behind it is (see ShardLag). */
   lag?: ShardLag
+  /** With standby shards (on Kubernetes): which pod owns the shard, which stands by, and how far behind the standby is. */
+  pair?: { owner: string | null; standby: string | null; standbyReady: boolean; standbyLagRecords: number | null; promotions: number }
   error?: string
 }
 
@@ -94,15 +96,30 @@ export function shardHealth(shard: number, status: unknown, error: string | unde
 }
 
 /** A shard as the operator records it in the StatefulOperator's status. */
-export type ResourceShard = Pick<ShardStatus, 'shard' | 'phase' | 'ready' | 'pendingRecovery' | 'lastRecovery' | 'lag'>
+export type ResourceShard = Pick<ShardStatus, 'shard' | 'phase' | 'ready' | 'pendingRecovery' | 'lastRecovery' | 'lag' | 'pod' | 'role' | 'standbyLagRecords' | 'promotions'>
 
-/** The health of every shard from the resource's status (on Kubernetes, where the operator watches the pods). */
-export function healthFromResource(shards: ResourceShard[], nowMs: number, prev: Map<number, ShardHealth>): ShardHealth[] {
-  return shards.map((s) => {
+/**
+ * The health of every shard from the resource's status (on Kubernetes, where
+ * the operator watches the pods). With standby shards (`standbys`, the second
+ * pod of each), a shard runs while either pod owns it and runs: the pair says
+ * which, and how far behind the other stands.
+ */
+export function healthFromResource(shards: ResourceShard[], nowMs: number, prev: Map<number, ShardHealth>, standbys: ResourceShard[] = []): ShardHealth[] {
+  return shards.map((first) => {
+    const second = standbys.find((x) => x.shard === first.shard)
+    const owner = [first, second].find((x) => x?.ready && x.role === 'owner')
+    const s = second && owner ? owner : first
+    const standing = second ? [first, second].find((x) => x !== owner && x?.role === 'standby') : undefined
+    const pair = second
+      ? { owner: owner?.pod ?? null, standby: standing?.pod ?? null, standbyReady: !!standing?.ready, standbyLagRecords: standing?.standbyLagRecords ?? null, promotions: (first.promotions ?? 0) + (second.promotions ?? 0) }
+      : undefined
     const r = s.lastRecovery
     const lastRecovery = r?.readyAt ? { readyAt: Date.parse(r.readyAt), timeToRecoverMs: r.timeToRecoverMs ?? 0, snapshot: r.snapshotId ?? null, replayedRecords: r.replayedRecords ?? 0 } : undefined
     let h: Omit<ShardHealth, 'since'>
-    if (s.pendingRecovery) {
+    if (second && !owner && standing?.ready) {
+      // The owner is gone and its standby is taking over (the operator reads the roles with the lag).
+      h = { shard: s.shard, state: 'recovering', phase: `standby ${standing.pod} taking over`, progress: 0.8 }
+    } else if (s.pendingRecovery) {
       const recreated = s.pendingRecovery.podRecreatedAt !== undefined
       h = { shard: s.shard, state: 'recovering', phase: `${s.pendingRecovery.reason}, ${recreated ? 'pod recreated' : 'detected'}`, progress: recreated ? 0.5 : 0.1 }
     } else if (s.ready) {
@@ -112,6 +129,6 @@ export function healthFromResource(shards: ResourceShard[], nowMs: number, prev:
       h = { shard: s.shard, state: s.phase === 'Terminating' ? 'down' : 'recovering', phase: s.phase.toLowerCase(), progress: 0.5 }
     }
     const p = prev.get(s.shard)
-    return { ...h, ...(lastRecovery ? { lastRecovery } : {}), since: p && p.state === h.state ? p.since : nowMs }
+    return { ...h, ...(lastRecovery ? { lastRecovery } : {}), ...(pair ? { pair } : {}), since: p && p.state === h.state ? p.since : nowMs }
   })
 }

@@ -17,7 +17,7 @@ import type { StateStore } from '../store/state-store.js'
 import { commitStrategy, type CommitStrategy, type ShardState } from './commits.js'
 import type { EarlyRestore } from './early-restore.js'
 import { recoverShard } from './recovery.js'
-import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, newIncarnation, serveWatch, type DeathReason, type StandbyStatus } from './standby.js'
+import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, leaseFor, newIncarnation, serveWatch, type DeathReason, type StandbyStatus } from './standby.js'
 import { RemoteCopies } from './remote-copies.js'
 import { VolumeHealth } from './volume-health.js'
 
@@ -252,7 +252,9 @@ export class OpbShard implements CommitUnit {
       const tryWatch = async (): Promise<ActiveWatch | undefined> => {
         const announced = await reader.poll(0)
         if (!announced || announced.incarnation === this.#incarnation) return undefined
-        const watch = new ActiveWatch(announced, this.cfg.STANDBY_LEASE_MS, this.cfg.STANDBY_LEASE_MS)
+        const lease = leaseFor(reader.changes, this.nowMs(), this.cfg.STANDBY_LEASE_MS)
+        if (lease !== this.cfg.STANDBY_LEASE_MS) this.log.warn({ changes: reader.changes.length, leaseMs: lease }, 'the shard changed owners often of late: a silent owner gets a longer lease')
+        const watch = new ActiveWatch(announced, lease, this.cfg.STANDBY_LEASE_MS)
         if (await watch.alive) return watch
         const why = await watch.dead
         this.log.info({ active: announced, reason: why.reason, detail: why.detail }, 'the announced owner does not answer')
@@ -304,7 +306,7 @@ export class OpbShard implements CommitUnit {
           const reader = new AnnouncementReader(this.#settings, this.cfg)
           const newer = await reader.poll(0).finally(() => void reader.close())
           if (newer && newer.incarnation !== watch.active.incarnation && newer.incarnation !== this.#incarnation) {
-            const next = new ActiveWatch(newer, this.cfg.STANDBY_LEASE_MS, this.cfg.STANDBY_LEASE_MS)
+            const next = new ActiveWatch(newer, leaseFor(reader.changes, this.nowMs(), this.cfg.STANDBY_LEASE_MS), this.cfg.STANDBY_LEASE_MS)
             if (await next.alive) {
               this.log.info({ active: newer }, 'the shard has a new owner: standing by it')
               watch = next

@@ -52,6 +52,8 @@ export class AnnouncementReader {
   readonly #reader: PartitionReader
   #offset = 0
   #latest: Announcement | undefined
+  /** When each owner read so far took the shard (its announcement's `since`), oldest first. */
+  readonly changes: number[] = []
 
   constructor(settings: KafkaSettings, private readonly cfg: OpbConfig) {
     this.#reader = new PartitionReader(settings, cfg.TOPIC_SNAPSHOTS, cfg.SHARD)
@@ -65,7 +67,10 @@ export class AnnouncementReader {
       for (const rec of r.records) {
         if (rec.key?.toString() !== key || !rec.value) continue
         const parsed = announcementSchema.safeParse(JSON.parse(rec.value.toString()))
-        if (parsed.success) this.#latest = parsed.data
+        if (parsed.success) {
+          if (parsed.data.incarnation !== this.#latest?.incarnation) this.changes.push(parsed.data.since)
+          this.#latest = parsed.data
+        }
       }
       this.#offset = r.nextOffset
       if (this.#offset >= r.lastStableOffset) return this.#latest
@@ -76,6 +81,21 @@ export class AnnouncementReader {
   async close(): Promise<void> {
     await this.#reader.close()
   }
+}
+
+/** Owner changes within this window that make a standby wary of silence. */
+export const FLAP_WINDOW_MS = 5 * 60_000
+export const FLAP_CHANGES = 3
+
+/**
+ * The lease a standby gives a silent owner: the configured one, or four
+ * times it when the shard changed owners FLAP_CHANGES times within
+ * FLAP_WINDOW_MS (a link that keeps dropping would otherwise swap the pair
+ * again and again). A closed connection, a certain death, is never delayed.
+ */
+export function leaseFor(changes: readonly number[], nowMs: number, leaseMs: number): number {
+  const recent = changes.filter((t) => nowMs - t <= FLAP_WINDOW_MS).length
+  return recent >= FLAP_CHANGES ? leaseMs * 4 : leaseMs
 }
 
 /** The active's side of the watch: a beat per heartbeat until the connection or the process ends. */
