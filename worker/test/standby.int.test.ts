@@ -121,4 +121,48 @@ describe('a hot standby for an OpB shard', () => {
     expect(report.problems).toEqual([])
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
   })
+
+  it('a standby that fell behind replays the longer tail when it takes over; one killed while it takes over leaves the shard to the next start; exact', async () => {
+    const { t, start, procs } = await ownerAndStandby('standby-behind')
+    const load = t.load({ ratePerSec: 800 })
+    await sleep(1500)
+    // The standby frozen while the owner commits for 3 s, and the owner dies
+    // meanwhile: the standby wakes 3 s behind the changelog to a closed
+    // connection. What it has not applied by the fence, it replays after it.
+    const position = (await status(procs[1]!)).standby!.position
+    procs[1]!.child.kill('SIGSTOP')
+    await sleep(3000)
+    procs[0]!.child.kill('SIGKILL')
+    await procs[0]!.exited
+    procs[1]!.child.kill('SIGCONT')
+    const taken = await waitFor('the lagging standby owning the shard', async () => {
+      const st = await status(procs[1]!)
+      return st.phase === 'running' && st.lastRecovery?.firstCommitAt ? st : undefined
+    })
+    // Woken, it may count the missed beats before it reads the closed connection: either ends the owner.
+    expect(taken.lastRecovery?.promotion?.reason).toMatch(/^(connection-closed|silent)$/)
+    const r = taken.lastRecovery as unknown as { changelogFrom: number; changelogTo: number; replayedRecords: number }
+    // It was behind: the changelog had grown past where it stood when it froze.
+    expect(r.changelogTo).toBeGreaterThan(position)
+    console.log(`a standby frozen 3 s took over: it stood at ${position}, the changelog ended at ${r.changelogTo}, ${r.replayedRecords} records replayed after the fence`)
+    await procs[0]!.exited
+    procs[0] = start(0)
+    await waitReady(procs[0]!)
+    await sleep(1500)
+    // Killed while it takes over: the owner, then at once the standby in the middle of its fence or replay.
+    const owner = (await status(procs[0]!)).phase === 'running' ? 0 : 1
+    procs[owner]!.child.kill('SIGKILL')
+    await sleep(40)
+    procs[1 - owner]!.child.kill('SIGKILL')
+    await Promise.all(procs.map((p) => p.exited))
+    procs[0] = start(0)
+    procs[1] = start(1)
+    await Promise.all(procs.map((p) => waitReady(p, 60_000)))
+    expect((await Promise.all(procs.map(status))).map((s) => s.phase)).toEqual(['running', 'standby'])
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
 })
