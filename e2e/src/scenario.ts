@@ -13,7 +13,11 @@ import { parse } from 'yaml'
 import type { ShardStatus } from '@ridepulse/contracts'
 import type { KafkaSettings } from '@ridepulse/kafka'
 import { awaitVerdict, createRng, sleep, startLoad, startObjectStore, topicsFor, waitFor, type LocalObjectStore, type VerifyReport } from '@ridepulse/testkit'
+import { LATENESS_MS, LOST_CLAIM_TIMEOUT_S, NAME, OUT_OF_ORDERNESS_MS, selector, SHARDS, STORE_SECRET, WINDOW_MS, WORKER_PORT, type WorkerStatus } from './constants.js'
 import { Cluster, repoRoot, toolPaths, type PodView } from './kube.js'
+import { loseClaim, standbyRound, type LostClaim, type StandbyRound } from './rounds.js'
+
+export type { LostClaim, StandbyRound }
 import { checkMonitoring, startMonitoring, type Monitoring, type MonitoringReport } from './prometheus.js'
 
 export type Round = 'chaos-mesh' | 'kubectl'
@@ -94,34 +98,6 @@ export interface Kill {
   othersDisturbed: string[]
 }
 
-/** A shard whose volume is lost: its claim replaced by the operator, its state restored from the object store's copy. */
-export interface LostClaim {
-  shard: number
-  pod: string
-  /** The PersistentVolume removed (the disk gone). */
-  volume: string
-  oldClaimUid: string
-  newClaimUid: string
-  /** The operator's timeout before it replaces a lost claim, seconds. */
-  timeoutSeconds: number
-  /** Pod killed → the replacement's first committed transaction (the timeout included). */
-  ttrMs: number
-  /** The new claim seen → that first commit: what the object store saves over a full replay. */
-  fromNewClaimMs: number
-  worker: { source: string | null; snapshotId: string | null; downloadMs: number | null; replayedRecords: number; changelogTo: number }
-  recorded: { reason: string | undefined; snapshotSource: string | undefined; claimReplacements: number | undefined }
-  /** Whole copies of the shard in the store at the end. */
-  copies: number
-}
-
-/** A second pipeline, one shard with a hot standby: its owner pod force-deleted, the standby takes over. */
-export interface StandbyRound {
-  takeovers: { pod: string; newOwner: string; reason: string | null; ttrMs: number; claimSame: boolean }[]
-  /** Takeovers the operator counted in the resource's status (ShardPromoted). */
-  recordedPromotions: number
-  verdict: VerifyReport
-}
-
 export interface E2eReport {
   kills: Kill[]
   lostClaim: LostClaim
@@ -137,38 +113,6 @@ export interface E2eReport {
   monitoring: MonitoringReport
   /** The chart's own checks: `helm test`, and an uninstall with the sample resource installed (undefined with E2E_KEEP). */
   chart: { helmTest: { ok: boolean; output: string }; uninstall?: { ok: boolean; sampleGone: boolean; output: string } }
-}
-
-const NAME = 'rides'
-const SHARDS = 3
-/** The standby round's pipeline: one shard, owned by one pod of a pair. */
-const HOT = 'rides-hot'
-const STANDBY_KILLS = 6
-/** How long the operator waits before replacing a lost claim in this run (the default is 300 s). */
-const LOST_CLAIM_TIMEOUT_S = 10
-const STORE_SECRET = 'snapshot-store'
-const WORKER_PORT = 8080
-/** Short windows, lateness and idle timeout so every window is final soon after the traffic stops. */
-const WINDOW_MS = 5000
-const LATENESS_MS = 500
-const OUT_OF_ORDERNESS_MS = 500
-const selector = (component: 'opa' | 'opb') => `app.kubernetes.io/instance=${NAME},app.kubernetes.io/component=${component}`
-
-interface WorkerStatus {
-  phase: string
-  lastSnapshot: { snapshotId: string } | null
-  remoteSnapshots: { uploads: number; failures: number; lastError: string | null } | null
-  lastRecovery: {
-    promotion?: { reason: string }
-    startedAt: number
-    readyAt: number
-    timeToRecoverMs: number
-    snapshot: { snapshotId: string; kind: string; source?: string; downloadMs?: number } | null
-    replayedRecords: number
-    changelogFrom: number
-    changelogTo: number
-    firstCommitAt: number | null
-  } | null
 }
 
 /** The sample resource of examples/, pointed at this run's broker, images, topics and snapshot store; windows and snapshots shortened. */
@@ -434,155 +378,6 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
     if (!collected) await collect(c, o, prefix)
     if (!o.keep && !uninstalled) await timed('uninstall', () => uninstall(c, o))
   }
-}
-
-/**
- * Hot standby on the cluster: a pipeline of one shard whose pods are a pair
- * (spec.opb.standby). Under load, the owner pod is force-deleted again and
- * again; each time the other pod of the pair, standing by, takes the shard
- * over, and the operator recreates the deleted one, which stands by in turn.
- * Time to recover: the owner pod's deletion sent → the new owner's first
- * committed transaction (its worker's lastRecovery.firstCommitAt).
- */
-async function standbyRound(c: Cluster, o: E2eOptions, prefix: string): Promise<StandbyRound> {
-  const ns = o.namespace
-  const hot = `${prefix}-hot`
-  const t = topicsFor(hot)
-  const settings: KafkaSettings = { brokers: o.brokers.split(','), clientId: `${hot}-e2e` }
-  const resource = {
-    apiVersion: 'ridepulse.io/v1alpha1',
-    kind: 'StatefulOperator',
-    metadata: { name: HOT, namespace: ns },
-    spec: {
-      kafka: { bootstrapServers: o.brokers.split(',') },
-      topics: { orders: t.TOPIC_ORDERS, enriched: t.TOPIC_ENRICHED, dlq: t.TOPIC_DLQ, output: t.TOPIC_OUTPUT, late: t.TOPIC_LATE, changelog: t.TOPIC_CHANGELOG, snapshots: t.TOPIC_SNAPSHOTS, ordersPartitions: 1 },
-      opa: { image: o.workerImage },
-      opb: { shards: 1, image: o.workerImage, standby: { enabled: true }, resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } } },
-      snapshots: { intervalMs: 2000 },
-      windows: { sizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS, idleTimeoutMs: 1500 },
-    },
-  }
-  await c.kubectl(['apply', '-f', '-'], JSON.stringify(resource))
-  const hotPods = () => c.pods(ns, `app.kubernetes.io/instance=${HOT},app.kubernetes.io/component=opb`)
-  const roles = async () => {
-    const out: { pod: PodView; phase: string; status: WorkerStatus }[] = []
-    for (const p of await hotPods()) {
-      if (!p.ready || p.deleting) continue
-      const st = await c.workerStatus<WorkerStatus>(ns, p.name, WORKER_PORT).catch(() => undefined)
-      if (st) out.push({ pod: p, phase: st.phase, status: st })
-    }
-    return out
-  }
-  const pair = async () => {
-    const r = await roles()
-    const owner = r.find((x) => x.phase === 'running')
-    const standby = r.find((x) => x.phase === 'standby')
-    return owner && standby ? { owner, standby } : undefined
-  }
-  await waitFor(`${HOT}: an owner and a standby ready`, pair, 300_000, 500)
-  const load = startLoad({ settings, topic: t.TOPIC_ORDERS, partitions: 1, ratePerSec: Math.max(50, Math.round(o.rate / 3)), zones: 12, seed: o.seed + 1, malformedFraction: 0, maxDisorderMs: 300 })
-  const takeovers: StandbyRound['takeovers'] = []
-  try {
-    for (let k = 0; k < STANDBY_KILLS; k++) {
-      const before = await waitFor(`${HOT}: the pair ready again`, pair, 180_000, 200)
-      await sleep(1500)
-      const killedAt = Date.now()
-      await c.kubectl(['delete', 'pod', before.owner.pod.name, '--namespace', ns, '--grace-period=0', '--force'])
-      const taken = await waitFor(`${before.standby.pod.name} owning the shard`, async () => {
-        const st = await c.workerStatus<WorkerStatus>(ns, before.standby.pod.name, WORKER_PORT)
-        return st.phase === 'running' && st.lastRecovery?.firstCommitAt ? st : undefined
-      }, 60_000, 20)
-      const takeover = {
-        pod: before.owner.pod.name,
-        newOwner: before.standby.pod.name,
-        reason: taken.lastRecovery?.promotion?.reason ?? null,
-        ttrMs: taken.lastRecovery!.firstCommitAt! - killedAt,
-        claimSame: (await hotPods()).find((p) => p.name === before.standby.pod.name)?.uid === before.standby.pod.uid,
-      }
-      takeovers.push(takeover)
-      o.log(`standby takeover ${k + 1}: ${takeover.pod} force-deleted -> ${takeover.newOwner} first commit ${takeover.ttrMs} ms (${takeover.reason})`)
-    }
-    await waitFor(`${HOT}: the pair ready again`, pair, 180_000, 200)
-  } finally {
-    await sleep(1500)
-    await load.stop()
-  }
-  const recordedPromotions = await waitFor('the takeovers in the resource\'s status', async () => {
-    const r = await c.resource(ns, HOT)
-    const n = [...(r.status?.shards ?? []), ...(r.status?.standbys ?? [])].reduce((sum, s) => sum + (s.promotions ?? 0), 0)
-    return n >= STANDBY_KILLS ? n : undefined
-  }, 30_000, 500).catch(async () => {
-    const r = await c.resource(ns, HOT)
-    return [...(r.status?.shards ?? []), ...(r.status?.standbys ?? [])].reduce((sum, s) => sum + (s.promotions ?? 0), 0)
-  })
-  const verdict = await awaitVerdict(settings, hot, { orders: 1, shards: 1 }, { windowSizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS }, 120_000)
-  const sorted = takeovers.map((x) => x.ttrMs).sort((a, b) => a - b)
-  o.log(`standby: ${takeovers.length} takeovers, kill -> first commit median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms; ${recordedPromotions} recorded by the operator; verifier lost ${verdict.lost}, duplicated ${verdict.duplicated}`)
-  await c.kubectl(['delete', 'statefuloperator', HOT, '--namespace', ns, '--wait=true', '--timeout=120s'])
-  return { takeovers, recordedPromotions, verdict }
-}
-
-/**
- * A lost disk: shard 0's PersistentVolume is removed (its protection
- * finalizer too, as when the disk or its node is gone for good) and its pod
- * killed. The replacement cannot mount the claim; the operator sees the
- * claim lost, replaces it after LOST_CLAIM_TIMEOUT_S with a new, empty one,
- * and the shard restores from the newest copy in the object store plus the
- * changelog's tail.
- */
-async function loseClaim(c: Cluster, o: E2eOptions, store: LocalObjectStore, prefix: string): Promise<LostClaim> {
-  const ns = o.namespace
-  const shard = 0
-  const pod = `${NAME}-opb-${shard}`
-  await waitFor(`a copy of shard ${shard} in the object store`, async () => ((await c.workerStatus<WorkerStatus>(ns, pod, WORKER_PORT)).remoteSnapshots?.uploads ?? 0) > 0, 120_000, 500)
-  const before = (await c.pods(ns, selector('opb'))).find((p) => p.name === pod)!
-  const claimName = before.claim!
-  const old = await c.claim(ns, claimName)
-  const volume = old.volume!
-  await c.kubectl(['delete', 'pv', volume, '--wait=false'])
-  await c.kubectl(['patch', 'pv', volume, '--type=merge', '-p', '{"metadata":{"finalizers":null}}'])
-  await waitFor(`volume ${volume} gone`, async () => !(await c.kubectl(['get', 'pv', '--no-headers', '-o', 'name'])).includes(`persistentvolume/${volume}`), 30_000, 200)
-  const recoveriesBefore = (await c.resource(ns, NAME)).status?.recoveries ?? 0
-  const killedAt = Date.now()
-  await c.kubectl(['delete', 'pod', pod, '--namespace', ns, '--grace-period=0', '--force'])
-  const fresh = await waitFor('a new claim', async () => {
-    const cl = await c.claim(ns, claimName).catch(() => undefined)
-    return cl && cl.uid !== old.uid ? { ...cl, seenAt: Date.now() } : undefined
-  }, (LOST_CLAIM_TIMEOUT_S + 120) * 1000, 200)
-  const replacement = await waitFor(`${pod} on the new claim and ready`, async () => {
-    const p = (await c.pods(ns, selector('opb'))).find((x) => x.name === pod)
-    return p && p.uid !== before.uid && p.ready && !p.deleting ? p : undefined
-  }, 180_000, 100)
-  const w = await waitFor(`${pod}'s first commit after its recovery`, async () => {
-    const st = await c.workerStatus<WorkerStatus>(ns, pod, WORKER_PORT)
-    return st.lastRecovery?.firstCommitAt ? st.lastRecovery : undefined
-  }, 60_000, 50)
-  // This recovery, not the shard's one before: the count has grown (the pod's uid alone shows before its recovery is recorded).
-  const recorded = await waitFor('the recovery in the resource\'s status', async () => {
-    const r = (await c.resource(ns, NAME)).status
-    const st = r?.shards?.find((x) => x.shard === shard)
-    return (r?.recoveries ?? 0) > recoveriesBefore && st?.podUid === replacement.uid && st.lastRecovery?.readyAt ? st : undefined
-  }, 60_000, 200)
-  const copies = (await store.keys(`${prefix}/`)).filter((k) => k.includes(`/opb-${shard}/`) && k.endsWith('/manifest.json')).length
-  const r: LostClaim = {
-    shard,
-    pod,
-    volume,
-    oldClaimUid: old.uid,
-    newClaimUid: fresh.uid,
-    timeoutSeconds: LOST_CLAIM_TIMEOUT_S,
-    ttrMs: w.firstCommitAt! - killedAt,
-    fromNewClaimMs: w.firstCommitAt! - fresh.seenAt,
-    worker: { source: w.snapshot?.source ?? null, snapshotId: w.snapshot?.snapshotId ?? null, downloadMs: w.snapshot?.downloadMs ?? null, replayedRecords: w.replayedRecords, changelogTo: w.changelogTo },
-    recorded: { reason: recorded.lastRecovery?.reason, snapshotSource: recorded.lastRecovery?.snapshotSource, claimReplacements: recorded.claimReplacements },
-    copies,
-  }
-  o.log(
-    `lost claim: volume ${volume} of ${pod} removed; claim replaced after the ${LOST_CLAIM_TIMEOUT_S} s timeout; kill -> first commit ${r.ttrMs} ms (${r.fromNewClaimMs} ms after the new claim); ` +
-      `restored ${r.worker.snapshotId ?? 'nothing'} from ${r.worker.source ?? '-'} in ${r.worker.downloadMs ?? '-'} ms, ${r.worker.replayedRecords} of ${r.worker.changelogTo} changelog records replayed; ` +
-      `status: ${r.recorded.reason}, ${r.recorded.snapshotSource}, ${r.recorded.claimReplacements} replacement(s); ${copies} copies in the store`,
-  )
-  return r
 }
 
 /** The operator's and the workers' logs, the events and the resource, kept for reading after the cluster is gone. */

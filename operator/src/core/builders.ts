@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { V1EnvVar, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1PodDisruptionBudget, V1ResourceRequirements, V1Service, V1StatefulSet, V1Volume, V1VolumeMount } from '@kubernetes/client-node'
-import { API_VERSION, KIND, renderWorkerEnv, type PipelineSpec, type PodTemplate, type SecurityProtocol, type WorkerEnvName } from '@ridepulse/contracts'
+import { API_VERSION, KIND, type PipelineSpec, type PodTemplate, type SecurityProtocol, type WorkerEnvName } from '@ridepulse/contracts'
+import { envVars, remoteSnapshots, secretEnv, standbyEnv } from './worker-vars.js'
 
 /** What the builders need to know of the resource. */
 export interface Owner {
@@ -72,15 +73,9 @@ export function hashOf(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16)
 }
 
-/** Environment variables from typed values: only names the worker reads compile (see `renderWorkerEnv`). */
-const envVars = (values: Parameters<typeof renderWorkerEnv>[0]): V1EnvVar[] => Object.entries(renderWorkerEnv(values)).map(([name, value]) => ({ name, value }))
-const secretEnv = (name: WorkerEnvName | 'AWS_ACCESS_KEY_ID' | 'AWS_SECRET_ACCESS_KEY', secret: string, key: string): V1EnvVar => ({ name, valueFrom: { secretKeyRef: { name: secret, key } } })
-
 /** Where the TLS files from the resource's Secrets are mounted in a worker's container. */
 export const KAFKA_CA_DIR = '/etc/ridepulse/kafka-ca'
 export const KAFKA_CLIENT_DIR = '/etc/ridepulse/kafka-client'
-/** Where the object store's CA (`spec.snapshots.remote.caSecretName`) is mounted. */
-export const REMOTE_CA_DIR = '/etc/ridepulse/snapshots-ca'
 
 /**
  * The Secrets of `spec.kafka.tls` as volumes and mounts, each key under a
@@ -97,29 +92,6 @@ function kafkaTlsVolumes(spec: PipelineSpec): { volumes: V1Volume[]; mounts: V1V
   if (tls?.caSecretName) add('kafka-ca', tls.caSecretName, [{ key: tls.caKey, path: 'ca.crt' }], KAFKA_CA_DIR)
   if (tls?.clientSecretName) add('kafka-client', tls.clientSecretName, [{ key: tls.certKey, path: 'tls.crt' }, { key: tls.keyKey, path: 'tls.key' }], KAFKA_CLIENT_DIR)
   return { volumes, mounts }
-}
-
-/** OpB's copies of full snapshots in an object store (`spec.snapshots.remote`): variables, credentials from their Secret, the CA's volume. */
-function remoteSnapshots(spec: PipelineSpec): { env: V1EnvVar[]; volumes: V1Volume[]; mounts: V1VolumeMount[] } {
-  const r = spec.snapshots.remote
-  if (!r) return { env: [], volumes: [], mounts: [] }
-  const env = envVars({
-    REMOTE_SNAPSHOTS_BUCKET: r.bucket,
-    REMOTE_SNAPSHOTS_PREFIX: r.prefix || undefined,
-    REMOTE_SNAPSHOTS_ENDPOINT: r.endpoint,
-    REMOTE_SNAPSHOTS_REGION: r.region,
-    REMOTE_SNAPSHOTS_PATH_STYLE: r.pathStyle === undefined ? undefined : String(r.pathStyle),
-    REMOTE_SNAPSHOTS_KEEP: r.keep,
-    REMOTE_SNAPSHOTS_CA_FILE: r.caSecretName ? `${REMOTE_CA_DIR}/ca.crt` : undefined,
-  })
-  const c = r.credentials
-  if (c) env.push(secretEnv('AWS_ACCESS_KEY_ID', c.secretName, c.accessKeyIdKey), secretEnv('AWS_SECRET_ACCESS_KEY', c.secretName, c.secretAccessKeyKey))
-  if (!r.caSecretName) return { env, volumes: [], mounts: [] }
-  return {
-    env,
-    volumes: [{ name: 'snapshots-ca', secret: { secretName: r.caSecretName, items: [{ key: r.caKey, path: 'ca.crt' }], defaultMode: 0o440 } }],
-    mounts: [{ name: 'snapshots-ca', mountPath: REMOTE_CA_DIR, readOnly: true }],
-  }
 }
 
 /** Kafka's `security.protocol` for the resource: TLS and SASL each on when the spec names them. */
@@ -341,16 +313,6 @@ export const opbTemplateHash = (o: Owner, spec: PipelineSpec): string => {
   const body = buildOpbPodBody(o, spec, 0)
   const metadata = spec.opb.template?.pod?.metadata
   return hashOf(o.restartedAt || metadata ? { body, ...(metadata ? { metadata } : {}), ...(o.restartedAt ? { restartedAt: o.restartedAt } : {}) } : body)
-}
-
-/** With standby shards: the pair's settings, and the address the other pod of the pair reaches this one at. */
-function standbyEnv(spec: PipelineSpec, slot: number): V1EnvVar[] {
-  const sb = spec.opb.standby
-  if (!sb.enabled) return []
-  return [
-    ...envVars({ STANDBY_ENABLED: 'true', STANDBY_SLOT: slot, STANDBY_HEARTBEAT_MS: sb.heartbeatMs, STANDBY_LEASE_MS: sb.leaseMs, STANDBY_MAX_LAG_RECORDS: sb.maxLagRecords }),
-    { name: 'ADVERTISED_HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
-  ]
 }
 
 /** With standby shards, the two pods of a shard on different nodes first of all, then the component spread as usual. */

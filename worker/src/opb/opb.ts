@@ -1,5 +1,4 @@
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import { decodeEvent, transactionalIdOf, type OpbPhase, type RecoveryReport, type RideEvent, type ShardLag } from '@ridepulse/contracts'
@@ -17,7 +16,7 @@ import type { StateStore } from '../store/state-store.js'
 import { commitStrategy, type CommitStrategy, type ShardState } from './commits.js'
 import type { EarlyRestore } from './early-restore.js'
 import { recoverShard } from './recovery.js'
-import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, leaseFor, newIncarnation, serveWatch, type DeathReason, type StandbyStatus } from './standby.js'
+import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, findLiveOwner, leaseFor, newIncarnation, serveWatch, standbyStatusOf, type DeathReason } from './standby.js'
 import { RemoteCopies } from './remote-copies.js'
 import { VolumeHealth } from './volume-health.js'
 
@@ -175,22 +174,6 @@ export class OpbShard implements CommitUnit {
     serveWatch(res, this.#incarnation, this.cfg.STANDBY_HEARTBEAT_MS)
   }
 
-  #standbyStatus(): StandbyStatus | null {
-    const sb = this.#standby
-    if (!sb) return null
-    const f = sb.follower
-    const a = sb.watch?.active
-    return {
-      active: a ? { host: a.host, port: a.port, incarnation: a.incarnation } : null,
-      watching: sb.watch !== undefined,
-      position: f?.position ?? 0,
-      lagRecords: f?.lagRecords ?? 0,
-      lagMs: f?.lagMs ?? 0,
-      snapshots: f?.snapshotsTaken ?? 0,
-      lastSnapshot: f?.head?.snapshotId ?? null,
-    }
-  }
-
   status() {
     const st = this.#state
     const meta = st?.meta ?? initialMeta()
@@ -215,7 +198,7 @@ export class OpbShard implements CommitUnit {
       lastError: this.#lastError ?? null,
       volume: this.#volume.status(),
       remoteSnapshots: this.#copies?.status() ?? null,
-      standby: this.#standbyStatus(),
+      standby: this.#standby ? standbyStatusOf(this.#standby) : null,
       promotions: this.#promotions,
       incarnation: this.#standbyEnabled ? this.#incarnation : null,
     }
@@ -239,42 +222,10 @@ export class OpbShard implements CommitUnit {
   async start(startedAt: number, topicsReady: Promise<unknown> = Promise.resolve()): Promise<RecoveryReport> {
     if (!this.#standbyEnabled) return this.recover(startedAt, topicsReady)
     await topicsReady
-    const active = await this.#liveActive()
+    const active = await findLiveOwner(this.#settings, this.cfg, this.#incarnation, this.log, this.nowMs, () => this.#stopping)
     if (active) return this.#standBy(active)
     this.log.info('no live owner of the shard: taking it')
     return this.recover(startedAt, topicsReady)
-  }
-
-  /** The announced owner, if it answers its watch (slot 1 waits a lease for one when none is announced yet). */
-  async #liveActive(): Promise<ActiveWatch | undefined> {
-    const reader = new AnnouncementReader(this.#settings, this.cfg)
-    try {
-      const tryWatch = async (): Promise<ActiveWatch | undefined> => {
-        const announced = await reader.poll(0)
-        if (!announced || announced.incarnation === this.#incarnation) return undefined
-        const lease = leaseFor(reader.changes, this.nowMs(), this.cfg.STANDBY_LEASE_MS)
-        if (lease !== this.cfg.STANDBY_LEASE_MS) this.log.warn({ changes: reader.changes.length, leaseMs: lease }, 'the shard changed owners often of late: a silent owner gets a longer lease')
-        const watch = new ActiveWatch(announced, lease, this.cfg.STANDBY_LEASE_MS)
-        if (await watch.alive) return watch
-        const why = await watch.dead
-        this.log.info({ active: announced, reason: why.reason, detail: why.detail }, 'the announced owner does not answer')
-        return undefined
-      }
-      const found = await tryWatch()
-      if (found || this.cfg.STANDBY_SLOT === 0) return found
-      // Slot 1 gives slot 0 the time to claim the shard and announce itself
-      // (its recovery and first commit), so that two processes started
-      // together do not fence each other.
-      const deadline = this.nowMs() + 5 * this.cfg.STANDBY_LEASE_MS
-      while (this.nowMs() < deadline && !this.#stopping) {
-        await sleep(Math.min(200, this.cfg.STANDBY_LEASE_MS))
-        const w = await tryWatch()
-        if (w) return w
-      }
-      return undefined
-    } finally {
-      await reader.close()
-    }
   }
 
   /**
@@ -333,26 +284,10 @@ export class OpbShard implements CommitUnit {
     return this.#takeOver(store, follower.head, detectedAt, death.reason)
   }
 
+  /** The standby's store becomes the shard's: fence, the tail, resume (`recoverShard` with the hot store). */
   async #takeOver(store: StateStore, head: SnapshotManifest | undefined, detectedAt: number, reason: DeathReason): Promise<RecoveryReport> {
-    const commits = 0
-    const inputs = {
-      cfg: this.cfg, log: this.log, nowMs: this.nowMs, hooks: this.hooks, settings: this.#settings, producer: this.producer,
-      changelog: this.#changelog, snapshots: this.#snapshots, checkpointOnly: false, hot: { store, head },
-    }
-    const { report } = await recoverShard(inputs, (p) => this.#to(p), (r) => {
-      const state: ShardState = { store: r.store, meta: r.meta, lastChangelogOffset: r.lastChangelogOffset, lastEventAtMs: this.nowMs(), commits, lastSnapshot: undefined }
-      this.#state = state
-      this.#commits.resumed(state, r.head, this.#announcement())
-    }, detectedAt, undefined, Promise.resolve())
     this.#standby = undefined
-    const promoted = { ...report, promotion: { reason } }
-    this.#recoveries.push(promoted)
-    this.metrics.shardActive.set(1)
-    this.metrics.timeToRecover.set(report.timeToRecoverMs)
-    for (const [phase, ms] of Object.entries(report.phasesMs)) this.metrics.recoveryPhase.set({ phase }, ms)
-    this.metrics.replayedRecords.inc(report.replayedRecords)
-    this.log.info({ recovery: promoted }, 'took the shard over from standby')
-    return promoted
+    return this.#restore(detectedAt, { hot: { store, head }, promotion: { reason } })
   }
 
   #announcement() {
@@ -362,20 +297,31 @@ export class OpbShard implements CommitUnit {
 
   /** Local recovery (recovery.ts); the state restored replaces the shard's. */
   async recover(startedAt: number, topicsReady: Promise<unknown> = Promise.resolve()): Promise<RecoveryReport> {
-    // Commits are counted over the process's life (a test's fault names the n-th).
-    const commits = this.#state?.commits ?? 0
     await this.#state?.store.close()
-    this.#state = undefined
     const staged = this.#earlyStaged
     this.#earlyStaged = undefined
-    const inputs = { cfg: this.cfg, log: this.log, nowMs: this.nowMs, hooks: this.hooks, settings: this.#settings, producer: this.producer, changelog: this.#changelog, snapshots: this.#snapshots, checkpointOnly: this.#checkpointOnly, ...(this.#copies ? { remote: () => this.#copies!.remote() } : {}) }
-    const { report } = await recoverShard(inputs, (p) => this.#to(p), (r) => {
+    return this.#restore(startedAt, { staged, topicsReady })
+  }
+
+  /** A recovery or a takeover: the restored state becomes the shard's, reported in /status, the metrics and the log. */
+  async #restore(startedAt: number, o: { staged?: Staged; topicsReady?: Promise<unknown>; hot?: { store: StateStore; head: SnapshotManifest | undefined }; promotion?: { reason: DeathReason } }): Promise<RecoveryReport> {
+    // Commits are counted over the process's life (a test's fault names the n-th).
+    const commits = this.#state?.commits ?? 0
+    this.#state = undefined
+    const inputs = {
+      cfg: this.cfg, log: this.log, nowMs: this.nowMs, hooks: this.hooks, settings: this.#settings, producer: this.producer, changelog: this.#changelog, snapshots: this.#snapshots,
+      checkpointOnly: this.#checkpointOnly,
+      ...(this.#copies ? { remote: () => this.#copies!.remote() } : {}),
+      ...(o.hot ? { hot: o.hot } : {}),
+    }
+    const { report: restored } = await recoverShard(inputs, (p) => this.#to(p), (r) => {
       // The input position comes from the restored state. The idle clock
       // restarts now, so a backlog is never taken for idleness.
       const state: ShardState = { store: r.store, meta: r.meta, lastChangelogOffset: r.lastChangelogOffset, lastEventAtMs: this.nowMs(), commits, lastSnapshot: undefined }
       this.#state = state
       this.#commits.resumed(state, r.head, this.#announcement())
-    }, startedAt, staged, topicsReady)
+    }, startedAt, o.staged, o.topicsReady ?? Promise.resolve())
+    const report = o.promotion ? { ...restored, promotion: o.promotion } : restored
     this.#recoveries.push(report)
     this.metrics.shardActive.set(1)
     if (this.#volume.failing !== 'snapshot') this.#volume.written() // the live store was written whole
@@ -384,7 +330,7 @@ export class OpbShard implements CommitUnit {
     this.metrics.replayedRecords.inc(report.replayedRecords)
     this.metrics.replayedBytes.inc(report.replayedBytes)
     this.metrics.stateKeys.set(report.keys)
-    this.log.info({ recovery: report }, 'recovered')
+    this.log.info({ recovery: report }, o.promotion ? 'took the shard over from standby' : 'recovered')
     return report
   }
 

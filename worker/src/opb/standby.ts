@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
-import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { encodeJson } from '@ridepulse/contracts'
@@ -9,7 +9,7 @@ import type { WindowAgg } from '../core/aggregate.js'
 import { decodeMeta, decodeWindowValue, META_KEY } from '../core/records.js'
 import type { OpbConfig } from '../config.js'
 import type { Metrics } from '../metrics.js'
-import type { SnapshotManifest, SnapshotStore, Staged } from '../store/snapshots.js'
+import type { SnapshotManifest, SnapshotStore } from '../store/snapshots.js'
 import { newStoreMeta, type StateStore, type StoreMeta } from '../store/state-store.js'
 
 /**
@@ -321,7 +321,51 @@ export class ChangelogFollower {
   }
 }
 
-/** Where a standby keeps its live store: the same place an active does, so a promotion needs no copy. */
-export const standbyLiveDir = (cfg: OpbConfig) => join(cfg.DATA_DIR, 'live')
+/** What /status says of a standby: whom it watches, how far it has followed, its own snapshots. */
+export function standbyStatusOf(sb: { follower: ChangelogFollower | undefined; watch: ActiveWatch | undefined }): StandbyStatus {
+  const f = sb.follower
+  const a = sb.watch?.active
+  return {
+    active: a ? { host: a.host, port: a.port, incarnation: a.incarnation } : null,
+    watching: sb.watch !== undefined,
+    position: f?.position ?? 0,
+    lagRecords: f?.lagRecords ?? 0,
+    lagMs: f?.lagMs ?? 0,
+    snapshots: f?.snapshotsTaken ?? 0,
+    lastSnapshot: f?.head?.snapshotId ?? null,
+  }
+}
 
-export type { Staged }
+/**
+ * The announced owner of the shard, watched, if it answers (not `self`, an
+ * earlier incarnation of this process at the same address). Slot 1 gives
+ * slot 0 up to five leases to claim the shard and announce itself (its
+ * recovery and first commit), so that two processes started together do not
+ * fence each other.
+ */
+export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, self: string, log: Logger, nowMs: () => number, stopping: () => boolean): Promise<ActiveWatch | undefined> {
+  const reader = new AnnouncementReader(settings, cfg)
+  try {
+    const tryWatch = async (): Promise<ActiveWatch | undefined> => {
+      const announced = await reader.poll(0)
+      if (!announced || announced.incarnation === self) return undefined
+      const lease = leaseFor(reader.changes, nowMs(), cfg.STANDBY_LEASE_MS)
+      if (lease !== cfg.STANDBY_LEASE_MS) log.warn({ changes: reader.changes.length, leaseMs: lease }, 'the shard changed owners often of late: a silent owner gets a longer lease')
+      const watch = new ActiveWatch(announced, lease, cfg.STANDBY_LEASE_MS)
+      if (await watch.alive) return watch
+      const why = await watch.dead
+      log.info({ active: announced, reason: why.reason, detail: why.detail }, 'the announced owner does not answer')
+      return undefined
+    }
+    const found = await tryWatch()
+    if (found || cfg.STANDBY_SLOT === 0) return found
+    for (const deadline = nowMs() + 5 * cfg.STANDBY_LEASE_MS; nowMs() < deadline && !stopping(); ) {
+      await sleep(Math.min(200, cfg.STANDBY_LEASE_MS))
+      const w = await tryWatch()
+      if (w) return w
+    }
+    return undefined
+  } finally {
+    await reader.close()
+  }
+}
