@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { failure, parsePeerLine, peerTotal, ratio, restoreSummary, runningAt, type PeerLine } from './kstreams-lines.js'
+import { currentTasks, failure, parsePeerLine, peerTotal, ratio, restoreSummary, runningAt, type PeerLine } from './kstreams-lines.js'
 
 const lines = (...texts: string[]): PeerLine[] => texts.map(parsePeerLine).filter((l): l is PeerLine => l !== undefined)
 
@@ -7,6 +7,7 @@ describe('parsePeerLine', () => {
   it.each([
     ['{"event":"start","at":10,"jvmStartedAt":5}', { event: 'start', at: 10, jvmStartedAt: 5 }],
     ['{"event":"state","at":11,"from":"REBALANCING","to":"RUNNING"}', { event: 'state', at: 11, from: 'REBALANCING', to: 'RUNNING' }],
+    ['{"event":"tasks","at":13,"active":["0_0"],"standby":[]}', { event: 'tasks', at: 13, active: ['0_0'], standby: [] }],
     ['  {"event":"restore-end","at":12,"store":"s","topic":"t","partition":0,"records":7,"ms":3}  ', { event: 'restore-end', at: 12, store: 's', topic: 't', partition: 0, records: 7, ms: 3 }],
   ])('reads %s', (text, expected) => {
     expect(parsePeerLine(text)).toEqual(expected)
@@ -19,6 +20,7 @@ describe('parsePeerLine', () => {
     ['an unknown event', '{"event":"hello","at":1}'],
     ['no time', '{"event":"state","from":"A","to":"B"}'],
     ['a field of the wrong type', '{"event":"restore-end","at":1,"store":"s","topic":"t","partition":"0","records":7,"ms":3}'],
+    ['a task list of numbers', '{"event":"tasks","at":1,"active":[0],"standby":[]}'],
     ['a missing field', '{"event":"restore-start","at":1,"store":"s","topic":"t","partition":0,"startOffset":0}'],
   ])('ignores %s', (_what, text) => {
     expect(parsePeerLine(text)).toBeUndefined()
@@ -39,6 +41,19 @@ describe('restoreSummary', () => {
   it('counts a restore cut short as unfinished, and nothing restored as zero', () => {
     expect(restoreSummary(lines('{"event":"restore-start","at":100,"store":"s","topic":"t","partition":0,"startOffset":0,"endOffset":9}'))).toEqual({ partitions: 0, records: 0, ms: 0, unfinished: 1 })
     expect(restoreSummary([])).toEqual({ partitions: 0, records: 0, ms: 0, unfinished: 0 })
+  })
+})
+
+describe('currentTasks', () => {
+  it('is the last report, and nothing before the first', () => {
+    const l = lines(
+      '{"event":"tasks","at":4,"active":[],"standby":["0_0"]}',
+      '{"event":"state","at":5,"from":"RUNNING","to":"REBALANCING"}',
+      '{"event":"tasks","at":9,"active":["0_0"],"standby":[]}',
+    )
+    expect(currentTasks(l)).toEqual({ active: ['0_0'], standby: [], at: 9 })
+    expect(currentTasks(l.slice(0, 2))).toEqual({ active: [], standby: ['0_0'], at: 4 })
+    expect(currentTasks([])).toEqual({ active: [], standby: [], at: 0 })
   })
 })
 

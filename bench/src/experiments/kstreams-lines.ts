@@ -1,7 +1,8 @@
 /**
  * The Kafka Streams peer (bench/peers/kafka-streams) reports on stdout, one
  * JSON object per line: `start`, `state` (every state change), `restore-start`
- * and `restore-end` (per changelog partition), `skipped`, `error`, `stopped`.
+ * and `restore-end` (per changelog partition), `tasks` (the instance's active
+ * and standby tasks, on every change), `skipped`, `error`, `stopped`.
  * Pure: lines in, values out.
  */
 
@@ -10,6 +11,7 @@ export type PeerLine =
   | { event: 'state'; at: number; from: string; to: string }
   | { event: 'restore-start'; at: number; store: string; topic: string; partition: number; startOffset: number; endOffset: number }
   | { event: 'restore-end' | 'restore-suspended'; at: number; store: string; topic: string; partition: number; records: number; ms: number }
+  | { event: 'tasks'; at: number; active: string[]; standby: string[] }
   | { event: 'skipped'; at: number; records: number }
   | { event: 'error'; at: number; message: string }
   | { event: 'stopped'; at: number; skipped: number }
@@ -20,6 +22,7 @@ const num = (o: Fields, k: string): boolean => typeof o[k] === 'number' && Numbe
 const str = (o: Fields, k: string): boolean => typeof o[k] === 'string'
 const nums = (o: Fields, ...ks: string[]) => ks.every((k) => num(o, k))
 const strs = (o: Fields, ...ks: string[]) => ks.every((k) => str(o, k))
+const strLists = (o: Fields, ...ks: string[]) => ks.every((k) => Array.isArray(o[k]) && (o[k] as unknown[]).every((x) => typeof x === 'string'))
 
 /** Which fields each event must carry, and of what type. */
 const SHAPES: Record<PeerLine['event'], (o: Fields) => boolean> = {
@@ -28,6 +31,7 @@ const SHAPES: Record<PeerLine['event'], (o: Fields) => boolean> = {
   'restore-start': (o) => strs(o, 'store', 'topic') && nums(o, 'partition', 'startOffset', 'endOffset'),
   'restore-end': (o) => strs(o, 'store', 'topic') && nums(o, 'partition', 'records', 'ms'),
   'restore-suspended': (o) => strs(o, 'store', 'topic') && nums(o, 'partition', 'records', 'ms'),
+  tasks: (o) => strLists(o, 'active', 'standby'),
   skipped: (o) => nums(o, 'records'),
   error: (o) => strs(o, 'message'),
   stopped: (o) => nums(o, 'skipped'),
@@ -79,6 +83,15 @@ export function restoreSummary(lines: readonly PeerLine[]): RestoreSummary {
     }
   }
   return { partitions, records, ms: partitions > 0 && Number.isFinite(first) ? last - first : 0, unfinished: open.size }
+}
+
+/** The tasks the instance last reported, active and standby (none before its first report). */
+export function currentTasks(lines: readonly PeerLine[]): { active: string[]; standby: string[]; at: number } {
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const l = lines[i]!
+    if (l.event === 'tasks') return { active: l.active, standby: l.standby, at: l.at }
+  }
+  return { active: [], standby: [], at: 0 }
 }
 
 /** When the process first reached RUNNING, if it has. */

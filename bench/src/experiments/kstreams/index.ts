@@ -19,7 +19,7 @@ const ARCHIVE_FLAG = '-XX:ArchiveClassesAtExit='
  * per build by a training run that drains a small backlog and stops cleanly,
  * so that no timed start pays for loading classes the archive could map.
  */
-async function peerCommand(script: string, brokers: string, dir: string, settings: KafkaSettings): Promise<{ command: string[]; archived: boolean }> {
+export async function peerCommand(script: string, brokers: string, dir: string, settings: KafkaSettings): Promise<{ command: string[]; archived: boolean }> {
   const runSh = (what: string) => execFileSync('bash', [script, what], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n')
   const command = runSh('command')
   if (command.some((a) => a.startsWith('-XX:SharedArchiveFile='))) return { command, archived: true }

@@ -61,6 +61,13 @@ export const OPB_ENV: WorkerEnv = {
 }
 
 export const say = (s: string) => process.stdout.write(`kstreams: ${s}\n`)
+
+/** Round `r` of a comparison runs both sides, `a` first in even rounds and `b` first in odd ones. */
+export async function bothInTurn(r: number, a: () => Promise<unknown>, b: () => Promise<unknown>): Promise<void> {
+  const [first, second] = r % 2 === 0 ? [a, b] : [b, a]
+  await first()
+  await second()
+}
 export const stamp = () => Date.now().toString(36)
 
 // ---------------------------------------------------------------- input
@@ -236,7 +243,7 @@ export function peerEnv(s: PeerSetup, app: string, input: string, output: string
 }
 
 /** OpB shards alone (no OpA): their input is enriched events, `input` when given, else the pipeline's own topic. */
-export function opbPipeline(o: KStreamsOptions, name: string, shards: number, dir: string, input?: string, extra: Record<string, string> = {}): LocalPipeline {
+export function opbPipeline(o: Pick<KStreamsOptions, 'brokers' | 'httpBase'>, name: string, shards: number, dir: string, input?: string, extra: Record<string, string> = {}): LocalPipeline {
   const env = { ...OPB_ENV, ...(input ? { TOPIC_ENRICHED: input } : {}), ...extra }
   return new LocalPipeline({ brokers: o.brokers, pipeline: name, shards, ordersPartitions: shards, opaInstances: 0, dataDir: join(dir, name), httpBase: o.httpBase, env })
 }

@@ -4,7 +4,7 @@ import { ensureTopics, type KafkaSettings } from '@ridepulse/kafka'
 import { summarize } from '../../stats.js'
 import type { Figure } from '../../results.js'
 import { ratio } from '../kstreams-lines.js'
-import { anyTrouble, backlogChunks, decodeTheirs, opbPipeline, opbTopics, opbTrouble, Peer, peerEnv, type PeerSetup, produceChunks, say, stamp, type KStreamsOptions } from './setup.js'
+import { anyTrouble, backlogChunks, bothInTurn, decodeTheirs, opbPipeline, opbTopics, opbTrouble, Peer, peerEnv, type PeerSetup, produceChunks, say, stamp, type KStreamsOptions } from './setup.js'
 
 /** Throughput: the same backlog of enriched events drained by OpB and by Kafka Streams, rounds alternated. */
 
@@ -66,13 +66,7 @@ export async function throughput(o: KStreamsOptions, s: PeerSetup, settings: Kaf
     // Both read the very same topic from its start; who goes first alternates.
     const runOurs = async () => ours.push(await drainOurs(o, settings, `${name}-o${r}`, s.dir, topics.TOPIC_ENRICHED, events))
     const runTheirs = async () => theirs.push(await drainTheirs(o, s, settings, `${name}-t${r}`, topics.TOPIC_ENRICHED, events))
-    if (r % 2 === 0) {
-      await runOurs()
-      await runTheirs()
-    } else {
-      await runTheirs()
-      await runOurs()
-    }
+    await bothInTurn(r, runOurs, runTheirs)
     say(`throughput round ${r + 1}: ours ${ours.at(-1)!.rate}/s, Kafka Streams ${theirs.at(-1)!.rate}/s`)
   }
   const fig = (who: 'ours' | 'theirs', d: Drain[]): Figure[] => [

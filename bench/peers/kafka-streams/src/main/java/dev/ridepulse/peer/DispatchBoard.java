@@ -5,6 +5,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.lang.management.ManagementFactory;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
@@ -17,6 +20,8 @@ import org.apache.kafka.streams.KafkaStreams;
 import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TaskMetadata;
+import org.apache.kafka.streams.ThreadMetadata;
 import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
 import org.apache.kafka.streams.kstream.Consumed;
@@ -66,9 +71,44 @@ public final class DispatchBoard {
       JsonLines.emit("stopped", "skipped", SKIPPED.get());
     }));
     streams.start();
+    Thread tasks = new Thread(() -> reportTasks(streams), "task-report");
+    tasks.setDaemon(true);
+    tasks.start();
     done.await();
     // NOT_RUNNING: the shutdown hook is closing it. ERROR: a stream thread died.
     if (streams.state() == KafkaStreams.State.ERROR) System.exit(1);
+  }
+
+  /** A `tasks` line whenever the tasks this instance runs, active or standby, change (polled every 20 ms). */
+  private static void reportTasks(KafkaStreams streams) {
+    String last = "";
+    while (true) {
+      try {
+        List<String> active = new ArrayList<>();
+        List<String> standby = new ArrayList<>();
+        for (ThreadMetadata t : streams.metadataForLocalThreads()) {
+          for (TaskMetadata task : t.activeTasks()) active.add(task.taskId().toString());
+          for (TaskMetadata task : t.standbyTasks()) standby.add(task.taskId().toString());
+        }
+        Collections.sort(active);
+        Collections.sort(standby);
+        String now = active + "/" + standby;
+        if (!now.equals(last)) {
+          JsonLines.emit("tasks", "active", active, "standby", standby);
+          last = now;
+        }
+        Thread.sleep(20);
+      } catch (InterruptedException e) {
+        return;
+      } catch (RuntimeException e) {
+        // Not started yet, or closing: nothing to report.
+        try {
+          Thread.sleep(20);
+        } catch (InterruptedException stop) {
+          return;
+        }
+      }
+    }
   }
 
   static Topology topology(String input, String output, Duration size, Duration grace, Duration retention) {
@@ -120,13 +160,16 @@ public final class DispatchBoard {
     // The record cache turns the updates of a window within one commit into
     // one output record and one changelog record, as OpB's commit does.
     p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 10L * 1024 * 1024);
-    p.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, 0);
+    // A standby replica of each task on another instance (0: none, as by default).
+    p.put(StreamsConfig.NUM_STANDBY_REPLICAS_CONFIG, (int) number(env, "STANDBY_REPLICAS", 0));
     // Static membership: a restarted instance takes its own place back in the
     // group, with its old assignment, instead of waiting for the dead
     // member's session to time out and for a rebalance.
     p.put(StreamsConfig.mainConsumerPrefix(ConsumerConfig.GROUP_INSTANCE_ID_CONFIG), required(env, "INSTANCE_ID"));
-    p.put(StreamsConfig.mainConsumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), (int) number(env, "SESSION_TIMEOUT_MS", 30_000));
-    p.put(StreamsConfig.mainConsumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 3_000);
+    int session = (int) number(env, "SESSION_TIMEOUT_MS", 30_000);
+    p.put(StreamsConfig.mainConsumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), session);
+    // A third of the session, at most 3 s, as the client's documentation advises.
+    p.put(StreamsConfig.mainConsumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), Math.min(3_000, session / 3));
     // The changelog compacts as OpB's does (a segment a minute, cleaned once a
     // tenth is stale): a restore reads little more than the live keys.
     p.put(StreamsConfig.topicPrefix(TopicConfig.SEGMENT_MS_CONFIG), 60_000);

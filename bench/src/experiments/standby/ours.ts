@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { eventTimeRule } from '@ridepulse/contracts'
 import { awaitVerdict, createRng, getJson, LocalPipeline, startLoad, waitReady, type WorkerProcess } from '@ridepulse/testkit'
-import type { Experiment } from '../results.js'
-import { summarize } from '../stats.js'
+import type { Figure } from '../../results.js'
+import { summarize } from '../../stats.js'
 
 const WINDOW = 4000
 
@@ -15,7 +15,7 @@ interface ShardView {
 }
 
 /**
- * Standby failover against local recovery, in one run on one broker: OpA
+ * OpB's part of the standby experiment: local recovery and standby failover, in one run on one broker. OpA
  * and one OpB shard under generated traffic. First the shard runs alone and
  * its process is killed with SIGKILL and restarted at once, `kills` times
  * (local recovery). Then a second process stands by, and the owner is killed
@@ -24,7 +24,7 @@ interface ShardView {
  * transaction (both read on this machine's clock). The verifier then checks
  * every window against the raw input.
  */
-export async function standbyFailover(o: { brokers: string; kills: number; rate: number; httpBase: number }): Promise<Experiment> {
+export async function oursFailover(o: { brokers: string; kills: number; rate: number; httpBase: number }): Promise<{ method: string; figures: Figure[] }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ridepulse-standby-'))
   const p = new LocalPipeline({
     brokers: o.brokers,
@@ -92,7 +92,6 @@ export async function standbyFailover(o: { brokers: string; kills: number; rate:
     const sent = await load.stop()
     const report = await awaitVerdict(settings, p.opts.pipeline, { orders: 1, shards: 1 }, eventTimeRule(p.opts.env ?? {}), 60_000)
     return {
-      title: 'Standby failover against local recovery, side by side',
       method:
         `OpA ×1 and one OpB shard under ${o.rate} events/s of generated traffic, on one broker. First the shard's process alone is killed with SIGKILL and started again at once, ${o.kills} times (local recovery); ` +
         `then a second process stands by (STANDBY_ENABLED, heartbeat 100 ms, lease 1 s) and the owner is killed ${o.kills} times, the standby taking over and the killed process coming back as the new standby. ` +
