@@ -7,6 +7,8 @@
 #
 #   e2e/local.sh                      the vitest test (E2E_KILLS kills per round, default 3)
 #   e2e/local.sh bench [--kills 10]   the same scenario as a measurement (npm run e2e)
+#   e2e/local.sh standby [--keys 10000,100000,1000000 --kills 50 --methods chaos-mesh,kubectl --rate 1000]
+#                                     standby failover at several state sizes, results in bench/results/
 #
 # Needs root (the cluster). Environment: E2E_ROUNDS (chaos-mesh,kubectl),
 # E2E_KILLS, E2E_RATE, E2E_KAFKA_PORT (39092). Prints how long each step took.
@@ -17,7 +19,7 @@ repo=$(cd "$here/.." && pwd)
 cd "$repo"
 mode=${1:-test}
 [ $# -gt 0 ] && shift
-case "$mode" in test | bench) ;; *) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;; esac
+case "$mode" in test | bench | standby) ;; *) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "local.sh: needs root (the cluster)" >&2; exit 1; }
 # The test side runs on the supported Node.js (scripts/node.sh).
 PATH="$(bash scripts/node.sh):$PATH"
@@ -80,4 +82,5 @@ export E2E_KAFKA_BROKERS="$node_ip:$kafka_port" E2E_ROUNDS="$rounds" E2E_OPERATO
 case "$mode" in
   test) step "e2e test" npx vitest run --config e2e/vitest.config.ts ;;
   bench) step "e2e bench" node e2e/dist/run.js "$@" ;;
+  standby) step "standby bench" node e2e/dist/standby-bench.js "$@" ;;
 esac

@@ -37,6 +37,49 @@ export interface StandbyRound {
 }
 
 /**
+ * A pipeline of one shard whose pods are a pair (spec.opb.standby), on the
+ * topics `t`, with the run's short windows; `retentionMs` keeps windows that
+ * long, `memory` is OpB's limit.
+ */
+export function hotResource(o: E2eOptions, name: string, t: ReturnType<typeof topicsFor>, extra: { retentionMs?: number; memory?: string } = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'ridepulse.io/v1alpha1',
+    kind: 'StatefulOperator',
+    metadata: { name, namespace: o.namespace },
+    spec: {
+      kafka: { bootstrapServers: o.brokers.split(',') },
+      topics: { orders: t.TOPIC_ORDERS, enriched: t.TOPIC_ENRICHED, dlq: t.TOPIC_DLQ, output: t.TOPIC_OUTPUT, late: t.TOPIC_LATE, changelog: t.TOPIC_CHANGELOG, snapshots: t.TOPIC_SNAPSHOTS, ordersPartitions: 1 },
+      opa: { image: o.workerImage },
+      opb: { shards: 1, image: o.workerImage, standby: { enabled: true }, resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: extra.memory ?? '1Gi' } } },
+      snapshots: { intervalMs: 2000 },
+      windows: { sizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS, idleTimeoutMs: 1500, ...(extra.retentionMs ? { retentionMs: extra.retentionMs } : {}) },
+    },
+  }
+}
+
+const opbOf = (name: string) => `app.kubernetes.io/instance=${name},app.kubernetes.io/component=opb`
+
+/** A ready pod of a pair and what its worker says. */
+export interface PairMember {
+  pod: PodView
+  phase: string
+  status: WorkerStatus
+}
+
+/** The pipeline's owner and standby pods, when both are ready (not being deleted) and their workers say so. */
+export async function pairOf(c: Cluster, ns: string, name: string): Promise<{ owner: PairMember; standby: PairMember } | undefined> {
+  const members: PairMember[] = []
+  for (const p of await c.pods(ns, opbOf(name))) {
+    if (!p.ready || p.deleting) continue
+    const st = await c.workerStatus<WorkerStatus>(ns, p.name, WORKER_PORT).catch(() => undefined)
+    if (st) members.push({ pod: p, phase: st.phase, status: st })
+  }
+  const owner = members.find((x) => x.phase === 'running')
+  const standby = members.find((x) => x.phase === 'standby')
+  return owner && standby ? { owner, standby } : undefined
+}
+
+/**
  * Hot standby on the cluster: a pipeline of one shard whose pods are a pair
  * (spec.opb.standby). Under load, the owner pod is force-deleted again and
  * again; each time the other pod of the pair, standing by, takes the shard
@@ -49,36 +92,9 @@ export async function standbyRound(c: Cluster, o: E2eOptions, prefix: string): P
   const hot = `${prefix}-hot`
   const t = topicsFor(hot)
   const settings: KafkaSettings = { brokers: o.brokers.split(','), clientId: `${hot}-e2e` }
-  const resource = {
-    apiVersion: 'ridepulse.io/v1alpha1',
-    kind: 'StatefulOperator',
-    metadata: { name: HOT, namespace: ns },
-    spec: {
-      kafka: { bootstrapServers: o.brokers.split(',') },
-      topics: { orders: t.TOPIC_ORDERS, enriched: t.TOPIC_ENRICHED, dlq: t.TOPIC_DLQ, output: t.TOPIC_OUTPUT, late: t.TOPIC_LATE, changelog: t.TOPIC_CHANGELOG, snapshots: t.TOPIC_SNAPSHOTS, ordersPartitions: 1 },
-      opa: { image: o.workerImage },
-      opb: { shards: 1, image: o.workerImage, standby: { enabled: true }, resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } } },
-      snapshots: { intervalMs: 2000 },
-      windows: { sizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS, idleTimeoutMs: 1500 },
-    },
-  }
-  await c.kubectl(['apply', '-f', '-'], JSON.stringify(resource))
-  const hotPods = () => c.pods(ns, `app.kubernetes.io/instance=${HOT},app.kubernetes.io/component=opb`)
-  const roles = async () => {
-    const out: { pod: PodView; phase: string; status: WorkerStatus }[] = []
-    for (const p of await hotPods()) {
-      if (!p.ready || p.deleting) continue
-      const st = await c.workerStatus<WorkerStatus>(ns, p.name, WORKER_PORT).catch(() => undefined)
-      if (st) out.push({ pod: p, phase: st.phase, status: st })
-    }
-    return out
-  }
-  const pair = async () => {
-    const r = await roles()
-    const owner = r.find((x) => x.phase === 'running')
-    const standby = r.find((x) => x.phase === 'standby')
-    return owner && standby ? { owner, standby } : undefined
-  }
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify(hotResource(o, HOT, t)))
+  const hotPods = () => c.pods(ns, opbOf(HOT))
+  const pair = () => pairOf(c, ns, HOT)
   await waitFor(`${HOT}: an owner and a standby ready`, pair, 300_000, 500)
   const load = startLoad({ settings, topic: t.TOPIC_ORDERS, partitions: 1, ratePerSec: Math.max(50, Math.round(o.rate / 3)), zones: 12, seed: o.seed + 1, malformedFraction: 0, maxDisorderMs: 300 })
   const takeovers: StandbyRound['takeovers'] = []

@@ -151,18 +151,14 @@ export function sampleResource(o: E2eOptions, prefix: string, store?: LocalObjec
   return r
 }
 
-function podChaos(ns: string, name: string): Record<string, unknown> {
+/** A one-shot Chaos Mesh `pod-kill` of one pod chosen by `selector` (labels or names), with no grace. */
+export function podChaos(ns: string, name: string, selector: Record<string, unknown> = { labelSelectors: { 'app.kubernetes.io/instance': NAME, 'app.kubernetes.io/component': 'opb' } }): Record<string, unknown> {
   // Every field spelled out: Chaos Mesh's defaulting webhook may not be installed.
   return {
     apiVersion: 'chaos-mesh.org/v1alpha1',
     kind: 'PodChaos',
     metadata: { name, namespace: ns },
-    spec: {
-      action: 'pod-kill',
-      mode: 'one',
-      gracePeriod: 0,
-      selector: { namespaces: [ns], labelSelectors: { 'app.kubernetes.io/instance': NAME, 'app.kubernetes.io/component': 'opb' } },
-    },
+    spec: { action: 'pod-kill', mode: 'one', gracePeriod: 0, selector: { namespaces: [ns], ...selector } },
   }
 }
 
@@ -179,6 +175,21 @@ const changed = (before: PodView[], after: PodView[]): string[] =>
     if (a.restarts !== b.restarts) return [`${b.name}: restarted (${b.restarts} -> ${a.restarts})`]
     return []
   })
+
+/**
+ * The operator's chart, installed (or upgraded) with the run's operator
+ * image, watching the run's namespace, which is created first (the chart
+ * puts a Role in each watched namespace).
+ */
+export async function installChart(c: Cluster, o: E2eOptions, extra: string[] = []): Promise<string> {
+  await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: o.namespace } }))
+  const [repository, tag] = splitImage(o.operatorImage)
+  return c.helm(['upgrade', '--install', o.release, join(repoRoot, 'helm', 'ridepulse-operator'), '--namespace', o.operatorNamespace, '--create-namespace',
+    // The kubelet nudge (off by default) is on: on this one-node cluster the Node authorizer's lag
+    // does occur, and its real FailedMount events are what the nudge must recognise.
+    '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'kubeletNudge=true', '--set', 'lagPollMs=2000', '--set', `watchNamespaces={${o.namespace},${o.operatorNamespace}}`,
+    ...extra, '--wait', '--timeout', '5m'])
+}
 
 export async function runE2e(o: E2eOptions): Promise<E2eReport> {
   const c = new Cluster(o.kubeconfig, toolPaths(process.env))
@@ -199,23 +210,16 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
   if (o.rounds.includes('chaos-mesh') && !(await c.hasResource('chaos-mesh.org', 'podchaos'))) {
     throw new Error('Chaos Mesh is not installed (no podchaos.chaos-mesh.org CRD): install it (docs/e2e.md), or set E2E_ROUNDS=kubectl')
   }
-  const [repository, tag] = splitImage(o.operatorImage)
   let load: ReturnType<typeof startLoad> | undefined
   let monitoring: Monitoring | undefined
   let store: LocalObjectStore | undefined
   let collected = false
   let uninstalled = false
   try {
-    // The chart puts a Role in each watched namespace: they exist first.
-    await c.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } }))
     await timed('helm install', () =>
-      c.helm(['upgrade', '--install', o.release, join(repoRoot, 'helm', 'ridepulse-operator'), '--namespace', o.operatorNamespace, '--create-namespace',
-        // The kubelet nudge (off by default) is on: on this one-node cluster the Node authorizer's lag
-        // does occur, and its real FailedMount events are what the nudge must recognise.
-        // The sample resource too (on a broker that does not exist: it gets the operator's finalizer and no pods),
-        // for the uninstall to show it goes first instead of staying Terminating.
-        '--set', `image.repository=${repository}`, '--set', `image.tag=${tag}`, '--set', 'kubeletNudge=true', '--set', 'lagPollMs=2000', '--set', `watchNamespaces={${ns},${o.operatorNamespace}}`,
-        '--set', 'sample.create=true', '--wait', '--timeout', '5m']))
+      // The sample resource too (on a broker that does not exist: it gets the operator's finalizer and no pods),
+      // for the uninstall to show it goes first instead of staying Terminating.
+      installChart(c, o, ['--set', 'sample.create=true']))
     const helmTest = await timed('helm test', () => c.helm(['test', o.release, '--namespace', o.operatorNamespace, '--logs', '--timeout', '3m']).then(
       (output) => ({ ok: true, output }),
       (err: unknown) => ({ ok: false, output: String(err) }),

@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+/**
+ * Standby failover on the cluster as a measurement, against the cluster of
+ * $KUBECONFIG prepared as docs/e2e.md says (`e2e/local.sh standby` does it):
+ *
+ *   node e2e/dist/standby-bench.js [--keys 10000,100000,1000000 --kills 50 --methods chaos-mesh,kubectl --rate 1000]
+ *
+ * For each size: the chart's operator runs a pipeline of one shard with a
+ * hot standby (spec.opb.standby) on a changelog that already holds `keys`
+ * live windows; under `rate` events/s, the pod owning the shard is killed
+ * `kills` times by each method (a Chaos Mesh PodChaos pod-kill of that pod,
+ * then `kubectl delete pod --grace-period=0 --force`), each time once the
+ * pair is ready again. The verifier checks the pipeline's output at the end
+ * of each size. Writes bench/results/<id>-cluster-standby.json (rendered in
+ * docs/benchmarks.md by `npm run bench`) and prints a table. Exits non-zero
+ * if any window was lost or duplicated.
+ */
+import { parseArgs } from 'node:util'
+import type { KafkaSettings } from '@ridepulse/kafka'
+import {
+  awaitVerdict, createRng, currentCommit, describeHost, historyRetentionMs, saveClusterStandbyRun, sleep, startLoad, topicsFor, waitFor, writeShardHistory,
+  type ClusterKill, type ClusterStandbyRun, type KillMethod,
+} from '@ridepulse/testkit'
+import { LATENESS_MS, OUT_OF_ORDERNESS_MS, WINDOW_MS, WORKER_PORT, type WorkerStatus } from './constants.js'
+import { Cluster, repoRoot, toolPaths } from './kube.js'
+import { hotResource, pairOf } from './rounds.js'
+import { installChart, optionsFromEnv, percentile, podChaos } from './scenario.js'
+
+const { values: args } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '10000,100000,1000000' },
+    kills: { type: 'string', default: '50' },
+    methods: { type: 'string', default: 'chaos-mesh,kubectl' },
+    rate: { type: 'string', default: '1000' },
+  },
+})
+const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`)
+const sizes = args.keys.split(',').map(Number)
+const kills = Number(args.kills)
+const rate = Number(args.rate)
+const methods = args.methods.split(',') as KillMethod[]
+for (const m of methods) if (m !== 'chaos-mesh' && m !== 'kubectl') throw new Error(`--methods: unknown method '${m}' (chaos-mesh, kubectl)`)
+
+const o = optionsFromEnv(process.env, log)
+const c = new Cluster(o.kubeconfig, toolPaths(process.env))
+const ns = o.namespace
+const stamp = Date.now().toString(36)
+
+/** Polls until the pod is terminating or gone; when it was first seen so. */
+async function deletionSeen(pod: { name: string; uid: string }, selector: string): Promise<number> {
+  return waitFor(`${pod.name} terminating`, async () => {
+    const at = Date.now()
+    const now = (await c.pods(ns, selector)).find((p) => p.uid === pod.uid)
+    return !now || now.deleting ? at : undefined
+  }, 60_000, 20)
+}
+
+/** One kill of the owner by `method`; the standby's takeover as measured. */
+async function killOwner(name: string, method: KillMethod, n: number): Promise<ClusterKill> {
+  const selector = `app.kubernetes.io/instance=${name},app.kubernetes.io/component=opb`
+  const before = await waitFor(`${name}: the pair ready`, () => pairOf(c, ns, name), 300_000, 200)
+  const owner = before.owner.pod
+  const chaosName = `${name}-kill-${n}`
+  const killedAt = Date.now()
+  const sent = method === 'kubectl'
+    ? c.kubectl(['delete', 'pod', owner.name, '--namespace', ns, '--grace-period=0', '--force'])
+    : c.kubectl(['apply', '-f', '-'], JSON.stringify(podChaos(ns, chaosName, { pods: { [ns]: [owner.name] } })))
+  const seenAt = await deletionSeen(owner, selector)
+  await sent
+  const taken = await waitFor(`${before.standby.pod.name} owning the shard`, async () => {
+    const st = await c.workerStatus<WorkerStatus>(ns, before.standby.pod.name, WORKER_PORT)
+    const r = st.lastRecovery
+    return st.phase === 'running' && r?.firstCommitAt && r.startedAt >= killedAt - 50 ? r : undefined
+  }, 60_000, 20)
+  if (method === 'chaos-mesh') await c.kubectl(['delete', 'podchaos', chaosName, '--namespace', ns, '--wait=false'])
+  return {
+    method,
+    ttrMs: taken.firstCommitAt! - killedAt,
+    fromDeletionSeenMs: taken.firstCommitAt! - seenAt,
+    detectToCommitMs: taken.firstCommitAt! - taken.startedAt,
+    reason: taken.promotion?.reason ?? null,
+    tailRecords: taken.replayedRecords,
+  }
+}
+
+const run: ClusterStandbyRun = { id: new Date().toISOString().replace(/[:.]/g, '-'), kind: 'cluster-standby', startedAt: new Date().toISOString(), finishedAt: '', commit: currentCommit(repoRoot), host: describeHost(), rate, sizes: [] }
+let code = 1
+try {
+  if (methods.includes('chaos-mesh') && !(await c.hasResource('chaos-mesh.org', 'podchaos'))) throw new Error('Chaos Mesh is not installed (no podchaos.chaos-mesh.org CRD)')
+  log('helm install')
+  await installChart(c, o)
+  const rng = createRng(o.seed)
+  for (const keys of sizes) {
+    const name = `hot-${keys}`
+    const pipeline = `sb-${stamp}-${keys}`
+    const t = topicsFor(pipeline)
+    const settings: KafkaSettings = { brokers: o.brokers.split(','), clientId: `${name}-bench` }
+    log(`${name}: writing a history of ${keys} live windows`)
+    await writeShardHistory(settings, t, keys, { txId: `${name}-history`, final: true })
+    const appliedAt = Date.now()
+    await c.kubectl(['apply', '-f', '-'], JSON.stringify(hotResource(o, name, t, { retentionMs: historyRetentionMs(keys), memory: '2Gi' })))
+    await waitFor(`${name}: an owner and a standby ready`, () => pairOf(c, ns, name), 600_000, 500)
+    const pairReadyMs = Date.now() - appliedAt
+    log(`${name}: owner and standby ready ${pairReadyMs} ms after the resource was applied`)
+    const load = startLoad({ settings, topic: t.TOPIC_ORDERS, partitions: 1, ratePerSec: rate, zones: 24, seed: o.seed + keys, malformedFraction: 0, maxDisorderMs: 300 })
+    const done: ClusterKill[] = []
+    let sent = 0
+    try {
+      await sleep(3000)
+      for (const method of methods) {
+        for (let k = 0; k < kills; k++) {
+          await sleep(1000 + rng.int(1000))
+          const kill = await killOwner(name, method, done.length)
+          done.push(kill)
+          log(`${name} ${method} ${k + 1}/${kills}: kill -> first commit ${kill.ttrMs} ms (terminating seen -> commit ${kill.fromDeletionSeenMs} ms, detection -> commit ${kill.detectToCommitMs} ms, ${kill.reason}, tail ${kill.tailRecords} records)`)
+        }
+      }
+      await waitFor(`${name}: the pair ready again`, () => pairOf(c, ns, name), 300_000, 200)
+    } finally {
+      await sleep(1500)
+      sent = (await load.stop()).sent
+    }
+    const verdict = await awaitVerdict(settings, pipeline, { orders: 1, shards: 1 }, { windowSizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS }, 180_000)
+    const status = (await c.resource(ns, name)).status
+    const promotionsRecorded = [...(status?.shards ?? []), ...(status?.standbys ?? [])].reduce((sum, s) => sum + (s.promotions ?? 0), 0)
+    run.sizes.push({ keys, kills: done, verdict: { lost: verdict.lost, duplicated: verdict.duplicated, windows: verdict.windows, sent }, promotionsRecorded, pairReadyMs })
+    for (const p of verdict.problems.slice(0, 10)) log(`${name}: ${p}`)
+    await c.kubectl(['delete', 'statefuloperator', name, '--namespace', ns, '--wait=true', '--timeout=180s'])
+  }
+  run.finishedAt = new Date().toISOString()
+  log(`results in ${saveClusterStandbyRun(repoRoot, run)}`)
+  const out = (s: string) => process.stdout.write(`${s}\n`)
+  out(`| live keys | method | kills | kill -> first commit p50 ms | p95 | p99 | max | terminating seen -> commit p50 | detection -> commit p50 | lost | duplicated | promotions recorded |`)
+  out('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
+  for (const s of run.sizes) {
+    for (const m of methods) {
+      const ks = s.kills.filter((k) => k.method === m)
+      const ttr = ks.map((k) => k.ttrMs)
+      out(`| ${s.keys} | ${m} | ${ks.length} | ${percentile(ttr, 0.5)} | ${percentile(ttr, 0.95)} | ${percentile(ttr, 0.99)} | ${Math.max(...ttr)} | ${percentile(ks.map((k) => k.fromDeletionSeenMs), 0.5)} | ${percentile(ks.map((k) => k.detectToCommitMs), 0.5)} | ${s.verdict.lost} | ${s.verdict.duplicated} | ${s.promotionsRecorded} |`)
+    }
+  }
+  code = run.sizes.every((s) => s.verdict.lost === 0 && s.verdict.duplicated === 0) ? 0 : 1
+} catch (err) {
+  log(`standby bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+}
+process.exit(code)
