@@ -3,18 +3,21 @@
  * Standby failover on the cluster as a measurement, against the cluster of
  * $KUBECONFIG prepared as docs/e2e.md says (`e2e/local.sh standby` does it):
  *
- *   node e2e/dist/standby-bench.js [--keys 10000,100000,1000000 --kills 50 --methods chaos-mesh,kubectl --rate 1000]
+ *   node e2e/dist/standby-bench.js [--keys 10000,100000,1000000 --kills 50 --freeze-kills 10 --methods chaos-mesh,kubectl,freeze --rate 1000]
  *
  * For each size: the chart's operator runs a pipeline of one shard with a
  * hot standby (spec.opb.standby) on a changelog that already holds `keys`
  * live windows; under `rate` events/s, the pod owning the shard is killed
- * `kills` times by each method (a Chaos Mesh PodChaos pod-kill of that pod,
- * then `kubectl delete pod --grace-period=0 --force`), each time once the
- * pair is ready again. The verifier checks the pipeline's output at the end
+ * `kills` times by a Chaos Mesh PodChaos pod-kill of that pod and as many by
+ * `kubectl delete pod --grace-period=0 --force`, then `freeze-kills` times
+ * by SIGSTOP to the pod's processes from the host, as if its node went
+ * silent (SIGCONT 3 s after the takeover), each time once the pair is ready
+ * again. The verifier checks the pipeline's output at the end
  * of each size. Writes bench/results/<id>-cluster-standby.json (rendered in
  * docs/benchmarks.md by `npm run bench`) and prints a table. Exits non-zero
  * if any window was lost or duplicated.
  */
+import { readdirSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { KafkaSettings } from '@ridepulse/kafka'
 import {
@@ -30,16 +33,17 @@ const { values: args } = parseArgs({
   options: {
     keys: { type: 'string', default: '10000,100000,1000000' },
     kills: { type: 'string', default: '50' },
-    methods: { type: 'string', default: 'chaos-mesh,kubectl' },
+    methods: { type: 'string', default: 'chaos-mesh,kubectl,freeze' },
+    'freeze-kills': { type: 'string', default: '10' },
     rate: { type: 'string', default: '1000' },
   },
 })
 const log = (s: string) => process.stderr.write(`${new Date().toISOString()} ${s}\n`)
 const sizes = args.keys.split(',').map(Number)
-const kills = Number(args.kills)
+const killsOf = (m: KillMethod) => Number(m === 'freeze' ? args['freeze-kills'] : args.kills)
 const rate = Number(args.rate)
 const methods = args.methods.split(',') as KillMethod[]
-for (const m of methods) if (m !== 'chaos-mesh' && m !== 'kubectl') throw new Error(`--methods: unknown method '${m}' (chaos-mesh, kubectl)`)
+for (const m of methods) if (m !== 'chaos-mesh' && m !== 'kubectl' && m !== 'freeze') throw new Error(`--methods: unknown method '${m}' (chaos-mesh, kubectl, freeze)`)
 
 const o = optionsFromEnv(process.env, log)
 const c = new Cluster(o.kubeconfig, toolPaths(process.env))
@@ -55,6 +59,39 @@ async function deletionSeen(pod: { name: string; uid: string }, selector: string
   }, 60_000, 20)
 }
 
+/**
+ * The host's processes of a pod, found by its uid in their cgroup (the
+ * kubelet names the pod's cgroup after it, with dashes or underscores by
+ * cgroup driver): this process runs on the node, as root.
+ */
+function podProcesses(uid: string): number[] {
+  const marks = [`pod${uid}`, `pod${uid.replaceAll('-', '_')}`]
+  const pids: number[] = []
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue
+    try {
+      const cg = readFileSync(`/proc/${e}/cgroup`, 'utf8')
+      if (marks.some((m) => cg.includes(m))) pids.push(Number(e))
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids
+}
+
+/** Freezes (SIGSTOP) or thaws (SIGCONT) every process of a pod. */
+function signalPod(uid: string, signal: 'SIGSTOP' | 'SIGCONT'): number {
+  const pids = podProcesses(uid)
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal)
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids.length
+}
+
 /** One kill of the owner by `method`; the standby's takeover as measured. */
 async function killOwner(name: string, method: KillMethod, n: number): Promise<ClusterKill> {
   const selector = `app.kubernetes.io/instance=${name},app.kubernetes.io/component=opb`
@@ -62,21 +99,31 @@ async function killOwner(name: string, method: KillMethod, n: number): Promise<C
   const owner = before.owner.pod
   const chaosName = `${name}-kill-${n}`
   const killedAt = Date.now()
-  const sent = method === 'kubectl'
-    ? c.kubectl(['delete', 'pod', owner.name, '--namespace', ns, '--grace-period=0', '--force'])
-    : c.kubectl(['apply', '-f', '-'], JSON.stringify(podChaos(ns, chaosName, { pods: { [ns]: [owner.name] } })))
-  const seenAt = await deletionSeen(owner, selector)
-  await sent
+  let seenAt: number | undefined
+  if (method === 'freeze') {
+    if (signalPod(owner.uid, 'SIGSTOP') === 0) throw new Error(`no process of ${owner.name} (uid ${owner.uid}) found on this host`)
+  } else {
+    const sent = method === 'kubectl'
+      ? c.kubectl(['delete', 'pod', owner.name, '--namespace', ns, '--grace-period=0', '--force'])
+      : c.kubectl(['apply', '-f', '-'], JSON.stringify(podChaos(ns, chaosName, { pods: { [ns]: [owner.name] } })))
+    seenAt = await deletionSeen(owner, selector)
+    await sent
+  }
   const taken = await waitFor(`${before.standby.pod.name} owning the shard`, async () => {
     const st = await c.workerStatus<WorkerStatus>(ns, before.standby.pod.name, WORKER_PORT)
     const r = st.lastRecovery
     return st.phase === 'running' && r?.firstCommitAt && r.startedAt >= killedAt - 50 ? r : undefined
   }, 60_000, 20)
   if (method === 'chaos-mesh') await c.kubectl(['delete', 'podchaos', chaosName, '--namespace', ns, '--wait=false'])
+  if (method === 'freeze') {
+    // The owner wakes up after the takeover, as a partitioned node that comes back: fenced, it must stop and come back as the standby.
+    await sleep(3000)
+    signalPod(owner.uid, 'SIGCONT')
+  }
   return {
     method,
     ttrMs: taken.firstCommitAt! - killedAt,
-    fromDeletionSeenMs: taken.firstCommitAt! - seenAt,
+    ...(seenAt !== undefined ? { fromDeletionSeenMs: taken.firstCommitAt! - seenAt } : {}),
     detectToCommitMs: taken.firstCommitAt! - taken.startedAt,
     reason: taken.promotion?.reason ?? null,
     tailRecords: taken.replayedRecords,
@@ -108,6 +155,7 @@ try {
     try {
       await sleep(3000)
       for (const method of methods) {
+        const kills = killsOf(method)
         for (let k = 0; k < kills; k++) {
           await sleep(1000 + rng.int(1000))
           const kill = await killOwner(name, method, done.length)
@@ -136,7 +184,7 @@ try {
     for (const m of methods) {
       const ks = s.kills.filter((k) => k.method === m)
       const ttr = ks.map((k) => k.ttrMs)
-      out(`| ${s.keys} | ${m} | ${ks.length} | ${percentile(ttr, 0.5)} | ${percentile(ttr, 0.95)} | ${percentile(ttr, 0.99)} | ${Math.max(...ttr)} | ${percentile(ks.map((k) => k.fromDeletionSeenMs), 0.5)} | ${percentile(ks.map((k) => k.detectToCommitMs), 0.5)} | ${s.verdict.lost} | ${s.verdict.duplicated} | ${s.promotionsRecorded} |`)
+      out(`| ${s.keys} | ${m} | ${ks.length} | ${percentile(ttr, 0.5)} | ${percentile(ttr, 0.95)} | ${percentile(ttr, 0.99)} | ${Math.max(...ttr)} | ${ks.every((k) => k.fromDeletionSeenMs !== undefined) ? percentile(ks.map((k) => k.fromDeletionSeenMs!), 0.5) : '-'} | ${percentile(ks.map((k) => k.detectToCommitMs), 0.5)} | ${s.verdict.lost} | ${s.verdict.duplicated} | ${s.promotionsRecorded} |`)
     }
   }
   code = run.sizes.every((s) => s.verdict.lost === 0 && s.verdict.duplicated === 0) ? 0 : 1

@@ -8,15 +8,16 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 
-export type KillMethod = 'chaos-mesh' | 'kubectl'
+/** How the owner was taken out: its pod killed (Chaos Mesh, kubectl), or its processes frozen with SIGSTOP as if its node went silent. */
+export type KillMethod = 'chaos-mesh' | 'kubectl' | 'freeze'
 
 /** One kill of a shard's owner pod, the standby taking over. */
 export interface ClusterKill {
   method: KillMethod
-  /** The kill (kubectl: the delete command issued; Chaos Mesh: the PodChaos created) → the new owner's first committed transaction. */
+  /** The kill (kubectl: the delete command issued; Chaos Mesh: the PodChaos created; freeze: SIGSTOP sent) → the new owner's first committed transaction. */
   ttrMs: number
-  /** The pod seen terminating in the API (polled every 20 ms) → that first commit. */
-  fromDeletionSeenMs: number
+  /** The pod seen terminating in the API (polled every 20 ms) → that first commit; none when frozen. */
+  fromDeletionSeenMs?: number
   /** The standby's detection of the death → that first commit. */
   detectToCommitMs: number
   reason: string | null
