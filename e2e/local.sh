@@ -7,7 +7,7 @@
 #
 #   e2e/local.sh                      the vitest test (E2E_KILLS kills per round, default 3)
 #   e2e/local.sh bench [--kills 10]   the same scenario as a measurement (npm run e2e)
-#   e2e/local.sh standby [--keys 10000,100000,1000000 --kills 50 --freeze-kills 10 --rate 1000]
+#   e2e/local.sh standby [--keys 10000,100000,1000000 --kills 50 --freeze-kills 5 --rate 1000]
 #                                     standby failover at several state sizes, results in bench/results/
 #
 # Needs root (the cluster). Environment: E2E_ROUNDS (chaos-mesh,kubectl),

@@ -3,7 +3,7 @@
  * Standby failover on the cluster as a measurement, against the cluster of
  * $KUBECONFIG prepared as docs/e2e.md says (`e2e/local.sh standby` does it):
  *
- *   node e2e/dist/standby-bench.js [--keys 10000,100000,1000000 --kills 50 --freeze-kills 10 --methods chaos-mesh,kubectl,freeze --rate 1000]
+ *   node e2e/dist/standby-bench.js [--keys 10000,100000,1000000 --kills 50 --freeze-kills 5 --methods chaos-mesh,kubectl,freeze --rate 1000]
  *
  * For each size: the chart's operator runs a pipeline of one shard with a
  * hot standby (spec.opb.standby) on a changelog that already holds `keys`
@@ -34,7 +34,7 @@ const { values: args } = parseArgs({
     keys: { type: 'string', default: '10000,100000,1000000' },
     kills: { type: 'string', default: '50' },
     methods: { type: 'string', default: 'chaos-mesh,kubectl,freeze' },
-    'freeze-kills': { type: 'string', default: '10' },
+    'freeze-kills': { type: 'string', default: '5' },
     rate: { type: 'string', default: '1000' },
   },
 })
