@@ -61,7 +61,7 @@ function drawShards() {
     // How far behind a running shard is: input records waiting and their age, the watermark behind the clock.
     const lag = s.lag ? `<small data-testid="lag-${s.shard}">lag ${s.lag.records} records · ${s.lag.inputSeconds.toFixed(1)} s${s.lag.watermarkSeconds !== null ? ` · watermark ${s.lag.watermarkSeconds.toFixed(1)} s behind` : ''}${s.lag.lateEventsPerSecond > 0 ? ` · ${s.lag.lateEventsPerSecond.toFixed(1)} late/s` : ''}</small>` : ''
     // With a hot standby: who owns the shard, who stands by and how far behind.
-    const pair = s.pair ? `<small data-testid="pair-${s.shard}">owner ${s.pair.owner ?? 'none'} · standby ${s.pair.standby ? `${s.pair.standby}${s.pair.standbyReady ? '' : ' (not ready)'}${s.pair.standbyLagRecords !== null ? `, ${s.pair.standbyLagRecords} records behind` : ''}` : 'none'}${s.pair.promotions ? ` · ${s.pair.promotions} takeovers` : ''}</small>` : ''
+    const pair = s.pair ? `<small data-testid="pair-${s.shard}">owner ${s.pair.owner ?? 'none'} · standby ${s.pair.standby ? `${s.pair.standby}${s.pair.standbyReady ? '' : ' (not ready)'}${s.pair.standbyLagRecords !== null ? `, ${s.pair.standbyLagRecords} records${s.pair.standbyLagMs ? ` (${s.pair.standbyLagMs} ms)` : ''} behind` : ''}` : 'none'}${s.pair.promotions ? ` · ${s.pair.promotions} takeovers` : ''}</small>` : ''
     const bar = s.state === 'recovering' ? `<span class="bar"><i style="width:${Math.round((s.progress ?? 0) * 100)}%"></i></span> ${s.phase}` : ''
     return `<span class="shard ${s.state}" data-testid="shard-${s.shard}" data-state="${s.state}">shard ${s.shard}: ${s.state}${bar}${lag}${pair}${last}</span>`
   }).join('')

@@ -55,6 +55,8 @@ export interface ShardStatus {
   lastPromotion?: { at: string; reason: string; timeToFirstCommitMs?: number }
   /** A standby's distance behind the changelog, records. */
   standbyLagRecords?: number
+  /** And in time: the age of the newest changelog record it applied while records wait (0 when caught up). */
+  standbyLagMs?: number
   /** Since when the shard's claim has been lost (its volume gone, or on a node that is gone). */
   claimLostSince?: string
   /** How many times a lost claim of this shard was replaced with a new one. */

@@ -82,10 +82,10 @@ describe('a shard with a hot standby on the board', () => {
   const lag = { records: 3, inputSeconds: 0, watermarkSeconds: 1, sinceCommitSeconds: 0.1, lateEventsPerSecond: 0 }
 
   it('runs while either pod owns it, names the owner and the standby with its distance, and counts the takeovers', () => {
-    const first = { shard: 0, pod: 'rides-opb-0', phase: 'Running' as const, ready: true, role: 'standby' as const, standbyLagRecords: 7, promotions: 1 }
+    const first = { shard: 0, pod: 'rides-opb-0', phase: 'Running' as const, ready: true, role: 'standby' as const, standbyLagRecords: 7, standbyLagMs: 30, promotions: 1 }
     const second = { shard: 0, pod: 'rides-opb-0-b', phase: 'Running' as const, ready: true, role: 'owner' as const, lag, promotions: 2 }
     const [h] = healthFromResource([first], 1000, new Map(), [second])
-    expect(h).toMatchObject({ state: 'running', lag, pair: { owner: 'rides-opb-0-b', standby: 'rides-opb-0', standbyReady: true, standbyLagRecords: 7, promotions: 3 } })
+    expect(h).toMatchObject({ state: 'running', lag, pair: { owner: 'rides-opb-0-b', standby: 'rides-opb-0', standbyReady: true, standbyLagRecords: 7, standbyLagMs: 30, promotions: 3 } })
     // The standby pod recreated after it was the owner: the shard still runs, the pair says the standby is not ready.
     const [gone] = healthFromResource([{ ...first, ready: false, phase: 'Recovering' as const, role: undefined, pendingRecovery: { reason: 'PodDeleted' as const, detectedAt: '2026-01-01T00:00:00Z' } }], 2000, new Map(), [second])
     expect(gone).toMatchObject({ state: 'running', pair: { owner: 'rides-opb-0-b', standby: null } })

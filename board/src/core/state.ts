@@ -69,7 +69,7 @@ export interface ShardHealth {
   /** While running: how far behind it is (see ShardLag). */
   lag?: ShardLag
   /** With standby shards (on Kubernetes): which pod owns the shard, which stands by, and how far behind the standby is. */
-  pair?: { owner: string | null; standby: string | null; standbyReady: boolean; standbyLagRecords: number | null; promotions: number }
+  pair?: { owner: string | null; standby: string | null; standbyReady: boolean; standbyLagRecords: number | null; standbyLagMs: number | null; promotions: number }
   error?: string
 }
 
@@ -96,7 +96,7 @@ export function shardHealth(shard: number, status: unknown, error: string | unde
 }
 
 /** A shard as the operator records it in the StatefulOperator's status. */
-export type ResourceShard = Pick<ShardStatus, 'shard' | 'phase' | 'ready' | 'pendingRecovery' | 'lastRecovery' | 'lag' | 'pod' | 'role' | 'standbyLagRecords' | 'promotions'>
+export type ResourceShard = Pick<ShardStatus, 'shard' | 'phase' | 'ready' | 'pendingRecovery' | 'lastRecovery' | 'lag' | 'pod' | 'role' | 'standbyLagRecords' | 'standbyLagMs' | 'promotions'>
 
 /**
  * The health of every shard from the resource's status (on Kubernetes, where
@@ -111,7 +111,7 @@ export function healthFromResource(shards: ResourceShard[], nowMs: number, prev:
     const s = second && owner ? owner : first
     const standing = second ? [first, second].find((x) => x !== owner && x?.role === 'standby') : undefined
     const pair = second
-      ? { owner: owner?.pod ?? null, standby: standing?.pod ?? null, standbyReady: !!standing?.ready, standbyLagRecords: standing?.standbyLagRecords ?? null, promotions: (first.promotions ?? 0) + (second.promotions ?? 0) }
+      ? { owner: owner?.pod ?? null, standby: standing?.pod ?? null, standbyReady: !!standing?.ready, standbyLagRecords: standing?.standbyLagRecords ?? null, standbyLagMs: standing?.standbyLagMs ?? null, promotions: (first.promotions ?? 0) + (second.promotions ?? 0) }
       : undefined
     const r = s.lastRecovery
     const lastRecovery = r?.readyAt ? { readyAt: Date.parse(r.readyAt), timeToRecoverMs: r.timeToRecoverMs ?? 0, snapshot: r.snapshotId ?? null, replayedRecords: r.replayedRecords ?? 0 } : undefined

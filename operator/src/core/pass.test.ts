@@ -112,14 +112,15 @@ describe('withWorkerView', () => {
   const lag = { records: 0, inputSeconds: 0, watermarkSeconds: 1, sinceCommitSeconds: 0.1, lateEventsPerSecond: 0 }
 
   it('reads a standby\'s role and lag, then an owner\'s; keeps them between reads of the same pod only', () => {
-    const sb = withWorkerView(running, undefined, false, { phase: 'standby', standby: { lagRecords: 12 }, shardLag: lag, promotions: 0, lastRecovery: null }, T)
-    expect(sb).toMatchObject({ role: 'standby', standbyLagRecords: 12 })
+    const sb = withWorkerView(running, undefined, false, { phase: 'standby', standby: { lagRecords: 12, lagMs: 40.6 }, shardLag: lag, promotions: 0, lastRecovery: null }, T)
+    expect(sb).toMatchObject({ role: 'standby', standbyLagRecords: 12, standbyLagMs: 41 })
     expect(sb.lag).toBeUndefined()
-    expect(withWorkerView(running, sb, true, undefined, T + 1000)).toMatchObject({ role: 'standby', standbyLagRecords: 12 })
+    expect(withWorkerView(running, sb, true, undefined, T + 1000)).toMatchObject({ role: 'standby', standbyLagRecords: 12, standbyLagMs: 41 })
     expect(withWorkerView(running, sb, false, undefined, T + 1000).role).toBeUndefined()
     const owner = withWorkerView(running, sb, true, { phase: 'running', shardLag: lag, standby: null, promotions: 0, lastRecovery: null }, T + 2000)
     expect(owner).toMatchObject({ role: 'owner', lag: { ...lag, observedAt: new Date(T + 2000).toISOString() } })
     expect(owner.standbyLagRecords).toBeUndefined()
+    expect(owner.standbyLagMs).toBeUndefined()
   })
 
   it('counts each takeover once, by its time, across the pods of the unit', () => {

@@ -119,18 +119,18 @@ export function withWorkerView(
   status: ShardStatus,
   prev: ShardStatus | undefined,
   samePod: boolean,
-  view: { phase: string; shardLag?: ShardLag; standby?: { lagRecords: number } | null; promotions?: number; lastRecovery?: { readyAt: number; promotion?: { reason: string }; timeToFirstCommitMs?: number | null } | null } | undefined,
+  view: { phase: string; shardLag?: ShardLag; standby?: { lagRecords: number; lagMs?: number } | null; promotions?: number; lastRecovery?: { readyAt: number; promotion?: { reason: string }; timeToFirstCommitMs?: number | null } | null } | undefined,
   nowMs: number,
 ): ShardStatus {
-  const { lag: _lag, role: _role, standbyLagRecords: _sbLag, promotions: _p, lastPromotion: _lp, ...base } = status
+  const { lag: _lag, role: _role, standbyLagRecords: _sbLag, standbyLagMs: _sbLagMs, promotions: _p, lastPromotion: _lp, ...base } = status
   const out: ShardStatus = { ...base, ...(prev?.promotions ? { promotions: prev.promotions } : {}), ...(prev?.lastPromotion ? { lastPromotion: prev.lastPromotion } : {}) }
   if (status.phase !== 'Running') return out
   if (!view) {
     if (!samePod || !prev) return out
-    return { ...out, ...(prev.lag ? { lag: prev.lag } : {}), ...(prev.role ? { role: prev.role } : {}), ...(prev.standbyLagRecords !== undefined ? { standbyLagRecords: prev.standbyLagRecords } : {}) }
+    return { ...out, ...(prev.lag ? { lag: prev.lag } : {}), ...(prev.role ? { role: prev.role } : {}), ...(prev.standbyLagRecords !== undefined ? { standbyLagRecords: prev.standbyLagRecords } : {}), ...(prev.standbyLagMs !== undefined ? { standbyLagMs: prev.standbyLagMs } : {}) }
   }
   const standingBy = view.phase === 'standby'
-  Object.assign(out, standingBy ? { role: 'standby', standbyLagRecords: view.standby?.lagRecords ?? 0 } : { role: 'owner' })
+  Object.assign(out, standingBy ? { role: 'standby', standbyLagRecords: view.standby?.lagRecords ?? 0, standbyLagMs: Math.round(view.standby?.lagMs ?? 0) } : { role: 'owner' })
   if (view.shardLag && !standingBy) out.lag = { ...view.shardLag, observedAt: new Date(nowMs).toISOString() }
   const r = view.lastRecovery
   if (r?.promotion) {
