@@ -44,7 +44,7 @@ if (!args['report-only']) {
     ceiling: (brokers) => brokerCeiling({ kafkaScript: join(root, 'scripts', 'kafka', 'kafka.sh'), brokers, records: mode === 'full' ? 1_000_000 : 200_000, recordSize: 150 }),
     recovery: () => localRecovery({ root, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], trials: mode === 'full' ? 20 : 5, tail: 5000, port: Number(args.port) + 100 }),
     underload: (brokers) => recoveryUnderLoad({ brokers, kills: mode === 'full' ? 20 : 5, rate: mode === 'full' ? 2000 : 500, httpBase: 24_000 }),
-    standby: (brokers) => standbyFailover({ root, brokers, kills: mode === 'full' ? 50 : 5, theirKills: mode === 'full' ? 10 : 2, rate: mode === 'full' ? 2000 : 500, backlog: mode === 'full' ? 300_000 : 50_000, costRounds: mode === 'full' ? 3 : 1, httpBase: 24_500 }),
+    standby: (brokers) => standbyFailover({ root, brokers, kills: mode === 'full' ? 50 : 5, theirKills: mode === 'full' ? 10 : 2, rate: mode === 'full' ? 2000 : 500, backlog: mode === 'full' ? 300_000 : 50_000, costRounds: mode === 'full' ? 3 : 1, sizes: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000], httpBase: 24_500 }),
     modes: (brokers) => snapshotModes({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 30 : 6, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
     strategies: (brokers) => localVsGlobal({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 20 : 5, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
     eos: (brokers) => exactlyOnce({ brokers, trials: mode === 'full' ? 5 : 1, rate: mode === 'full' ? 1000 : 500, backlog: mode === 'full' ? 200_000 : 30_000, drains: mode === 'full' ? 3 : 1, httpBase: 26_000 }),

@@ -2,6 +2,7 @@ import type { Experiment } from '../../results.js'
 import { standbyCost } from './cost.js'
 import { theirsFailover } from './kstreams.js'
 import { oursFailover } from './ours.js'
+import { standbyAtSizes } from './sizes.js'
 
 export interface StandbyOptions {
   root: string
@@ -14,6 +15,8 @@ export interface StandbyOptions {
   /** Enriched events each cost round drains. */
   backlog: number
   costRounds: number
+  /** State sizes (live keys) at which the owner is killed `kills` times more, the same way. */
+  sizes: number[]
   httpBase: number
 }
 
@@ -26,10 +29,11 @@ export async function standbyFailover(o: StandbyOptions): Promise<Experiment> {
   const ours = await oursFailover({ brokers: o.brokers, kills: o.kills, rate: o.rate, httpBase: o.httpBase })
   // Kafka Streams' group minimum session timeout by default (group.min.session.timeout.ms): the fastest it can notice a dead member.
   const theirs = await theirsFailover({ root: o.root, brokers: o.brokers, kills: o.theirKills, rate: o.rate, sessionTimeoutMs: 6000 })
+  const sizes = await standbyAtSizes({ brokers: o.brokers, sizes: o.sizes, kills: o.kills, rate: o.rate, httpBase: o.httpBase + 400 })
   const cost = await standbyCost({ brokers: o.brokers, backlog: o.backlog, rounds: o.costRounds, httpBase: o.httpBase + 300 })
   return {
     title: 'Standby failover: local recovery, OpB\'s standby and Kafka Streams\' standby, side by side',
-    method: [ours.method, theirs.method, cost.method].join(' '),
-    figures: [...ours.figures, ...theirs.figures, ...cost.figures],
+    method: [ours.method, theirs.method, sizes.method, cost.method].join(' '),
+    figures: [...ours.figures, ...theirs.figures, ...sizes.figures, ...cost.figures],
   }
 }
