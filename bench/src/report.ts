@@ -2,8 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as vega from 'vega'
 import * as vl from 'vega-lite'
-import { latestClusterStandbyRun } from '@ridepulse/testkit'
-import { clusterStandbyExperiment } from './cluster.js'
+import { latestResultsFile, type ChaosRun, type ClusterStandbyRun } from '@ridepulse/testkit'
+import { chaosExperiment, clusterStandbyExperiment } from './external.js'
 import { isComposed, type BenchRun, type ComposedRun, type Experiment, type Figure } from './results.js'
 
 const details = (f: Figure) => Object.entries(f.params ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en') : v}`).join(', ')
@@ -195,9 +195,14 @@ export async function writeReport(root: string, runs: { full?: BenchRun | Compos
       'Percentiles come from HDR histograms of every sample, with the sample size beside them. Commands: `npm run bench -- --quick` (in CI) and `npm run bench -- --full`.',
     '',
   )
-  // The cluster figures come from their own run (e2e/local.sh standby), rendered like the others.
-  const cluster = latestClusterStandbyRun(root)
-  const experiments: Record<string, Experiment> = { ...primary.experiments, ...(cluster ? { 'cluster-standby': clusterStandbyExperiment(cluster) } : {}) }
+  // The cluster's and the chaos runs' figures come from their own results files, rendered like the others.
+  const cluster = latestResultsFile<ClusterStandbyRun>(root, 'cluster-standby')
+  const chaos = latestResultsFile<ChaosRun>(root, 'chaos-standby')
+  const experiments: Record<string, Experiment> = {
+    ...primary.experiments,
+    ...(cluster ? { 'cluster-standby': clusterStandbyExperiment(cluster) } : {}),
+    ...(chaos ? { 'chaos-standby': chaosExperiment(chaos) } : {}),
+  }
   const byKey = new Map(Object.values(experiments).flatMap((e) => e.figures.map((f) => [f.key, f] as const)))
   lines.push('## Goals', '', '| goal | measured | |', '| --- | --- | --- |')
   const missed: string[] = []

@@ -21,7 +21,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import type { KafkaSettings } from '@ridepulse/kafka'
 import {
-  awaitVerdict, createRng, currentCommit, describeHost, historyRetentionMs, saveClusterStandbyRun, sleep, startLoad, topicsFor, waitFor, writeShardHistory,
+  awaitVerdict, createRng, currentCommit, describeHost, historyRetentionMs, saveResultsFile, sleep, startLoad, topicsFor, waitFor, writeShardHistory,
   type ClusterKill, type ClusterStandbyRun, type KillMethod,
 } from '@ridepulse/testkit'
 import { LATENESS_MS, OUT_OF_ORDERNESS_MS, WINDOW_MS, WORKER_PORT, type WorkerStatus } from './constants.js'
@@ -176,7 +176,7 @@ try {
     await c.kubectl(['delete', 'statefuloperator', name, '--namespace', ns, '--wait=true', '--timeout=180s'])
   }
   run.finishedAt = new Date().toISOString()
-  log(`results in ${saveClusterStandbyRun(repoRoot, run)}`)
+  log(`results in ${saveResultsFile(repoRoot, run)}`)
   const out = (s: string) => process.stdout.write(`${s}\n`)
   out(`| live keys | method | kills | kill -> first commit p50 ms | p95 | p99 | max | terminating seen -> commit p50 | detection -> commit p50 | lost | duplicated | promotions recorded |`)
   out('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')

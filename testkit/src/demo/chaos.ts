@@ -3,7 +3,7 @@
  * The pipeline under load with N random SIGKILLs of OpB shards, then the
  * verifier against the raw input.
  *
- *   npm run chaos -- --kills 10 [--standby --rate 500 --seed 1 --port 29192 --json FILE]
+ *   npm run chaos -- --kills 10 [--standby --rate 500 --seed 1 --port 29192 --results]
  *
  * Without --standby each killed shard's process is started again at once
  * and recovers locally; with --standby every shard runs as a pair (owner and
@@ -14,9 +14,10 @@
  * (lateness decided by the verifier from the input), exit code 0 only when
  * exact. The time to recover runs from the kill to the first transaction the
  * shard's new owner commits (restored or taken over, input resumed, output
- * flowing again). --json writes the run's figures and verdict to FILE.
+ * flowing again). --results writes every kill and the verdict to
+ * bench/results/<id>-chaos-<mode>.json, which `npm run bench` renders in
+ * docs/benchmarks.md.
  */
-import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createRng } from '../generator.js'
@@ -26,6 +27,7 @@ import { firstCommitAfterRecovery, getJson, sleep, waitReady, type LocalPipeline
 import { awaitVerdict } from '../verdict.js'
 import { eventTimeRule } from '@ridepulse/contracts'
 import { runTeardown, stopOnSignals } from '../teardown.js'
+import { currentCommit, describeHost, saveResultsFile, type ChaosRun } from '../results-files.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -34,7 +36,7 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '1' },
     port: { type: 'string', default: '29192' },
     standby: { type: 'boolean', default: false },
-    json: { type: 'string' },
+    results: { type: 'boolean', default: false },
   },
 })
 const kills = Number(args.kills)
@@ -128,6 +130,7 @@ const { pipeline: p, settings } = startLocalRun('chaos', {
   env: { WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '500', OUT_OF_ORDERNESS_MS: '500', IDLE_TIMEOUT_MS: '1500', SNAPSHOT_INTERVAL_MS: '1000', LOG_LEVEL: 'info', ...standbyEnv },
 })
 const pipeline = p.opts.pipeline
+const startedAt = new Date().toISOString()
 const pairs = args.standby ? new Pairs(p) : undefined
 let code: number
 try {
@@ -158,9 +161,14 @@ try {
   }
   const exact = report.ok && opa.child.exitCode === null
   log(`windows ${report.windows}, valid events ${report.validEvents}, late ${report.lateEvents} (by idleness ${report.lateByIdle}), ttr_p50_ms=${q(0.5)} ttr_p95_ms=${q(0.95)}`)
-  if (args.json) {
-    const { problems: _problems, ...verdict } = report
-    writeFileSync(args.json, `${JSON.stringify({ mode: args.standby ? 'standby' : 'local', shards, rate: Number(args.rate), seed: Number(args.seed), exact, kills: done, verdict }, null, 2)}\n`)
+  if (args.results) {
+    const root = join(import.meta.dirname, '..', '..', '..')
+    const run: ChaosRun = {
+      id: startedAt.replace(/[:.]/g, '-'), kind: 'chaos', startedAt, commit: currentCommit(root), host: describeHost(),
+      mode: args.standby ? 'standby' : 'local', shards, rate: Number(args.rate), seed: Number(args.seed), exact, kills: done,
+      verdict: { windows: report.windows, validEvents: report.validEvents, lost: report.lost, duplicated: report.duplicated, lateEvents: report.lateEvents },
+    }
+    log(`results in ${saveResultsFile(root, run)}`)
   }
   // The last line: the verdict, with lateness decided by the verifier from the input and the rule.
   process.stdout.write(

@@ -1,7 +1,7 @@
 /**
- * Results of the cluster benchmarks (e2e/), written where the benchmark
- * report reads them (bench/results/<id>-cluster-standby.json): raw samples,
- * summarized by the report.
+ * Results of the runs outside `npm run bench` (the cluster benchmark of
+ * e2e/, the chaos run), written where the benchmark report reads them
+ * (bench/results/<id>-<kind>.json): raw samples, summarized by the report.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -47,7 +47,23 @@ export interface ClusterStandbyRun {
   sizes: ClusterStandbySize[]
 }
 
-const SUFFIX = '-cluster-standby.json'
+/** A chaos run (`npm run chaos -- --json`): each kill and the verifier's verdict. */
+export interface ChaosRun {
+  id: string
+  kind: 'chaos'
+  startedAt: string
+  commit: string
+  host: ClusterStandbyRun['host']
+  mode: 'local' | 'standby'
+  shards: number
+  rate: number
+  seed: number
+  exact: boolean
+  kills: { shard: number; ttrMs: number; takeover?: { detectToCommitMs: number; reason: string } }[]
+  verdict: { windows: number; validEvents: number; lost: number; duplicated: number; lateEvents: number }
+}
+
+type Kind = ClusterStandbyRun['kind'] | ChaosRun['kind']
 
 export function describeHost(): ClusterStandbyRun['host'] {
   return { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version }
@@ -61,22 +77,24 @@ export function currentCommit(root: string): string {
   }
 }
 
-export function saveClusterStandbyRun(root: string, run: ClusterStandbyRun): string {
-  const dir = join(root, 'bench', 'results')
-  mkdirSync(dir, { recursive: true })
-  const file = join(dir, `${run.id}${SUFFIX}`)
+const resultsDir = (root: string) => join(root, 'bench', 'results')
+
+/** Writes a run to bench/results/<id>-<kind>.json (a chaos run's kind says its mode); the file's path. */
+export function saveResultsFile(root: string, run: ClusterStandbyRun | ChaosRun): string {
+  mkdirSync(resultsDir(root), { recursive: true })
+  const file = join(resultsDir(root), `${run.id}-${run.kind === 'chaos' ? `chaos-${run.mode}` : run.kind}.json`)
   writeFileSync(file, `${JSON.stringify(run, null, 2)}\n`)
   return file
 }
 
-/** The newest cluster standby run, if any. */
-export function latestClusterStandbyRun(root: string): ClusterStandbyRun | undefined {
+/** The newest run of a kind (`chaos-standby` for a chaos run of that mode), if any. */
+export function latestResultsFile<T extends ClusterStandbyRun | ChaosRun>(root: string, kind: Kind | 'chaos-local' | 'chaos-standby'): T | undefined {
   let files: string[]
   try {
-    files = readdirSync(join(root, 'bench', 'results')).filter((f) => f.endsWith(SUFFIX)).sort()
+    files = readdirSync(resultsDir(root)).filter((f) => f.endsWith(`-${kind}.json`)).sort()
   } catch {
     return undefined
   }
   const newest = files.at(-1)
-  return newest ? (JSON.parse(readFileSync(join(root, 'bench', 'results', newest), 'utf8')) as ClusterStandbyRun) : undefined
+  return newest ? (JSON.parse(readFileSync(join(resultsDir(root), newest), 'utf8')) as T) : undefined
 }

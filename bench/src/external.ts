@@ -1,4 +1,4 @@
-import type { ClusterStandbyRun } from '@ridepulse/testkit'
+import type { ChaosRun, ClusterStandbyRun } from '@ridepulse/testkit'
 import type { Experiment, Figure } from './results.js'
 import { summarize } from './stats.js'
 
@@ -30,5 +30,23 @@ export function clusterStandbyExperiment(run: ClusterStandbyRun): Experiment {
       'The pod owning the shard is killed again and again, once the pair is ready each time: by a Chaos Mesh PodChaos pod-kill of that pod, by `kubectl delete pod --grace-period=0 --force`, and (freeze) by SIGSTOP to every process of the pod from the host, as if its node went silent: the connection stays open, the beats stop, the standby takes over after its lease (1 s) and the frozen owner, resumed 3 s later, finds itself fenced and restarts as the standby. ' +
       'Kill → first commit runs from the kill issued (the PodChaos created, or the delete command started) to the new owner\'s first committed transaction (its worker\'s lastRecovery.firstCommitAt); the operator recreates the killed pod, which stands by in turn. The verifier checks the output after each size.',
     figures,
+  }
+}
+
+/** The newest chaos run with standbys (`npm run chaos -- --standby --json …`) as an experiment of the report. */
+export function chaosExperiment(run: ChaosRun): Experiment {
+  const takeovers = run.kills.flatMap((k) => (k.takeover ? [k.takeover] : []))
+  const reasons = Object.fromEntries([...new Set(takeovers.map((t) => t.reason))].map((r) => [r, takeovers.filter((t) => t.reason === r).length]))
+  return {
+    title: `The chaos run${run.mode === 'standby' ? ' with standbys' : ''}, without Kubernetes`,
+    method:
+      `\`npm run chaos -- --kills ${run.kills.length}${run.mode === 'standby' ? ' --standby' : ''} --rate ${run.rate} --seed ${run.seed}\` (run \`${run.id}\`, commit ${run.commit}, ${run.host.cores} cores, ${run.host.cpu}): OpA and ${run.shards} OpB shards on one broker under ${run.rate} events/s, ` +
+      (run.mode === 'standby' ? 'every shard as an owner and a hot standby, the owner of a random shard killed with SIGKILL each time, its standby taking over and the killed process coming back as the standby; ' : 'a random shard killed with SIGKILL and started again at once each time; ') +
+      'kill → the first transaction the shard\'s new owner commits, then the verifier against the raw input.',
+    figures: [
+      { key: `chaos.${run.mode}.ttr`, label: 'kill → first commit of the new owner', unit: 'ms', summary: summarize(run.kills.map((k) => k.ttrMs)), params: reasons },
+      ...(takeovers.length ? [{ key: `chaos.${run.mode}.detect`, label: 'death detected → first commit', unit: 'ms', summary: summarize(takeovers.map((t) => t.detectToCommitMs)) }] : []),
+      { key: `chaos.${run.mode}.exact`, label: 'lost + duplicated windows', unit: 'windows', value: run.verdict.lost + run.verdict.duplicated, params: { kills: run.kills.length, windows: run.verdict.windows, validEvents: run.verdict.validEvents, lost: run.verdict.lost, duplicated: run.verdict.duplicated } },
+    ],
   }
 }
