@@ -17,7 +17,7 @@ export function clusterStandbyExperiment(run: ClusterStandbyRun): Experiment {
       const reasons = Object.fromEntries([...new Set(ks.map((k) => k.reason ?? 'none'))].map((r) => [r, ks.filter((k) => (k.reason ?? 'none') === r).length]))
       figures.push(
         { key: `cluster.standby.ttr.${m}.${s.keys}`, label: `${s.keys.toLocaleString('en')} keys, ${m}: kill → first commit`, unit: 'ms', summary: summarize(ks.map((k) => k.ttrMs)), params: { keys: s.keys, method: m, ...reasons } },
-        ...(m === 'freeze' ? [] : [{ key: `cluster.standby.fromSeen.${m}.${s.keys}`, label: `${s.keys.toLocaleString('en')} keys, ${m}: pod terminating seen → first commit`, unit: 'ms', summary: summarize(ks.map((k) => k.fromDeletionSeenMs ?? k.ttrMs)) }]),
+        ...(m === 'freeze' ? [] : [{ key: `cluster.standby.fromSeen.${m}.${s.keys}`, label: `${s.keys.toLocaleString('en')} keys, ${m}: pod deleted (seen terminating) → first commit`, unit: 'ms', summary: summarize(ks.map((k) => k.fromDeletionSeenMs ?? k.ttrMs)), params: { keys: s.keys, method: m } }]),
         { key: `cluster.standby.detect.${m}.${s.keys}`, label: `${s.keys.toLocaleString('en')} keys, ${m}: death detected → first commit`, unit: 'ms', summary: summarize(ks.map((k) => k.detectToCommitMs)), params: { tailRecordsMax: Math.max(...ks.map((k) => k.tailRecords)) } },
       )
     }
@@ -27,8 +27,8 @@ export function clusterStandbyExperiment(run: ClusterStandbyRun): Experiment {
     title: 'Standby failover on Kubernetes',
     method:
       `\`e2e/local.sh standby\` (run \`${run.id}\`, commit ${run.commit}, ${run.host.cores} cores, ${run.host.cpu}): the chart's operator on the single-node cluster runs a pipeline of one shard with a hot standby (spec.opb.standby), on a changelog already holding that many live windows, under ${run.rate} events/s. ` +
-      'The pod owning the shard is killed again and again, once the pair is ready each time: by a Chaos Mesh PodChaos pod-kill of that pod, by `kubectl delete pod --grace-period=0 --force`, and (freeze) by SIGSTOP to every process of the pod from the host, as if its node went silent: the connection stays open, the beats stop, the standby takes over after its lease (1 s) and the frozen owner, resumed 3 s later, finds itself fenced and restarts as the standby. ' +
-      'Kill → first commit runs from the kill issued (the PodChaos created, or the delete command started) to the new owner\'s first committed transaction (its worker\'s lastRecovery.firstCommitAt); the operator recreates the killed pod, which stands by in turn. The verifier checks the output after each size.',
+      'The pod owning the shard is taken out again and again, once the pair is ready each time: first (freeze) by SIGSTOP to every process of the pod from the host, as if its node went silent: the connection stays open, the beats stop, the standby takes over after its lease (1 s; four leases once the shard has had three owners within five minutes, the flapping guard) and the frozen owner, resumed 3 s later, finds itself fenced and restarts as the standby; then by a Chaos Mesh PodChaos pod-kill of that pod, and by `kubectl delete pod --grace-period=0 --force`. ' +
+      'Kill → first commit runs from the kill issued (the PodChaos created, which Chaos Mesh\'s controller acts on a few hundred milliseconds later; the delete command started; SIGSTOP sent) to the new owner\'s first committed transaction (its worker\'s lastRecovery.firstCommitAt); pod deleted → first commit from the pod first seen terminating in the API (polled every 20 ms), the moment the pod is killed as far as Kubernetes is concerned. The operator recreates the killed pod, which stands by in turn. The verifier checks the output after each size.',
     figures,
   }
 }
