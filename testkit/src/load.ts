@@ -23,6 +23,28 @@ export interface LoadStats {
   sendErrors: number
 }
 
+/** Well under the broker's default limit of a record batch (message.max.bytes, 1 MiB). */
+const MAX_REQUEST_BYTES = 256 * 1024
+
+/** Records in runs of at most `maxBytes` of keys and values (at least one record a run). */
+export function bySize<T extends { key: string | Buffer; value: Buffer }>(records: T[], maxBytes: number): T[][] {
+  const out: T[][] = []
+  let run: T[] = []
+  let bytes = 0
+  for (const r of records) {
+    const size = r.value.length + (typeof r.key === 'string' ? Buffer.byteLength(r.key) : r.key.length)
+    if (run.length > 0 && bytes + size > maxBytes) {
+      out.push(run)
+      run = []
+      bytes = 0
+    }
+    run.push(r)
+    bytes += size
+  }
+  if (run.length > 0) out.push(run)
+  return out
+}
+
 /** Produces generated city traffic to the raw topic until stopped. */
 export function startLoad(opts: LoadOptions): { stop(): Promise<LoadStats>; stats: LoadStats } {
   const producer = new PlainProducer(opts.settings)
@@ -44,15 +66,18 @@ export function startLoad(opts: LoadOptions): { stop(): Promise<LoadStats>; stat
       const records = batch.map((r) => ({ topic: opts.topic, partition: hash32(r.key) % opts.partitions, key: r.key, value: Buffer.from(r.value) }))
       // Like any upstream producer, keep retrying (the topic may not exist
       // yet, the broker may be restarting); the idempotent producer keeps
-      // retries from duplicating.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await producer.send(records)
-          break
-        } catch (err) {
-          stats.sendErrors++
-          if (attempt >= 300) throw err
-          await new Promise((r) => setTimeout(r, 200))
+      // retries from duplicating. A tick that came late holds more records:
+      // they go in requests the broker's size limit takes.
+      for (const chunk of bySize(records, MAX_REQUEST_BYTES)) {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await producer.send(chunk)
+            break
+          } catch (err) {
+            stats.sendErrors++
+            if (attempt >= 300) throw err
+            await new Promise((r) => setTimeout(r, 200))
+          }
         }
       }
       opts.onSent?.(batch, t0)
@@ -65,6 +90,8 @@ export function startLoad(opts: LoadOptions): { stop(): Promise<LoadStats>; stat
       if (spent < tick) await new Promise((r) => setTimeout(r, tick - spent))
     }
   })()
+  // A send that never succeeds ends the loop; stop() says why (no unhandled rejection meanwhile).
+  loop.catch(() => undefined)
   return {
     stats,
     async stop() {
