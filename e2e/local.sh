@@ -82,5 +82,6 @@ export E2E_KAFKA_BROKERS="$node_ip:$kafka_port" E2E_ROUNDS="$rounds" E2E_OPERATO
 case "$mode" in
   test) step "e2e test" npx vitest run --config e2e/vitest.config.ts ;;
   bench) step "e2e bench" node e2e/dist/run.js "$@" ;;
-  standby) step "standby bench" node e2e/dist/standby-bench.js "$@" ;;
+  # The verifier holds every event of a size in memory: millions at the default rate.
+  standby) step "standby bench" node --max-old-space-size=16384 e2e/dist/standby-bench.js "$@" ;;
 esac

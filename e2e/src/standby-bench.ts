@@ -174,10 +174,11 @@ try {
     const promotionsRecorded = [...(status?.shards ?? []), ...(status?.standbys ?? [])].reduce((sum, s) => sum + (s.promotions ?? 0), 0)
     run.sizes.push({ keys, kills: done, verdict: { lost: verdict.lost, duplicated: verdict.duplicated, windows: verdict.windows, sent }, promotionsRecorded, pairReadyMs })
     for (const p of verdict.problems.slice(0, 10)) log(`${name}: ${p}`)
+    // Written after every size, so that a later failure keeps the sizes measured.
+    run.finishedAt = new Date().toISOString()
+    log(`results so far in ${saveResultsFile(repoRoot, run)}`)
     await c.kubectl(['delete', 'statefuloperator', name, '--namespace', ns, '--wait=true', '--timeout=180s'])
   }
-  run.finishedAt = new Date().toISOString()
-  log(`results in ${saveResultsFile(repoRoot, run)}`)
   const out = (s: string) => process.stdout.write(`${s}\n`)
   out(`| live keys | method | kills | kill -> first commit p50 ms | p95 | p99 | max | terminating seen -> commit p50 | detection -> commit p50 | lost | duplicated | promotions recorded |`)
   out('| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |')
