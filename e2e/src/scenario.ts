@@ -385,14 +385,18 @@ export async function runE2e(o: E2eOptions): Promise<E2eReport> {
 }
 
 /** The operator's and the workers' logs, the events and the resource, kept for reading after the cluster is gone. */
-async function collect(c: Cluster, o: E2eOptions, prefix: string): Promise<void> {
+/** The operator's and a pipeline's logs (the previous container's too), the events, the pods and the resource, into E2E_ARTIFACTS. */
+export async function collect(c: Cluster, o: E2eOptions, prefix: string, pipeline = NAME): Promise<void> {
   const dir = join(process.env.E2E_ARTIFACTS ?? tmpdir(), `ridepulse-${prefix}`)
   mkdirSync(dir, { recursive: true })
+  const workers = `app.kubernetes.io/instance=${pipeline}`
   const files: [string, string[]][] = [
     ['operator.log', ['logs', '--namespace', o.operatorNamespace, '--selector', `app.kubernetes.io/instance=${o.release}`, '--prefix', '--tail=-1', '--all-containers']],
-    ['workers.log', ['logs', '--namespace', o.namespace, '--selector', `app.kubernetes.io/instance=${NAME}`, '--prefix', '--tail=-1', '--max-log-requests=10']],
+    ['workers.log', ['logs', '--namespace', o.namespace, '--selector', workers, '--prefix', '--tail=-1', '--max-log-requests=10']],
+    ['workers-previous.log', ['logs', '--namespace', o.namespace, '--selector', workers, '--prefix', '--tail=-1', '--max-log-requests=10', '--previous']],
+    ['pods.txt', ['describe', 'pods', '--namespace', o.namespace, '--selector', workers]],
     ['events.txt', ['get', 'events', '--namespace', o.namespace, '--sort-by=.lastTimestamp', '-o', 'wide']],
-    ['resource.yaml', ['get', 'statefuloperators.ridepulse.io', NAME, '--namespace', o.namespace, '-o', 'yaml']],
+    ['resource.yaml', ['get', 'statefuloperators.ridepulse.io', pipeline, '--namespace', o.namespace, '-o', 'yaml']],
   ]
   for (const [file, args] of files) {
     const text = await c.kubectl(args).catch((err: unknown) => `could not collect: ${String(err)}\n`)

@@ -28,7 +28,7 @@ import {
 import { LATENESS_MS, OUT_OF_ORDERNESS_MS, WINDOW_MS, WORKER_PORT, type WorkerStatus } from './constants.js'
 import { Cluster, repoRoot, toolPaths } from './kube.js'
 import { hotResource, pairOf } from './rounds.js'
-import { installChart, optionsFromEnv, percentile, podChaos } from './scenario.js'
+import { collect, installChart, optionsFromEnv, percentile, podChaos } from './scenario.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -133,6 +133,8 @@ async function killOwner(name: string, method: KillMethod, n: number): Promise<C
 
 const run: ClusterStandbyRun = { id: new Date().toISOString().replace(/[:.]/g, '-'), kind: 'cluster-standby', startedAt: new Date().toISOString(), finishedAt: '', commit: currentCommit(repoRoot), host: describeHost(), rate, sizes: [] }
 let code = 1
+/** The pipeline being measured: its logs are collected if the run fails. */
+let current: string | undefined
 try {
   if (methods.includes('chaos-mesh') && !(await c.hasResource('chaos-mesh.org', 'podchaos'))) throw new Error('Chaos Mesh is not installed (no podchaos.chaos-mesh.org CRD)')
   log('helm install')
@@ -140,6 +142,7 @@ try {
   const rng = createRng(o.seed)
   for (const keys of sizes) {
     const name = `hot-${keys}`
+    current = name
     const pipeline = `sb-${stamp}-${keys}`
     const t = topicsFor(pipeline)
     const settings: KafkaSettings = { brokers: o.brokers.split(','), clientId: `${name}-bench` }
@@ -192,5 +195,6 @@ try {
   code = run.sizes.every((s) => s.verdict.lost === 0 && s.verdict.duplicated === 0) ? 0 : 1
 } catch (err) {
   log(`standby bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`)
+  if (current) await collect(c, o, `standby-bench-${stamp}`, current).catch((e: unknown) => log(`could not collect the logs: ${String(e)}`))
 }
 process.exit(code)
