@@ -122,6 +122,33 @@ describe('a hot standby for an OpB shard', () => {
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
   })
 
+  it('an owner restarted at once while its standby takes over stands by the new owner instead of fencing it; both stay up; exact', async () => {
+    const { t, start, procs } = await ownerAndStandby('standby-restart-race')
+    const load = t.load()
+    await sleep(2000)
+    // The standby is held back while the owner dies and comes straight back, as a pod recreated
+    // within a second: the restarted process finds the announced owner gone before the standby
+    // has announced itself, and must give it the time to.
+    procs[1]!.child.kill('SIGSTOP')
+    procs[0]!.child.kill('SIGKILL')
+    await procs[0]!.exited
+    procs[0] = start(0)
+    await sleep(800)
+    procs[1]!.child.kill('SIGCONT')
+    await waitFor('the standby owning the shard', async () => {
+      const st = await status(procs[1]!)
+      return st.phase === 'running' && st.lastRecovery?.promotion && st.lastRecovery.firstCommitAt ? st : undefined
+    })
+    await waitReady(procs[0]!, 60_000)
+    expect((await status(procs[0]!)).phase).toBe('standby')
+    expect(procs.map((p) => p.child.exitCode)).toEqual([null, null])
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
   it('a standby that fell behind replays the longer tail when it takes over; one killed while it takes over leaves the shard to the next start; exact', async () => {
     const { t, start, procs } = await ownerAndStandby('standby-behind')
     const load = t.load({ ratePerSec: 800 })

@@ -341,14 +341,20 @@ export function standbyStatusOf(sb: { follower: ChangelogFollower | undefined; w
  * earlier incarnation of this process at the same address). Slot 1 gives
  * slot 0 up to five leases to claim the shard and announce itself (its
  * recovery and first commit), so that two processes started together do not
- * fence each other.
+ * fence each other. Slot 0 takes a shard nobody has owned at once; when an
+ * owner was announced and does not answer, the other process of the pair
+ * may be taking the shard over right now (a pod recreated after its owner's
+ * death starts within a second or two of it), so slot 0 too gives it three
+ * leases to announce itself before it fences.
  */
 export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, self: string, log: Logger, nowMs: () => number, stopping: () => boolean): Promise<ActiveWatch | undefined> {
   const reader = new AnnouncementReader(settings, cfg)
+  let ownedBefore = false
   try {
     const tryWatch = async (): Promise<ActiveWatch | undefined> => {
       const announced = await reader.poll(0)
       if (!announced || announced.incarnation === self) return undefined
+      ownedBefore = true
       const lease = leaseFor(reader.changes, nowMs(), cfg.STANDBY_LEASE_MS)
       if (lease !== cfg.STANDBY_LEASE_MS) log.warn({ changes: reader.changes.length, leaseMs: lease }, 'the shard changed owners often of late: a silent owner gets a longer lease')
       const watch = new ActiveWatch(announced, lease, cfg.STANDBY_LEASE_MS)
@@ -358,8 +364,9 @@ export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, sel
       return undefined
     }
     const found = await tryWatch()
-    if (found || cfg.STANDBY_SLOT === 0) return found
-    for (const deadline = nowMs() + 5 * cfg.STANDBY_LEASE_MS; nowMs() < deadline && !stopping(); ) {
+    const leases = cfg.STANDBY_SLOT !== 0 ? 5 : ownedBefore ? 3 : 0
+    if (found || leases === 0) return found
+    for (const deadline = nowMs() + leases * cfg.STANDBY_LEASE_MS; nowMs() < deadline && !stopping(); ) {
       await sleep(Math.min(200, cfg.STANDBY_LEASE_MS))
       const w = await tryWatch()
       if (w) return w
