@@ -39,7 +39,8 @@ export async function oursFailover(o: { brokers: string; kills: number; rate: nu
   const settings = { brokers: [o.brokers], clientId: 'bench-standby' }
   const rng = createRng(17)
   const slots = [0, 1].map((slot) => ({ dir: join(dataDir, `opb-0-${slot}`), port: o.httpBase + 150 + slot }))
-  const start = (slot: number) => p.startOpb(0, { DATA_DIR: slots[slot]!.dir, STANDBY_SLOT: String(slot) }, slots[slot]!.port)
+  // Local recovery is measured without standbys: with them on, a restarted owner first gives a standby the time to take over.
+  const start = (slot: number, standby = true) => p.startOpb(0, { DATA_DIR: slots[slot]!.dir, STANDBY_SLOT: String(slot), ...(standby ? {} : { STANDBY_ENABLED: 'false' }) }, slots[slot]!.port)
   const procs: (WorkerProcess | undefined)[] = []
   const status = (slot: number) => getJson<ShardView>(slots[slot]!.port, '/status')
   /** Polls `slot` until it owns the shard and has committed since `after`; returns that commit's time and the takeover's detection. */
@@ -57,7 +58,7 @@ export async function oursFailover(o: { brokers: string; kills: number; rate: nu
   const reasons = new Map<string, number>()
   try {
     p.startOpa(0)
-    procs[0] = start(0)
+    procs[0] = start(0, false)
     await waitReady(procs[0])
     const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: 1, ratePerSec: o.rate, zones: 24, seed: 5, malformedFraction: 0.01, maxDisorderMs: 300 })
     await sleep(3000)
@@ -67,10 +68,15 @@ export async function oursFailover(o: { brokers: string; kills: number; rate: nu
       const killedAt = Date.now()
       procs[0]!.child.kill('SIGKILL')
       await procs[0]!.exited
-      procs[0] = start(0)
+      procs[0] = start(0, false)
       local.push((await committedAfter(0, killedAt)).at - killedAt)
     }
-    // Standby: a second process follows; the owner is killed, the standby takes over, the killed one comes back to stand by.
+    // Standby: the owner restarted with standbys on (it announces itself), then a second process follows;
+    // the owner is killed, the standby takes over, the killed one comes back to stand by.
+    procs[0]!.child.kill('SIGKILL')
+    await procs[0]!.exited
+    procs[0] = start(0)
+    await waitReady(procs[0])
     procs[1] = start(1)
     await waitReady(procs[1])
     let owner = 0
