@@ -393,7 +393,6 @@ export async function collect(c: Cluster, o: E2eOptions, prefix: string, pipelin
   const files: [string, string[]][] = [
     ['operator.log', ['logs', '--namespace', o.operatorNamespace, '--selector', `app.kubernetes.io/instance=${o.release}`, '--prefix', '--tail=-1', '--all-containers']],
     ['workers.log', ['logs', '--namespace', o.namespace, '--selector', workers, '--prefix', '--tail=-1', '--max-log-requests=10']],
-    ['workers-previous.log', ['logs', '--namespace', o.namespace, '--selector', workers, '--prefix', '--tail=-1', '--max-log-requests=10', '--previous']],
     ['pods.txt', ['describe', 'pods', '--namespace', o.namespace, '--selector', workers]],
     ['events.txt', ['get', 'events', '--namespace', o.namespace, '--sort-by=.lastTimestamp', '-o', 'wide']],
     ['resource.yaml', ['get', 'statefuloperators.ridepulse.io', pipeline, '--namespace', o.namespace, '-o', 'yaml']],
@@ -401,6 +400,12 @@ export async function collect(c: Cluster, o: E2eOptions, prefix: string, pipelin
   for (const [file, args] of files) {
     const text = await c.kubectl(args).catch((err: unknown) => `could not collect: ${String(err)}\n`)
     writeFileSync(join(dir, file), text)
+  }
+  // The container before the last restart of each pod that restarted, one pod at a time (kubectl refuses a selector when one pod has none).
+  const restarted = await c.pods(o.namespace, workers).then((ps) => ps.filter((p) => p.restarts > 0), () => [])
+  for (const p of restarted) {
+    const text = await c.kubectl(['logs', '--namespace', o.namespace, p.name, '--previous', '--tail=-1']).catch((err: unknown) => `could not collect: ${String(err)}\n`)
+    writeFileSync(join(dir, `${p.name}-previous.log`), text)
   }
   o.log(`logs, events and the resource's last status in ${dir}`)
 }
