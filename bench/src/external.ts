@@ -16,7 +16,7 @@ export function clusterStandbyExperiment(run: ClusterStandbyRun): Experiment {
       if (ks.length === 0) continue
       const reasons = Object.fromEntries([...new Set(ks.map((k) => k.reason ?? 'none'))].map((r) => [r, ks.filter((k) => (k.reason ?? 'none') === r).length]))
       figures.push(
-        { key: `cluster.standby.ttr.${m}.${s.keys}`, label: `${s.keys.toLocaleString('en')} keys, ${m}: kill → first commit`, unit: 'ms', summary: summarize(ks.map((k) => k.ttrMs)), params: { keys: s.keys, method: m, ...reasons } },
+        { key: `cluster.standby.ttr.${m}.${s.keys}`, label: `${s.keys.toLocaleString('en')} keys, ${m}: kill → first commit`, unit: 'ms', summary: summarize(ks.map((k) => k.ttrMs)), params: { keys: s.keys, method: m, ...reasons, takenByTheStandby: ks.filter((k) => k.byStandby !== false).length } },
         ...(m === 'freeze' ? [] : [{ key: `cluster.standby.fromSeen.${m}.${s.keys}`, label: `${s.keys.toLocaleString('en')} keys, ${m}: pod deleted (seen terminating) → first commit`, unit: 'ms', summary: summarize(ks.map((k) => k.fromDeletionSeenMs ?? k.ttrMs)), params: { keys: s.keys, method: m } }]),
         { key: `cluster.standby.detect.${m}.${s.keys}`, label: `${s.keys.toLocaleString('en')} keys, ${m}: death detected → first commit`, unit: 'ms', summary: summarize(ks.map((k) => k.detectToCommitMs)), params: { tailRecordsMax: Math.max(...ks.map((k) => k.tailRecords)) } },
       )

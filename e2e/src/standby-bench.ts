@@ -110,10 +110,17 @@ async function killOwner(name: string, method: KillMethod, n: number): Promise<C
     seenAt = await deletionSeen(owner, selector)
     await sent
   }
-  const taken = await waitFor(`${before.standby.pod.name} owning the shard`, async () => {
-    const st = await c.workerStatus<WorkerStatus>(ns, before.standby.pod.name, WORKER_PORT)
-    const r = st.lastRecovery
-    return st.phase === 'running' && r?.firstCommitAt && r.startedAt >= killedAt - 50 ? r : undefined
+  // Usually the standby; but a force-deleted pod's container outlives its API object by up to a
+  // second, and the pod recreated meanwhile may stand by that same owner: then both take over
+  // when it dies, the transactional id decides, and the loser restarts. Whichever owns the shard.
+  const { recovery: taken, pod: newOwner } = await waitFor('a new owner of the shard', async () => {
+    for (const p of await c.pods(ns, selector)) {
+      if (p.uid === owner.uid || p.deleting) continue
+      const st = await c.workerStatus<WorkerStatus>(ns, p.name, WORKER_PORT).catch(() => undefined)
+      const r = st?.lastRecovery
+      if (st?.phase === 'running' && r?.firstCommitAt && r.startedAt >= killedAt - 50) return { recovery: r, pod: p.name }
+    }
+    return undefined
   }, 60_000, 20)
   if (method === 'chaos-mesh') await c.kubectl(['delete', 'podchaos', chaosName, '--namespace', ns, '--wait=false'])
   if (method === 'freeze') {
@@ -127,6 +134,7 @@ async function killOwner(name: string, method: KillMethod, n: number): Promise<C
     ...(seenAt !== undefined ? { fromDeletionSeenMs: taken.firstCommitAt! - seenAt } : {}),
     detectToCommitMs: taken.firstCommitAt! - taken.startedAt,
     reason: taken.promotion?.reason ?? null,
+    byStandby: newOwner === before.standby.pod.name,
     tailRecords: taken.replayedRecords,
   }
 }

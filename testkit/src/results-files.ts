@@ -21,6 +21,8 @@ export interface ClusterKill {
   /** The standby's detection of the death → that first commit. */
   detectToCommitMs: number
   reason: string | null
+  /** Whether the standby of the pair took over (false: the recreated pod won the race, see e2e/src/standby-bench.ts). */
+  byStandby?: boolean
   /** Changelog records the takeover replayed (the tail the standby had not yet applied). */
   tailRecords: number
 }
