@@ -98,6 +98,10 @@ export async function standbyRound(c: Cluster, o: E2eOptions, prefix: string): P
   await waitFor(`${HOT}: an owner and a standby ready`, pair, 300_000, 500)
   const load = startLoad({ settings, topic: t.TOPIC_ORDERS, partitions: 1, ratePerSec: Math.max(50, Math.round(o.rate / 3)), zones: 12, seed: o.seed + 1, malformedFraction: 0, maxDisorderMs: 300 })
   const takeovers: StandbyRound['takeovers'] = []
+  const promotionsRecorded = async () => {
+    const r = await c.resource(ns, HOT)
+    return [...(r.status?.shards ?? []), ...(r.status?.standbys ?? [])].reduce((sum, s) => sum + (s.promotions ?? 0), 0)
+  }
   try {
     for (let k = 0; k < STANDBY_KILLS; k++) {
       const before = await waitFor(`${HOT}: the pair ready again`, pair, 180_000, 200)
@@ -117,6 +121,9 @@ export async function standbyRound(c: Cluster, o: E2eOptions, prefix: string): P
       }
       takeovers.push(takeover)
       o.log(`standby takeover ${k + 1}: ${takeover.pod} force-deleted -> ${takeover.newOwner} first commit ${takeover.ttrMs} ms (${takeover.reason})`)
+      // The operator counts a takeover when it reads the new owner's /status (every lagPollMs):
+      // the next kill waits for it, or a pod killed before it was read would take its count along.
+      await waitFor(`takeover ${k + 1} in the resource's status`, async () => ((await promotionsRecorded()) >= takeovers.length ? true : undefined), 30_000, 250)
     }
     await waitFor(`${HOT}: the pair ready again`, pair, 180_000, 200)
   } finally {
@@ -124,13 +131,9 @@ export async function standbyRound(c: Cluster, o: E2eOptions, prefix: string): P
     await load.stop()
   }
   const recordedPromotions = await waitFor('the takeovers in the resource\'s status', async () => {
-    const r = await c.resource(ns, HOT)
-    const n = [...(r.status?.shards ?? []), ...(r.status?.standbys ?? [])].reduce((sum, s) => sum + (s.promotions ?? 0), 0)
+    const n = await promotionsRecorded()
     return n >= STANDBY_KILLS ? n : undefined
-  }, 30_000, 500).catch(async () => {
-    const r = await c.resource(ns, HOT)
-    return [...(r.status?.shards ?? []), ...(r.status?.standbys ?? [])].reduce((sum, s) => sum + (s.promotions ?? 0), 0)
-  })
+  }, 30_000, 500).catch(() => promotionsRecorded())
   const verdict = await awaitVerdict(settings, hot, { orders: 1, shards: 1 }, { windowSizeMs: WINDOW_MS, allowedLatenessMs: LATENESS_MS, outOfOrdernessMs: OUT_OF_ORDERNESS_MS }, 120_000)
   const sorted = takeovers.map((x) => x.ttrMs).sort((a, b) => a - b)
   o.log(`standby: ${takeovers.length} takeovers, kill -> first commit median ${sorted[Math.floor(sorted.length / 2)]} ms, max ${sorted.at(-1)} ms; ${recordedPromotions} recorded by the operator; verifier lost ${verdict.lost}, duplicated ${verdict.duplicated}`)
