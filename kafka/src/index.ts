@@ -5,6 +5,7 @@
  */
 export * from './admin.js'
 export * from './at-least-once.js'
+export { chunkBySize } from './chunks.js'
 export * from './errors.js'
 export * from './follower.js'
 export * from './groups.js'

@@ -1,6 +1,6 @@
 import { createTraffic, type GeneratedRecord } from './generator.js'
 import { hash32 } from '@ridepulse/contracts'
-import { PlainProducer, type KafkaSettings } from '@ridepulse/kafka'
+import { chunkBySize, PlainProducer, type KafkaSettings } from '@ridepulse/kafka'
 
 export interface LoadOptions {
   settings: KafkaSettings
@@ -26,25 +26,6 @@ export interface LoadStats {
 /** Well under the broker's default limit of a record batch (message.max.bytes, 1 MiB). */
 const MAX_REQUEST_BYTES = 256 * 1024
 
-/** Records in runs of at most `maxBytes` of keys and values (at least one record a run). */
-export function bySize<T extends { key: string | Buffer; value: Buffer }>(records: T[], maxBytes: number): T[][] {
-  const out: T[][] = []
-  let run: T[] = []
-  let bytes = 0
-  for (const r of records) {
-    const size = r.value.length + (typeof r.key === 'string' ? Buffer.byteLength(r.key) : r.key.length)
-    if (run.length > 0 && bytes + size > maxBytes) {
-      out.push(run)
-      run = []
-      bytes = 0
-    }
-    run.push(r)
-    bytes += size
-  }
-  if (run.length > 0) out.push(run)
-  return out
-}
-
 /** Produces generated city traffic to the raw topic until stopped. */
 export function startLoad(opts: LoadOptions): { stop(): Promise<LoadStats>; stats: LoadStats } {
   const producer = new PlainProducer(opts.settings)
@@ -68,7 +49,7 @@ export function startLoad(opts: LoadOptions): { stop(): Promise<LoadStats>; stat
       // yet, the broker may be restarting); the idempotent producer keeps
       // retries from duplicating. A tick that came late holds more records:
       // they go in requests the broker's size limit takes.
-      for (const chunk of bySize(records, MAX_REQUEST_BYTES)) {
+      for (const chunk of chunkBySize(records, MAX_REQUEST_BYTES)) {
         for (let attempt = 0; ; attempt++) {
           try {
             await producer.send(chunk)
