@@ -8,6 +8,7 @@ type Status = {
   phase: string
   incarnation: string | null
   promotions: number
+  watchers: number | null
   standby: { active: { port: number; incarnation: string } | null; watching: boolean; lagRecords: number; position: number } | null
   lastRecovery: { startedAt: number; firstCommitAt: number | null; promotion?: { reason: string }; replayedRecords: number; snapshot: unknown } | null
 }
@@ -143,6 +144,41 @@ describe('a hot standby for an OpB shard', () => {
     expect((await status(procs[0]!)).phase).toBe('standby')
     expect(procs.map((p) => p.child.exitCode)).toEqual([null, null])
     await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
+  it('a pod recreated while its old container still runs stands by the dying owner behind the standby, and leaves the shard to it; all stay up; exact', async () => {
+    const { t, procs } = await ownerAndStandby('standby-recreated')
+    const load = t.load()
+    await sleep(1500)
+    // As a force-deleted pod whose container outlives its API object: the
+    // replacement (slot 0 again, same shard) starts while the old owner
+    // still answers, and stands by it too, second in line.
+    const recreated = t.p.startOpb(0, { DATA_DIR: join(t.dataDir, 'opb-0-recreated'), STANDBY_SLOT: '0' }, t.p.opts.httpBase + 152)
+    procs.push(recreated)
+    await waitReady(recreated)
+    const owner = await status(procs[0]!)
+    expect(owner.watchers).toBe(2)
+    expect((await status(recreated)).standby?.active?.incarnation).toBe(owner.incarnation)
+    await sleep(1000)
+    procs[0]!.child.kill('SIGKILL')
+    const taken = await waitFor('the first standby owning the shard', async () => {
+      const st = await status(procs[1]!)
+      return st.phase === 'running' && st.lastRecovery?.firstCommitAt ? st : undefined
+    })
+    expect(taken.lastRecovery?.promotion?.reason).toBe('connection-closed')
+    // The second in line stands by the new owner instead of fencing it.
+    const second = await waitFor('the recreated process standing by the new owner', async () => {
+      const st = await status(recreated)
+      return st.standby?.active?.incarnation === taken.incarnation ? st : undefined
+    })
+    expect(second).toMatchObject({ phase: 'standby', promotions: 0 })
+    await sleep(1500)
+    expect([procs[1]!, recreated].map((p) => p.child.exitCode)).toEqual([null, null])
+    expect((await status(procs[1]!)).phase).toBe('running')
     await load.stop()
     const report = await t.verifyWhenFinal()
     expect(report.problems).toEqual([])

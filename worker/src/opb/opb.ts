@@ -16,11 +16,14 @@ import type { StateStore } from '../store/state-store.js'
 import { commitStrategy, type CommitStrategy, type ShardState } from './commits.js'
 import type { EarlyRestore } from './early-restore.js'
 import { recoverShard } from './recovery.js'
-import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, findLiveOwner, leaseFor, newIncarnation, serveWatch, standbyStatusOf, type DeathReason } from './standby.js'
+import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, findLiveOwner, leaseFor, newIncarnation, standbyStatusOf, Watchers, type DeathReason } from './standby.js'
 import { RemoteCopies } from './remote-copies.js'
 import { VolumeHealth } from './volume-health.js'
 
 export type Phase = OpbPhase
+
+/** How many leases a standby that was not first in line gives the one that was to announce itself. */
+const YIELD_LEASES = 3
 
 const NEXT: Record<Phase, Phase[]> = {
   starting: ['fencing', 'standby', 'stopping', 'failed'],
@@ -78,6 +81,7 @@ export class OpbShard implements CommitUnit {
   readonly #copies: RemoteCopies | undefined
   /** With STANDBY_ENABLED: this process's identity in its announcement, and its standby's state while it stands by. */
   readonly #incarnation = newIncarnation()
+  readonly #watchers = new Watchers()
   #standby: { follower: ChangelogFollower | undefined; watch: ActiveWatch | undefined; since: number } | undefined
   #promotions = 0
   #stopRequested: (() => void) | undefined
@@ -171,7 +175,7 @@ export class OpbShard implements CommitUnit {
       res.end(`not the shard's owner (${this.#phase})\n`)
       return
     }
-    serveWatch(res, this.#incarnation, this.cfg.STANDBY_HEARTBEAT_MS)
+    this.#watchers.serve(res, this.#incarnation, this.cfg.STANDBY_HEARTBEAT_MS)
   }
 
   status() {
@@ -201,6 +205,7 @@ export class OpbShard implements CommitUnit {
       standby: this.#standby ? standbyStatusOf(this.#standby) : null,
       promotions: this.#promotions,
       incarnation: this.#standbyEnabled ? this.#incarnation : null,
+      watchers: this.#standbyEnabled ? this.#watchers.count : null,
     }
   }
 
@@ -264,6 +269,22 @@ export class OpbShard implements CommitUnit {
               this.#standby!.watch = next
               continue
             }
+          }
+          if (ended.rank > 0) {
+            // Another standby watched the owner before this one (a pod
+            // recreated while its old container still ran is this one, or the
+            // other): the shard is that one's to take. It is watched once it
+            // announces itself; only if it does not within the leases is the
+            // shard taken here.
+            this.log.info({ active: watch.active, rank: ended.rank }, 'the owner is gone and another standby was first in line: leaving the shard to it')
+            const successor = await findLiveOwner(this.#settings, this.cfg, this.#incarnation, this.log, this.nowMs, () => this.#stopping, YIELD_LEASES)
+            if (successor) {
+              this.log.info({ active: successor.active }, 'the shard has a new owner: standing by it')
+              watch = successor
+              this.#standby!.watch = successor
+              continue
+            }
+            if (this.#stopping) return resolve()
           }
           death = { reason: ended.reason ?? 'unreachable', detail: ended.detail }
           return resolve()

@@ -98,14 +98,45 @@ export function leaseFor(changes: readonly number[], nowMs: number, leaseMs: num
   return recent >= FLAP_CHANGES ? leaseMs * 4 : leaseMs
 }
 
-/** The active's side of the watch: a beat per heartbeat until the connection or the process ends. */
-export function serveWatch(res: ServerResponse, incarnation: string, heartbeatMs: number): void {
-  res.writeHead(200, { 'content-type': 'text/plain', 'x-ridepulse-incarnation': incarnation, 'cache-control': 'no-store' })
-  res.socket?.setNoDelay(true)
-  const beat = () => res.write(`${Date.now()}\n`)
-  beat()
-  const timer = setInterval(beat, heartbeatMs)
-  res.on('close', () => clearInterval(timer))
+/**
+ * The active's side of the watch: a beat per heartbeat until the connection
+ * or the process ends. Each beat carries the watcher's rank, its place among
+ * the watches open, oldest first: when the owner dies, only rank 0 takes the
+ * shard at once. A pod recreated while its old container still runs stands
+ * by that dying owner too, behind the pair's standby, and so leaves the
+ * shard to it instead of fencing it.
+ */
+export class Watchers {
+  readonly #open: ServerResponse[] = []
+
+  get count(): number {
+    return this.#open.length
+  }
+
+  serve(res: ServerResponse, incarnation: string, heartbeatMs: number): void {
+    res.writeHead(200, { 'content-type': 'text/plain', 'x-ridepulse-incarnation': incarnation, 'cache-control': 'no-store' })
+    res.socket?.setNoDelay(true)
+    this.#open.push(res)
+    const beat = () => res.write(`${Date.now()} ${this.#open.indexOf(res)}\n`)
+    beat()
+    const timer = setInterval(beat, heartbeatMs)
+    res.on('close', () => {
+      clearInterval(timer)
+      this.#open.splice(this.#open.indexOf(res), 1)
+    })
+  }
+}
+
+/** The rank in the last whole beat line of `text` (`<ms> <rank>`); a beat without one (an older owner) ranks 0. */
+export function lastRank(text: string): number | undefined {
+  const lines = text.split('\n')
+  for (let i = lines.length - 2; i >= 0; i--) {
+    const parts = lines[i]!.trim().split(' ')
+    if (parts[0] === '') continue
+    const rank = Number(parts[1] ?? 0)
+    return Number.isInteger(rank) && rank >= 0 ? rank : undefined
+  }
+  return undefined
 }
 
 export type DeathReason = 'connection-closed' | 'silent' | 'unreachable' | 'not-active'
@@ -113,6 +144,8 @@ export type DeathReason = 'connection-closed' | 'silent' | 'unreachable' | 'not-
 interface WatchResult {
   /** The watch was answered by the announced active and beat. */
   live: boolean
+  /** This watcher's rank at the last beat (0: the first in line to take the shard). */
+  rank: number
   reason?: DeathReason
   detail?: string
 }
@@ -131,6 +164,8 @@ export class ActiveWatch {
   #req: ClientRequest | undefined
   #timer: NodeJS.Timeout | undefined
   #lastBeat = 0
+  #rank = 0
+  #partial = ''
   #closed = false
 
   constructor(readonly active: Announcement, leaseMs: number, connectMs: number) {
@@ -145,7 +180,7 @@ export class ActiveWatch {
       clearInterval(this.#timer)
       this.#req?.destroy()
       resolveAlive(false)
-      resolveDead({ live: connected, reason, detail })
+      resolveDead({ live: connected, rank: this.#rank, reason, detail })
     }
     const started = Date.now()
     this.#req = request({ host: active.host, port: active.port, path: '/standby/watch', agent: false, timeout: connectMs }, (res: IncomingMessage) => {
@@ -154,8 +189,12 @@ export class ActiveWatch {
         end('not-active', `${active.host}:${active.port} answered ${res.statusCode} as ${String(res.headers['x-ridepulse-incarnation'] ?? 'no incarnation')}, not the announced ${active.incarnation}`)
         return
       }
-      res.on('data', () => {
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
         this.#lastBeat = Date.now()
+        const text = this.#partial + chunk
+        this.#rank = lastRank(text) ?? this.#rank
+        this.#partial = text.slice(text.lastIndexOf('\n') + 1)
         if (!connected) {
           connected = true
           this.#req?.setTimeout(0)
@@ -174,6 +213,11 @@ export class ActiveWatch {
       if (connected && now - this.#lastBeat > leaseMs) end('silent', `no beat from the active for ${now - this.#lastBeat} ms`)
       else if (!connected && now - started > connectMs) end('unreachable', `no beat from ${active.host}:${active.port} within ${connectMs} ms`)
     }, Math.max(10, Math.min(50, Math.floor(leaseMs / 4))))
+  }
+
+  /** This watcher's place in the owner's line, as of the last beat. */
+  get rank(): number {
+    return this.#rank
   }
 
   close(): void {
@@ -345,9 +389,11 @@ export function standbyStatusOf(sb: { follower: ChangelogFollower | undefined; w
  * owner was announced and does not answer, the other process of the pair
  * may be taking the shard over right now (a pod recreated after its owner's
  * death starts within a second or two of it), so slot 0 too gives it three
- * leases to announce itself before it fences.
+ * leases to announce itself before it fences. `leasesToWait` overrides
+ * both: a standby that was not first in line waits that long for the one
+ * that was.
  */
-export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, self: string, log: Logger, nowMs: () => number, stopping: () => boolean): Promise<ActiveWatch | undefined> {
+export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, self: string, log: Logger, nowMs: () => number, stopping: () => boolean, leasesToWait?: number): Promise<ActiveWatch | undefined> {
   const reader = new AnnouncementReader(settings, cfg)
   let ownedBefore = false
   try {
@@ -364,7 +410,7 @@ export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, sel
       return undefined
     }
     const found = await tryWatch()
-    const leases = cfg.STANDBY_SLOT !== 0 ? 5 : ownedBefore ? 3 : 0
+    const leases = leasesToWait ?? (cfg.STANDBY_SLOT !== 0 ? 5 : ownedBefore ? 3 : 0)
     if (found || leases === 0) return found
     for (const deadline = nowMs() + leases * cfg.STANDBY_LEASE_MS; nowMs() < deadline && !stopping(); ) {
       await sleep(Math.min(200, cfg.STANDBY_LEASE_MS))
