@@ -1,7 +1,10 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { normalizeTimestamp, normalizeZone, parseRawEvent } from './event.js'
+import { normalizeTimestamp, normalizeZone, parseRawEvent, validFields } from './event.js'
 
 const at = Date.UTC(2026, 10, 22, 12, 0, 0)
+const MIN = Date.UTC(1999, 0, 1)
+const MAX = Date.UTC(2101, 0, 1)
 
 describe('normalizeZone', () => {
   it.each([
@@ -66,5 +69,61 @@ describe('parseRawEvent', () => {
     const r = parseRawEvent(raw, at)
     expect(r.ok).toBe(false)
     if (!r.ok) expect(r).toMatchObject({ code: 'malformed', reason: expect.stringMatching(reason) })
+  })
+})
+
+describe('parseRawEvent\'s fast path gives the schema\'s result', () => {
+  const ws = fc.constantFrom('', ' ', '  ', '\t', '\n', '\u00a0', '\u2003', '\ufeff')
+  const padded = (s: fc.Arbitrary<string>) => fc.tuple(ws, s, ws).map(([a, b, c]) => a + b + c)
+  const messyText = fc.string({ unit: fc.constantFrom(...'aAzZ09-_ ./\\é\u0301ÅßøÇ\u00a0\t-', '\u{1f695}', 'İ', 'ﬁ', 'Ⅻ', '²'), maxLength: 140 })
+  const normalZone = fc.stringMatching(/^[a-z0-9]{1,10}(-[a-z0-9]{1,10}){0,6}$/)
+  const other = fc.oneof(fc.constant(null), fc.boolean(), fc.constant([]), fc.constant({}), fc.double())
+  const id = fc.oneof(
+    { arbitrary: fc.string({ maxLength: 10 }).map((s) => `e-${s}`), weight: 6 },
+    padded(fc.string({ maxLength: 135 })),
+    fc.integer({ min: -5, max: 2 ** 31 }),
+    fc.constantFrom(0, -0, 1.5, 2 ** 53 - 1, 2 ** 53, 2 ** 60, Number.POSITIVE_INFINITY, -1),
+    other,
+  )
+  const zone = fc.oneof({ arbitrary: normalZone, weight: 6 }, padded(normalZone.map((z) => z.toUpperCase())), messyText, fc.string({ minLength: 60, maxLength: 140 }), fc.constantFrom('a--b', '-a', 'a-', 'A', 'São Paulo', '---', ''), other)
+  const type = fc.oneof(
+    { arbitrary: fc.constantFrom('requested', 'request', 'matched', 'match', 'assigned', 'completed', 'complete', 'finished', 'cancelled', 'canceled', 'cancel'), weight: 6 },
+    padded(fc.constantFrom('Requested', 'MATCHED', 'Canceled', 'complete')),
+    fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', ''),
+    fc.string({ maxLength: 12 }),
+    other,
+  )
+  const ts = fc.oneof(
+    { arbitrary: fc.integer({ min: MIN, max: MAX }), weight: 6 },
+    fc.integer({ min: MIN / 1000, max: MAX / 1000 }),
+    fc.double({ min: 0, max: 5e12, noNaN: true }),
+    fc.integer({ min: MIN, max: MAX }).map((ms) => new Date(ms).toISOString()),
+    fc.integer({ min: MIN / 1000, max: MAX / 1000 }).map(String),
+    fc.constantFrom('soon', '', ' 1700000000 ', '2026-13-01', '1e12', -1, 1e11, 1e11 - 1),
+    other,
+  )
+  const raw = fc.record(
+    { eventId: id, rideId: id, zone, type, ts, extra: fc.string({ maxLength: 5 }), __proto__: fc.constant({ ok: true }) },
+    { requiredKeys: ['eventId', 'rideId', 'zone', 'type', 'ts'] },
+  )
+  // Mostly late enough that the event's time is not in its future, so the fast path's own case comes often.
+  const ingest = fc.oneof({ arbitrary: fc.constant(MAX), weight: 3 }, fc.integer({ min: MIN, max: MAX }))
+
+  it('on generated messy events, byte for byte', () => {
+    let byFastPath = 0
+    fc.assert(
+      fc.property(raw, fc.boolean(), ingest, fc.nat(), (r, dropOne, ingestMs, which) => {
+        const obj: Record<string, unknown> = { ...r }
+        if (dropOne) delete obj[Object.keys(obj)[which % Object.keys(obj).length]!]
+        const text = JSON.stringify(obj)
+        const fast = parseRawEvent(text, ingestMs, 60_000)
+        const schema = parseRawEvent(text, ingestMs, 60_000, true)
+        if (validFields(JSON.parse(text) as Record<string, unknown>)) byFastPath++
+        expect(JSON.stringify(fast)).toBe(JSON.stringify(schema))
+      }),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 20_000) },
+    )
+    // Not vacuous: the fast path decided a good share of the input itself.
+    expect(byFastPath).toBeGreaterThan(2000)
   })
 })
