@@ -56,6 +56,8 @@ export const opbStatusSchema = z.object({
   /** Present while the process stands by (STANDBY_ENABLED). */
   standby: z.object({ lagRecords: z.number() }).nullish(),
   promotions: z.number().optional(),
+  /** The shard's takeovers by standby slot, carried from owner to owner in the announcements (a standby reports its owner's). */
+  slotTakeovers: z.array(z.number()).nullish(),
   phase: z.enum(OPB_PHASES),
   lastRecovery: z
     .object({

@@ -9,6 +9,7 @@ type Status = {
   incarnation: string | null
   promotions: number
   watchers: number | null
+  slotTakeovers: number[] | null
   standby: { active: { port: number; incarnation: string } | null; watching: boolean; lagRecords: number; position: number } | null
   lastRecovery: { startedAt: number; firstCommitAt: number | null; promotion?: { reason: string }; replayedRecords: number; snapshot: unknown } | null
 }
@@ -67,6 +68,8 @@ describe('a hot standby for an OpB shard', () => {
       })
       expect(taken.lastRecovery?.promotion?.reason).toBe('connection-closed')
       expect(taken.lastRecovery?.snapshot).toBeNull()
+      // Each owner carries the shard's count of takeovers on from the last.
+      expect(taken.slotTakeovers).toEqual([Math.floor((round + 1) / 2), Math.ceil((round + 1) / 2)])
       takeovers.push(taken.lastRecovery!.firstCommitAt! - killedAt)
       // The killed process comes back as the new standby, of the new owner.
       await procs[active]!.exited
@@ -78,6 +81,28 @@ describe('a hot standby for an OpB shard', () => {
       active = standby
     }
     console.log(`kill -9 of the owner -> first commit by the standby: ${takeovers.join(', ')} ms`)
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
+  it('an owner told to stop (SIGTERM) hands the shard to its standby before it exits; exact', async () => {
+    const { t, procs } = await ownerAndStandby('standby-handoff')
+    const load = t.load()
+    await sleep(2000)
+    let exitedAt = 0
+    void procs[0]!.exited.then(() => (exitedAt = Date.now()))
+    procs[0]!.child.kill('SIGTERM')
+    const taken = await waitFor('the standby owning the shard', async () => {
+      const st = await status(procs[1]!)
+      return st.phase === 'running' && st.lastRecovery?.firstCommitAt ? st : undefined
+    })
+    // Told, not left to find out from a closed connection or silence.
+    expect(taken.lastRecovery?.promotion?.reason).toBe('stopped')
+    expect(await procs[0]!.exited).toBe(0)
+    console.log(`SIGTERM to the owner: standby detected it ${exitedAt - taken.lastRecovery!.startedAt} ms before the owner's exit`)
     await sleep(1500)
     await load.stop()
     const report = await t.verifyWhenFinal()

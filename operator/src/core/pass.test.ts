@@ -133,4 +133,20 @@ describe('withWorkerView', () => {
     const again = withWorkerView(running, once, false, { ...took, lastRecovery: { ...took.lastRecovery, readyAt: T + 60_000, promotion: { reason: 'silent' } } }, T + 61_000)
     expect(again).toMatchObject({ promotions: 2, lastPromotion: { reason: 'silent' } })
   })
+
+  it('brings in takeovers by owners gone between two reads from the counts by slot that owners carry on', () => {
+    // `running` is slot 1.
+    const took = { phase: 'running', shardLag: lag, promotions: 1, slotTakeovers: [0, 1], lastRecovery: { readyAt: T, promotion: { reason: 'connection-closed' }, timeToFirstCommitMs: 180 } }
+    const once = withWorkerView(running, undefined, false, took, T + 500)
+    expect(once.promotions).toBe(1)
+    // Slot 1's pod took over again and died before it was read; slot 0's owner now carries that on.
+    const standingBy = { phase: 'standby', standby: { lagRecords: 0 }, promotions: 0, slotTakeovers: [1, 2], lastRecovery: null }
+    expect(withWorkerView(running, once, false, standingBy, T + 10_000)).toMatchObject({ promotions: 2, lastPromotion: { at: new Date(T).toISOString() } })
+    // Its own takeover read in time, and one before it missed.
+    const later = { ...took, slotTakeovers: [1, 3], lastRecovery: { ...took.lastRecovery, readyAt: T + 9_000 } }
+    expect(withWorkerView(running, once, false, later, T + 10_000)).toMatchObject({ promotions: 3, lastPromotion: { at: new Date(T + 9_000).toISOString() } })
+    // Slot 0's counts are not slot 1's, and a smaller count never lowers the unit's.
+    expect(withWorkerView(running, once, false, { ...standingBy, slotTakeovers: [7, 0] }, T + 10_000).promotions).toBe(1)
+    expect(withWorkerView(running, { ...once, promotions: 5 }, false, standingBy, T + 10_000).promotions).toBe(5)
+  })
 })

@@ -113,13 +113,15 @@ export function withWorkerReport(
  * lag, its role (owner or standby) and a standby's lag, read now (`view`) or
  * kept from the last read of the same pod; and the unit's takeovers, counted
  * across its pods: a worker reporting a takeover not yet recorded (by its
- * time) adds one.
+ * time) adds one, and the counts by slot that owners carry on from one to
+ * the next (either pod reports them) bring in takeovers by owners gone
+ * between two reads.
  */
 export function withWorkerView(
   status: ShardStatus,
   prev: ShardStatus | undefined,
   samePod: boolean,
-  view: { phase: string; shardLag?: ShardLag; standby?: { lagRecords: number; lagMs?: number } | null; promotions?: number; lastRecovery?: { readyAt: number; promotion?: { reason: string }; timeToFirstCommitMs?: number | null } | null } | undefined,
+  view: { phase: string; shardLag?: ShardLag; standby?: { lagRecords: number; lagMs?: number } | null; promotions?: number; slotTakeovers?: number[] | null; lastRecovery?: { readyAt: number; promotion?: { reason: string }; timeToFirstCommitMs?: number | null } | null } | undefined,
   nowMs: number,
 ): ShardStatus {
   const { lag: _lag, role: _role, standbyLagRecords: _sbLag, standbyLagMs: _sbLagMs, promotions: _p, lastPromotion: _lp, ...base } = status
@@ -140,5 +142,7 @@ export function withWorkerView(
       out.lastPromotion = { at, reason: r.promotion.reason, ...(r.timeToFirstCommitMs != null ? { timeToFirstCommitMs: r.timeToFirstCommitMs } : {}) }
     }
   }
+  const carried = view.slotTakeovers?.[status.slot ?? 0]
+  if (carried !== undefined && carried > (out.promotions ?? 0)) out.promotions = carried
   return out
 }

@@ -203,11 +203,19 @@ export async function reconcileShards(d: WorkloadDeps, res: PipelineResource, ow
     plan.status = await withLag(d, plan.status, observed[i], prev.get(i), now, log)
     const before = prev.get(i)?.promotions ?? 0
     const p = plan.status.lastPromotion
-    if ((plan.status.promotions ?? 0) > before && p) {
-      const msg = `shard ${plan.status.shard}: pod ${plan.status.pod} took the shard over as its standby (${p.reason})${p.timeToFirstCommitMs !== undefined ? `, first commit ${p.timeToFirstCommitMs} ms after the detection` : ''}`
+    const added = (plan.status.promotions ?? 0) - before
+    if (added > 0) {
+      // This read's owner took over (its time is new), or owners gone since the last read did (the count carried in the announcements).
+      const own = p && p.at !== prev.get(i)?.lastPromotion?.at ? p : undefined
+      const gone = added - (own ? 1 : 0)
+      const msg = [
+        own ? `pod ${plan.status.pod} took the shard over as its standby (${own.reason})${own.timeToFirstCommitMs !== undefined ? `, first commit ${own.timeToFirstCommitMs} ms after the detection` : ''}` : undefined,
+        gone > 0 ? `${gone} takeover${gone > 1 ? 's' : ''} by owners gone since the last look` : undefined,
+      ].filter(Boolean).join('; ')
       log.info({ shard: plan.status.shard, pod: plan.status.pod }, msg)
-      d.metrics.promotions.inc({ reason: p.reason })
-      await d.w.event(res, 'Normal', 'ShardPromoted', msg)
+      if (own) d.metrics.promotions.inc({ reason: own.reason })
+      if (gone > 0) d.metrics.promotions.inc({ reason: 'unknown' }, gone)
+      await d.w.event(res, 'Normal', 'ShardPromoted', `shard ${plan.status.shard}: ${msg}`)
     }
   })
 

@@ -16,7 +16,7 @@ import type { StateStore } from '../store/state-store.js'
 import { commitStrategy, type CommitStrategy, type ShardState } from './commits.js'
 import type { EarlyRestore } from './early-restore.js'
 import { recoverShard } from './recovery.js'
-import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, findLiveOwner, leaseFor, newIncarnation, standbyStatusOf, Watchers, type DeathReason } from './standby.js'
+import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, findLiveOwner, carriedTakeovers, leaseFor, newIncarnation, standbyStatusOf, Watchers, type DeathReason } from './standby.js'
 import { RemoteCopies } from './remote-copies.js'
 import { VolumeHealth } from './volume-health.js'
 
@@ -84,6 +84,8 @@ export class OpbShard implements CommitUnit {
   readonly #watchers = new Watchers()
   #standby: { follower: ChangelogFollower | undefined; watch: ActiveWatch | undefined; since: number } | undefined
   #promotions = 0
+  /** The shard's takeovers by slot as its announcements count them (this owner's included); see Announcement. */
+  #shardTakeovers = [0, 0]
   #stopRequested: (() => void) | undefined
   readonly #stopped = new Promise<void>((r) => (this.#stopRequested = r))
 
@@ -170,7 +172,7 @@ export class OpbShard implements CommitUnit {
 
   /** `/standby/watch`: the owner beats for its standby; anything else says it is not the owner. */
   watch(res: ServerResponse): void {
-    if (!this.#standbyEnabled || this.#phase !== 'running') {
+    if (!this.#standbyEnabled || this.#phase !== 'running' || this.#stopping) {
       res.writeHead(409, { 'content-type': 'text/plain', 'x-ridepulse-incarnation': this.#incarnation })
       res.end(`not the shard's owner (${this.#phase})\n`)
       return
@@ -204,6 +206,8 @@ export class OpbShard implements CommitUnit {
       remoteSnapshots: this.#copies?.status() ?? null,
       standby: this.#standby ? standbyStatusOf(this.#standby) : null,
       promotions: this.#promotions,
+      // The shard's takeovers by slot: an owner's own announcement, a standby's of the owner it watches.
+      slotTakeovers: !this.#standbyEnabled ? null : this.#standby ? (this.#standby.watch?.active.takeovers ?? null) : this.#shardTakeovers,
       incarnation: this.#standbyEnabled ? this.#incarnation : null,
       watchers: this.#standbyEnabled ? this.#watchers.count : null,
     }
@@ -227,8 +231,9 @@ export class OpbShard implements CommitUnit {
   async start(startedAt: number, topicsReady: Promise<unknown> = Promise.resolve()): Promise<RecoveryReport> {
     if (!this.#standbyEnabled) return this.recover(startedAt, topicsReady)
     await topicsReady
-    const active = await findLiveOwner(this.#settings, this.cfg, this.#incarnation, this.log, this.nowMs, () => this.#stopping)
+    const { watch: active, announced } = await findLiveOwner(this.#settings, this.cfg, this.#incarnation, this.log, this.nowMs, () => this.#stopping)
     if (active) return this.#standBy(active)
+    this.#shardTakeovers = carriedTakeovers(announced, this.cfg.STANDBY_SLOT, false)
     this.log.info('no live owner of the shard: taking it')
     return this.recover(startedAt, topicsReady)
   }
@@ -277,7 +282,7 @@ export class OpbShard implements CommitUnit {
             // announces itself; only if it does not within the leases is the
             // shard taken here.
             this.log.info({ active: watch.active, rank: ended.rank }, 'the owner is gone and another standby was first in line: leaving the shard to it')
-            const successor = await findLiveOwner(this.#settings, this.cfg, this.#incarnation, this.log, this.nowMs, () => this.#stopping, YIELD_LEASES)
+            const { watch: successor } = await findLiveOwner(this.#settings, this.cfg, this.#incarnation, this.log, this.nowMs, () => this.#stopping, YIELD_LEASES)
             if (successor) {
               this.log.info({ active: successor.active }, 'the shard has a new owner: standing by it')
               watch = successor
@@ -302,6 +307,7 @@ export class OpbShard implements CommitUnit {
     this.log.warn({ reason: death.reason, detail: death.detail, lagRecords: follower.lagRecords }, 'the owner is gone: taking the shard over')
     this.metrics.promotions.inc({ reason: death.reason })
     this.#promotions++
+    this.#shardTakeovers = carriedTakeovers(watch.active, this.cfg.STANDBY_SLOT, true)
     return this.#takeOver(store, follower.head, detectedAt, death.reason)
   }
 
@@ -313,7 +319,7 @@ export class OpbShard implements CommitUnit {
 
   #announcement() {
     if (!this.#standbyEnabled) return undefined
-    return announcementRecord(this.cfg, { host: this.cfg.ADVERTISED_HOST, port: this.cfg.HTTP_PORT, incarnation: this.#incarnation, since: this.nowMs() })
+    return announcementRecord(this.cfg, { host: this.cfg.ADVERTISED_HOST, port: this.cfg.HTTP_PORT, incarnation: this.#incarnation, since: this.nowMs(), takeovers: this.#shardTakeovers })
   }
 
   /** Local recovery (recovery.ts); the state restored replaces the shard's. */
@@ -432,9 +438,18 @@ export class OpbShard implements CommitUnit {
     }
   }
 
+  /**
+   * Stops after the interval under way. An owner with a standby hands the
+   * shard over at once: its watches end with a last line that says so, and
+   * the first in line fences and takes over while this process finishes (a
+   * commit of its own still in flight is either done before the fence or
+   * refused by it, and the loop stops either way).
+   */
   async stop(): Promise<void> {
     this.#stopping = true
     this.#stopRequested?.()
+    if (this.#watchers.count > 0) this.log.info({ watchers: this.#watchers.count }, 'stopping: handing the shard to the standby')
+    this.#watchers.endAll()
   }
 
   /** Resolves when no snapshot copy runs or waits. */

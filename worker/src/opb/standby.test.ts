@@ -2,7 +2,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { ActiveWatch, FLAP_CHANGES, FLAP_WINDOW_MS, lastRank, leaseFor, Watchers } from './standby.js'
+import { ActiveWatch, carriedTakeovers, FLAP_CHANGES, FLAP_WINDOW_MS, lastRank, leaseFor, Watchers } from './standby.js'
 
 describe('leaseFor (the flapping guard)', () => {
   const now = 10 * FLAP_WINDOW_MS
@@ -63,6 +63,21 @@ describe('Watchers and ActiveWatch (the owner\'s line of standbys)', () => {
     expect(b).toMatchObject({ live: true, rank: 1, reason: 'connection-closed' })
   })
 
+  it('an owner told to stop ends every watch with a line that says so', async () => {
+    const watchers = new Watchers()
+    const server = createServer((_req, res) => watchers.serve(res, 'inc-1', 20))
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const { port } = server.address() as AddressInfo
+    const active = { host: '127.0.0.1', port, incarnation: 'inc-1', since: 0 }
+    const ws = [new ActiveWatch(active, 1000, 1000), new ActiveWatch(active, 1000, 1000)]
+    expect(await Promise.all(ws.map((w) => w.alive))).toEqual([true, true])
+    await waitUntil(() => ws[1]!.rank === 1)
+    watchers.endAll()
+    expect(await Promise.all(ws.map((w) => w.dead))).toMatchObject([{ live: true, rank: 0, reason: 'stopped' }, { live: true, rank: 1, reason: 'stopped' }])
+    expect(watchers.count).toBe(0)
+    server.close()
+  })
+
   it('a watch answered by another incarnation is not the announced owner', async () => {
     const server = createServer((_req, res) => new Watchers().serve(res, 'someone-else', 20))
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
@@ -72,5 +87,15 @@ describe('Watchers and ActiveWatch (the owner\'s line of standbys)', () => {
     expect(await w.dead).toMatchObject({ live: false, reason: 'not-active' })
     server.closeAllConnections()
     server.close()
+  })
+})
+
+describe('carriedTakeovers (the shard\'s takeovers by slot, owner to owner)', () => {
+  const a = (takeovers?: number[]) => ({ host: 'h', port: 1, incarnation: 'i', since: 0, ...(takeovers ? { takeovers } : {}) })
+  it('carries the predecessor\'s counts on, one more for a standby\'s own slot', () => {
+    expect(carriedTakeovers(undefined, 0, false)).toEqual([0, 0])
+    expect(carriedTakeovers(a(), 1, true)).toEqual([0, 1])
+    expect(carriedTakeovers(a([2, 5]), 0, true)).toEqual([3, 5])
+    expect(carriedTakeovers(a([2, 5]), 1, false)).toEqual([2, 5])
   })
 })

@@ -32,6 +32,13 @@ export const announcementSchema = z.object({
   /** One per process: a process restarted at the same address is another one. */
   incarnation: z.string().min(1),
   since: z.number(),
+  /**
+   * The shard's standby takeovers so far by slot (STANDBY_SLOT), this
+   * owner's included: each owner carries its predecessor's counts on, so a
+   * reader that missed an owner (the operator, polling) still counts its
+   * takeover.
+   */
+  takeovers: z.array(z.number().int().nonnegative()).max(2).optional(),
 })
 export type Announcement = z.infer<typeof announcementSchema>
 
@@ -98,6 +105,13 @@ export function leaseFor(changes: readonly number[], nowMs: number, leaseMs: num
   return recent >= FLAP_CHANGES ? leaseMs * 4 : leaseMs
 }
 
+/** The counts an owner announces: its predecessor's, plus one for its own slot when it took over as a standby. */
+export function carriedTakeovers(previous: Announcement | undefined, slot: number, tookOver: boolean): number[] {
+  const counts = [0, 0].map((_, i) => previous?.takeovers?.[i] ?? 0)
+  if (tookOver) counts[slot] = (counts[slot] ?? 0) + 1
+  return counts
+}
+
 /**
  * The active's side of the watch: a beat per heartbeat until the connection
  * or the process ends. Each beat carries the watcher's rank, its place among
@@ -111,6 +125,11 @@ export class Watchers {
 
   get count(): number {
     return this.#open.length
+  }
+
+  /** The owner is stopping: each watcher is told so and its watch ended, so that the first in line takes the shard at once. */
+  endAll(): void {
+    for (const res of [...this.#open]) res.end(`${STOPPING_LINE}\n`)
   }
 
   serve(res: ServerResponse, incarnation: string, heartbeatMs: number): void {
@@ -132,14 +151,17 @@ export function lastRank(text: string): number | undefined {
   const lines = text.split('\n')
   for (let i = lines.length - 2; i >= 0; i--) {
     const parts = lines[i]!.trim().split(' ')
-    if (parts[0] === '') continue
+    if (parts[0] === '' || parts[0] === STOPPING_LINE) continue
     const rank = Number(parts[1] ?? 0)
     return Number.isInteger(rank) && rank >= 0 ? rank : undefined
   }
   return undefined
 }
 
-export type DeathReason = 'connection-closed' | 'silent' | 'unreachable' | 'not-active'
+export type DeathReason = 'stopped' | 'connection-closed' | 'silent' | 'unreachable' | 'not-active'
+
+/** The owner's last line on a watch when it is told to stop: the shard is the standby's from now. */
+export const STOPPING_LINE = 'stopping'
 
 interface WatchResult {
   /** The watch was answered by the announced active and beat. */
@@ -195,6 +217,7 @@ export class ActiveWatch {
         const text = this.#partial + chunk
         this.#rank = lastRank(text) ?? this.#rank
         this.#partial = text.slice(text.lastIndexOf('\n') + 1)
+        if (text.includes(`${STOPPING_LINE}\n`)) end('stopped', 'the active is stopping and ended the watch')
         if (!connected) {
           connected = true
           this.#req?.setTimeout(0)
@@ -393,12 +416,13 @@ export function standbyStatusOf(sb: { follower: ChangelogFollower | undefined; w
  * both: a standby that was not first in line waits that long for the one
  * that was.
  */
-export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, self: string, log: Logger, nowMs: () => number, stopping: () => boolean, leasesToWait?: number): Promise<ActiveWatch | undefined> {
+export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, self: string, log: Logger, nowMs: () => number, stopping: () => boolean, leasesToWait?: number): Promise<{ watch?: ActiveWatch; announced?: Announcement }> {
   const reader = new AnnouncementReader(settings, cfg)
   let ownedBefore = false
+  let announced: Announcement | undefined
   try {
     const tryWatch = async (): Promise<ActiveWatch | undefined> => {
-      const announced = await reader.poll(0)
+      announced = await reader.poll(0)
       if (!announced || announced.incarnation === self) return undefined
       ownedBefore = true
       const lease = leaseFor(reader.changes, nowMs(), cfg.STANDBY_LEASE_MS)
@@ -411,13 +435,13 @@ export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, sel
     }
     const found = await tryWatch()
     const leases = leasesToWait ?? (cfg.STANDBY_SLOT !== 0 ? 5 : ownedBefore ? 3 : 0)
-    if (found || leases === 0) return found
+    if (found || leases === 0) return { watch: found, announced }
     for (const deadline = nowMs() + leases * cfg.STANDBY_LEASE_MS; nowMs() < deadline && !stopping(); ) {
       await sleep(Math.min(200, cfg.STANDBY_LEASE_MS))
       const w = await tryWatch()
-      if (w) return w
+      if (w) return { watch: w, announced }
     }
-    return undefined
+    return { announced }
   } finally {
     await reader.close()
   }
