@@ -33,17 +33,21 @@ describe('lastRank (a watcher\'s place in line)', () => {
 })
 
 describe('Watchers and ActiveWatch (the owner\'s line of standbys)', () => {
+  /** An owner's watch endpoint on loopback: a real server and real connections. */
+  const owner = async (incarnation: string) => {
+    const watchers = new Watchers()
+    const server = createServer((_req, res) => watchers.serve(res, incarnation, 20))
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const { port } = server.address() as AddressInfo
+    return { watchers, server, active: { host: '127.0.0.1', port, incarnation, since: 0 } }
+  }
   const waitUntil = async (cond: () => boolean) => {
     for (let i = 0; i < 200 && !cond(); i++) await sleep(10)
     expect(cond()).toBe(true)
   }
 
   it('ranks watches oldest first, moves a watcher up when one ahead leaves, and reports the rank at the owner\'s death', async () => {
-    const watchers = new Watchers()
-    const server = createServer((_req, res) => watchers.serve(res, 'inc-1', 20))
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    const { port } = server.address() as AddressInfo
-    const active = { host: '127.0.0.1', port, incarnation: 'inc-1', since: 0 }
+    const { watchers, server, active } = await owner('inc-1')
     const first = new ActiveWatch(active, 1000, 1000)
     expect(await first.alive).toBe(true)
     const second = new ActiveWatch(active, 1000, 1000)
@@ -64,11 +68,7 @@ describe('Watchers and ActiveWatch (the owner\'s line of standbys)', () => {
   })
 
   it('an owner told to stop ends every watch with a line that says so', async () => {
-    const watchers = new Watchers()
-    const server = createServer((_req, res) => watchers.serve(res, 'inc-1', 20))
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    const { port } = server.address() as AddressInfo
-    const active = { host: '127.0.0.1', port, incarnation: 'inc-1', since: 0 }
+    const { watchers, server, active } = await owner('inc-1')
     const ws = [new ActiveWatch(active, 1000, 1000), new ActiveWatch(active, 1000, 1000)]
     expect(await Promise.all(ws.map((w) => w.alive))).toEqual([true, true])
     await waitUntil(() => ws[1]!.rank === 1)
@@ -79,10 +79,8 @@ describe('Watchers and ActiveWatch (the owner\'s line of standbys)', () => {
   })
 
   it('a watch answered by another incarnation is not the announced owner', async () => {
-    const server = createServer((_req, res) => new Watchers().serve(res, 'someone-else', 20))
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-    const { port } = server.address() as AddressInfo
-    const w = new ActiveWatch({ host: '127.0.0.1', port, incarnation: 'inc-1', since: 0 }, 1000, 1000)
+    const { server, active } = await owner('someone-else')
+    const w = new ActiveWatch({ ...active, incarnation: 'inc-1' }, 1000, 1000)
     expect(await w.alive).toBe(false)
     expect(await w.dead).toMatchObject({ live: false, reason: 'not-active' })
     server.closeAllConnections()
