@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { normalizeTimestamp, normalizeZone, parseRawEvent, validFields } from './event.js'
+import { decodeEvent, normalizeTimestamp, normalizeZone, parseRawEvent, validFields } from './event.js'
 
 const at = Date.UTC(2026, 10, 22, 12, 0, 0)
 const MIN = Date.UTC(1999, 0, 1)
@@ -125,5 +125,26 @@ describe('parseRawEvent\'s fast path gives the schema\'s result', () => {
     )
     // Not vacuous: the fast path decided a good share of the input itself.
     expect(byFastPath).toBeGreaterThan(2000)
+  })
+})
+
+describe('decodeEvent\'s hand check gives the enriched schema\'s result', () => {
+  const anything = fc.oneof(fc.constant(null), fc.boolean(), fc.string({ maxLength: 6 }), fc.integer(), fc.double(), fc.constant([]), fc.constant({}))
+  const num = fc.oneof(fc.integer({ min: MIN, max: MAX }), fc.constantFrom(1.5, -1, 0, -0, 2 ** 53 - 1, 2 ** 53, 2 ** 60), fc.double(), anything)
+  const str = fc.oneof({ arbitrary: fc.string({ maxLength: 8 }), weight: 4 }, anything)
+  const type = fc.oneof({ arbitrary: fc.constantFrom('requested', 'matched', 'completed', 'cancelled'), weight: 4 }, fc.constantFrom('cancel', 'Matched', 'constructor', '__proto__'), anything)
+  const event = fc.record({ eventId: str, rideId: str, zone: str, type, ts: num, ingestMs: num, extra: anything }, { requiredKeys: ['eventId', 'rideId', 'zone', 'type', 'ts', 'ingestMs'] })
+
+  it('on generated records, byte for byte', () => {
+    let decoded = 0
+    fc.assert(
+      fc.property(fc.oneof({ arbitrary: event.map((e) => JSON.stringify(e)), weight: 8 }, fc.constantFrom('[]', 'null', '7', '"x"', '{"ts":1e400}', '{'), fc.string()), (text) => {
+        const fast = decodeEvent(Buffer.from(text))
+        if (fast) decoded++
+        expect(JSON.stringify(fast)).toBe(JSON.stringify(decodeEvent(Buffer.from(text), true)))
+      }),
+      { numRuns: Number(process.env.PROPERTY_RUNS ?? 20_000) },
+    )
+    expect(decoded).toBeGreaterThan(1000)
   })
 })

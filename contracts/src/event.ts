@@ -187,11 +187,23 @@ export function encodeEvent(e: RideEvent): Buffer {
   return Buffer.from(JSON.stringify(e))
 }
 
-/** Reads an `orders.enriched` record; undefined when it is not one OpA wrote. */
-export function decodeEvent(value: Buffer | null | undefined): RideEvent | undefined {
+const RIDE_TYPE_SET: ReadonlySet<string> = new Set(RIDE_TYPES)
+
+/** The enriched schema's result, checked by hand (OpB reads every event through it); property-tested against the schema. */
+function enrichedFields(j: Record<string, unknown>): RideEvent | undefined {
+  const { eventId, rideId, zone, type, ts, ingestMs } = j
+  if (typeof eventId !== 'string' || typeof rideId !== 'string' || typeof zone !== 'string' || typeof type !== 'string' || !RIDE_TYPE_SET.has(type)) return undefined
+  if (!Number.isSafeInteger(ts) || typeof ingestMs !== 'number' || !Number.isFinite(ingestMs)) return undefined
+  return { eventId, rideId, zone, type: type as RideType, ts: ts as number, ingestMs }
+}
+
+/** Reads an `orders.enriched` record; undefined when it is not one OpA wrote. `bySchemaOnly`: the schema alone (for tests). */
+export function decodeEvent(value: Buffer | null | undefined, bySchemaOnly = false): RideEvent | undefined {
   if (!value) return undefined
   try {
-    const r = enrichedSchema.safeParse(JSON.parse(value.toString('utf8')))
+    const j: unknown = JSON.parse(value.toString('utf8'))
+    if (!bySchemaOnly) return typeof j === 'object' && j !== null && !Array.isArray(j) ? enrichedFields(j as Record<string, unknown>) : undefined
+    const r = enrichedSchema.safeParse(j)
     return r.success ? r.data : undefined
   } catch {
     return undefined
