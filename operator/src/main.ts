@@ -6,6 +6,7 @@ import { resourcesOnNode } from './core/observe.js'
 import { API_VERSION, PLURAL } from '@ridepulse/contracts'
 import { ConfigError, loadConfig, type OperatorConfig } from './config.js'
 import { fetchJson, startHttp } from './http.js'
+import { ownerGoneRequest } from './core/handoff.js'
 import { ResilientInformer } from './kube/informers.js'
 import { LeaderElector } from './kube/leader.js'
 import { NoClusterConfiguredError, objectPath, Rest } from './kube/rest.js'
@@ -96,10 +97,28 @@ const byOwnedLabel = (o: KubernetesObject) => {
   if (inst && o.metadata?.namespace) queue.add(`${o.metadata.namespace}/${inst}`)
 }
 const watchSeconds = cfg.WATCH_SECONDS
+/** A standby pair's pod deleted outright: its partner hears it now rather than when the kubelet stops the container (core/handoff.ts). */
+async function tellPartner(deleted: V1Pod): Promise<void> {
+  const req = ownerGoneRequest(deleted, podInformers.flatMap((i) => i.cache.list()))
+  if (!req) return
+  try {
+    const res = await fetch(req.url, { method: 'POST', signal: AbortSignal.timeout(1000) })
+    const outcome = res.ok ? 'taken' : 'refused'
+    metrics.ownerGone.inc({ outcome })
+    log.info({ pod: deleted.metadata?.name, partner: req.partner, outcome, answer: (await res.text()).trim() }, 'pod of a standby pair deleted: its partner told')
+  } catch (err) {
+    metrics.ownerGone.inc({ outcome: 'failed' })
+    log.warn({ pod: deleted.metadata?.name, partner: req.partner, err: (err as Error).message }, 'pod of a standby pair deleted: its partner could not be told')
+  }
+}
 // One set of watches per watched namespace (what a namespaced Role allows), or one over all of them.
 const podInformers: ResilientInformer<V1Pod>[] = []
 for (const ns of cfg.WATCH_NAMESPACES.length > 0 ? cfg.WATCH_NAMESPACES : [undefined]) {
-  const pods = new ResilientInformer<V1Pod>(rest, { path: objectPath('v1', 'pods', ns), labelSelector: ownedSelector, onEvent: byOwnedLabel, watchSeconds }, log)
+  const onPod = (o: V1Pod, verb: 'add' | 'update' | 'delete') => {
+    byOwnedLabel(o)
+    if (verb === 'delete') void tellPartner(o)
+  }
+  const pods: ResilientInformer<V1Pod> = new ResilientInformer<V1Pod>(rest, { path: objectPath('v1', 'pods', ns), labelSelector: ownedSelector, onEvent: onPod, watchSeconds }, log)
   podInformers.push(pods)
   informers.push(
     new ResilientInformer<KubernetesObject>(rest, {

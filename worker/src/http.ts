@@ -8,6 +8,12 @@ export interface Probe {
   health?(): { ok: boolean; detail: string }
   /** `/standby/watch`: an OpB shard's owner beats here for its standby. */
   watch?(res: ServerResponse): void
+  /**
+   * `POST /standby/owner-gone?host=<address>`: the owner at that address is
+   * gone (its pod deleted, seen by the operator before its process died);
+   * a standby watching it takes the shard over at once. Whether it did.
+   */
+  ownerGone?(host: string): boolean
 }
 
 /** /healthz (503 when the process cannot do its work), /readyz (ready only after recovery), /status (JSON), /metrics. */
@@ -27,6 +33,12 @@ export function startHttp(port: number, registry: Registry, probe: Probe, host =
       case '/standby/watch':
         if (probe.watch) return probe.watch(res)
         return send(404, 'not found\n')
+      case '/standby/owner-gone': {
+        if (!probe.ownerGone) return send(404, 'not found\n')
+        if (req.method !== 'POST') return send(405, 'POST only\n')
+        const host = new URL(req.url ?? '', 'http://x').searchParams.get('host') ?? ''
+        return probe.ownerGone(host) ? send(200, 'taking the shard over\n') : send(409, `not standing by an owner at ${host}\n`)
+      }
       case '/status':
         return send(200, JSON.stringify(probe.status(), null, 1), 'application/json')
       case '/metrics':

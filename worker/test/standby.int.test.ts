@@ -110,6 +110,31 @@ describe('a hot standby for an OpB shard', () => {
     expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
   })
 
+  it('told by the operator that the owner\'s pod is deleted, the standby takes over while the owner still runs; the owner, fenced, stops; exact', async () => {
+    const { t, slots, procs } = await ownerAndStandby('standby-owner-gone')
+    const load = t.load()
+    await sleep(2000)
+    const post = (host: string) => fetch(`http://127.0.0.1:${slots[1]!.port}/standby/owner-gone?host=${host}`, { method: 'POST' })
+    // Another address is not the owner it stands by: refused, nothing happens.
+    expect((await post('10.9.9.9')).status).toBe(409)
+    expect((await status(procs[1]!)).phase).toBe('standby')
+    expect((await post('127.0.0.1')).status).toBe(200)
+    const taken = await waitFor('the standby owning the shard', async () => {
+      const st = await status(procs[1]!)
+      return st.phase === 'running' && st.lastRecovery?.firstCommitAt ? st : undefined
+    })
+    expect(taken.lastRecovery?.promotion?.reason).toBe('deleted')
+    // The old owner was alive all along: fenced, it stops without registering again.
+    expect(await Promise.race([procs[0]!.exited, sleep(30_000).then(() => 'alive')])).toBe(1)
+    // The owner refuses the notice: it stands by nobody.
+    expect((await post('127.0.0.1')).status).toBe(409)
+    await sleep(1500)
+    await load.stop()
+    const report = await t.verifyWhenFinal()
+    expect(report.problems).toEqual([])
+    expect(report).toMatchObject({ ok: true, lost: 0, duplicated: 0 })
+  })
+
   it('an owner that goes silent (SIGSTOP) is taken over after the lease; resumed, it finds itself fenced and stops; both killed at once, the two come back and stay exact', async () => {
     const { t, start, procs } = await ownerAndStandby('standby-silent')
     const load = t.load()

@@ -180,6 +180,15 @@ export class OpbShard implements CommitUnit {
     this.#watchers.serve(res, this.#incarnation, this.cfg.STANDBY_HEARTBEAT_MS)
   }
 
+  /** The operator saw the owner's pod deleted: a standby watching the owner at `host` takes over now, not when the kubelet ends the process. */
+  ownerGone(host: string): boolean {
+    const w = this.#standby?.watch
+    if (this.#phase !== 'standby' || !w || w.active.host !== host || this.#stopping) return false
+    this.log.warn({ active: w.active }, 'told that the owner\'s pod is deleted: taking the shard over')
+    w.ownerGone(`the owner's pod at ${host} was deleted`)
+    return true
+  }
+
   status() {
     const st = this.#state
     const meta = st?.meta ?? initialMeta()

@@ -158,7 +158,7 @@ export function lastRank(text: string): number | undefined {
   return undefined
 }
 
-export type DeathReason = 'stopped' | 'connection-closed' | 'silent' | 'unreachable' | 'not-active'
+export type DeathReason = 'stopped' | 'deleted' | 'connection-closed' | 'silent' | 'unreachable' | 'not-active'
 
 /** The owner's last line on a watch when it is told to stop: the shard is the standby's from now. */
 export const STOPPING_LINE = 'stopping'
@@ -189,6 +189,7 @@ export class ActiveWatch {
   #rank = 0
   #partial = ''
   #closed = false
+  readonly #end: (reason: DeathReason, detail: string) => void
 
   constructor(readonly active: Announcement, leaseMs: number, connectMs: number) {
     let resolveAlive!: (v: boolean) => void
@@ -204,6 +205,7 @@ export class ActiveWatch {
       resolveAlive(false)
       resolveDead({ live: connected, rank: this.#rank, reason, detail })
     }
+    this.#end = end
     const started = Date.now()
     this.#req = request({ host: active.host, port: active.port, path: '/standby/watch', agent: false, timeout: connectMs }, (res: IncomingMessage) => {
       if (res.statusCode !== 200 || res.headers['x-ridepulse-incarnation'] !== active.incarnation) {
@@ -236,6 +238,11 @@ export class ActiveWatch {
       if (connected && now - this.#lastBeat > leaseMs) end('silent', `no beat from the active for ${now - this.#lastBeat} ms`)
       else if (!connected && now - started > connectMs) end('unreachable', `no beat from ${active.host}:${active.port} within ${connectMs} ms`)
     }, Math.max(10, Math.min(50, Math.floor(leaseMs / 4))))
+  }
+
+  /** The owner is known to be gone by other means (its pod deleted): the watch ends as its death would. */
+  ownerGone(detail: string): void {
+    this.#end('deleted', detail)
   }
 
   /** This watcher's place in the owner's line, as of the last beat. */
