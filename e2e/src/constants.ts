@@ -30,5 +30,6 @@ export interface WorkerStatus {
     changelogFrom: number
     changelogTo: number
     firstCommitAt: number | null
+    phasesMs?: Record<string, number>
   } | null
 }

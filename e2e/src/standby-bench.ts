@@ -136,6 +136,7 @@ async function killOwner(name: string, method: KillMethod, n: number): Promise<C
     reason: taken.promotion?.reason ?? null,
     byStandby: newOwner === before.standby.pod.name,
     tailRecords: taken.replayedRecords,
+    ...(taken.phasesMs ? { phasesMs: taken.phasesMs } : {}),
   }
 }
 

@@ -25,6 +25,8 @@ export interface ClusterKill {
   byStandby?: boolean
   /** Changelog records the takeover replayed (the tail the standby had not yet applied). */
   tailRecords: number
+  /** The takeover's phases as the new owner reports them (fence, replay, resume), to tell a slow one apart. */
+  phasesMs?: Record<string, number>
 }
 
 export interface ClusterStandbySize {
