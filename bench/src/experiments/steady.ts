@@ -48,6 +48,8 @@ export interface DrainResult {
   exact: boolean
   lost: number
   duplicated: number
+  /** The pipeline's processes (a CPU profile is named after its pid). */
+  processes: { name: string; pid: number }[]
 }
 
 /**
@@ -78,7 +80,8 @@ export async function drainRate(o: SteadyOptions, name: string, extraEnv: Record
     }
     const rate = Math.round(backlog.length / ((Date.now() - t0) / 1000))
     const v = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, eventTimeRule(drain.opts.env ?? {}), 120_000)
-    return { rate, events: backlog.length, exact: v.ok, lost: v.lost, duplicated: v.duplicated }
+    const processes = [...drain.opa.values(), ...drain.opb.values()].map((w) => ({ name: w.name, pid: w.child.pid ?? 0 }))
+    return { rate, events: backlog.length, exact: v.ok, lost: v.lost, duplicated: v.duplicated, processes }
   } finally {
     await drain.stopAll()
     rmSync(drain.opts.dataDir, { recursive: true, force: true })

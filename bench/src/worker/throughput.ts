@@ -3,26 +3,29 @@
  * Exactly-once throughput and end-to-end latency of the whole pipeline on the
  * real broker:
  *
- *   npm run bench:throughput [-- --events 200000 --rate 2000 --seconds 30 --shards 2]
+ *   npm run bench:throughput [-- --events 200000 --rate 2000 --seconds 30 --shards 2 --profile --top 15]
  *
  * 1. Drain: `events` raw events are written to `orders` first, then OpA and
- *    the OpB shards start and the time until every shard has committed the
- *    last of them gives the sustained throughput.
+ *    the OpB shards start, and the time from every worker serving until
+ *    every shard has counted the last of them gives the sustained
+ *    throughput (the same measure as the benchmark's steady experiment).
+ *    With --profile every worker runs under `node --cpu-prof` and its time
+ *    is summed up by area and by function (bench/src/profile.ts).
  * 2. Steady: a fresh pipeline under a constant `rate` for `seconds`; the
  *    latency from a raw event's record timestamp on `orders` to the commit of
  *    the OpB transaction that counted it, read from the shards' histograms
  *    (bucket resolution: see metrics.ts).
  * Both runs end with the verifier.
  */
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { eventTimeRule, hash32 } from '@ridepulse/contracts'
-import { PlainProducer, ensureTopics } from '@ridepulse/kafka'
+import { eventTimeRule } from '@ridepulse/contracts'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { pipelineTopics } from '@ridepulse/worker'
-import { awaitVerdict, createTraffic, LocalPipeline, runTeardown, startLoad, startLocalKafka, stopOnSignals, topicsFor, type WorkerEnv } from '@ridepulse/testkit'
+import { drainRate } from '../experiments/steady.js'
+import { formatProfile, summarizeProfile, type CpuProfile } from '../profile.js'
+import { awaitVerdict, LocalPipeline, runTeardown, startLoad, startLocalKafka, stopOnSignals, type WorkerEnv } from '@ridepulse/testkit'
 
 const { values: args } = parseArgs({
   options: {
@@ -31,6 +34,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '30' },
     shards: { type: 'string', default: '2' },
     port: { type: 'string', default: '29392' },
+    profile: { type: 'boolean', default: false },
+    top: { type: 'string', default: '15' },
   },
 })
 const shards = Number(args.shards)
@@ -88,30 +93,28 @@ async function statusOf(port: number): Promise<{ inputOffset: number; lag: numbe
 try {
   // 1. Drain a backlog.
   const events = Number(args.events)
-  const drain = pipelineFor('drain')
-  const t = topicsFor(drain.opts.pipeline)
-  await ensureTopics(settings, pipelineTopics({ ...t, ORDERS_PARTITIONS: shards, SHARDS: shards }))
-  const now = Date.now()
-  const traffic = createTraffic({ seed: 3, zones: 50, ratePerSec: events / 120, malformedFraction: 0.005, maxDisorderMs: 500, startMs: now - 120_000 })
-  const backlog = traffic.next(now)
-  const producer = new PlainProducer(settings)
-  for (let i = 0; i < backlog.length; i += 5000) {
-    await producer.send(backlog.slice(i, i + 5000).map((r) => ({ topic: t.TOPIC_ORDERS, partition: hash32(r.key) % shards, key: r.key, value: Buffer.from(r.value) })))
-  }
-  await producer.close()
-  const valid = backlog.filter((r) => r.valid).length
-  const t0 = Date.now()
-  await drain.startAll()
-  for (;;) {
-    const st = await Promise.all([...drain.opb.values()].map((w) => statusOf(w.port)))
-    if (st.reduce((s, x) => s + x.inputOffset, 0) >= valid) break
-    await sleep(100)
-  }
-  const drainMs = Date.now() - t0
-  const drained = await awaitVerdict(settings, drain.opts.pipeline, { orders: shards, shards }, eventTimeRule(env), 120_000)
-  await drain.stopAll()
+  const profileDir = args.profile ? mkdtempSync(join(tmpdir(), 'ridepulse-profile-')) : undefined
+  const drained = await drainRate(
+    { kafka: { brokers: kafka.brokers }, shards, backlog: events, seconds: 0, levels: [], httpBase: 26_000 + 500 * n++, windowMs: WINDOW },
+    'drain',
+    profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {},
+  )
   out(`# pipeline throughput and latency (OpA ×1, OpB ×${shards}, commit interval 100 ms, one broker on loopback)`)
-  out(`drain: ${backlog.length} raw events (${valid} valid) through OpA and OpB in ${drainMs} ms (processes started included) = ${Math.round(backlog.length / (drainMs / 1000))} events/s; verifier ${drained.ok ? 'exact' : 'MISMATCH'} (windows ${drained.windows}, lost ${drained.lost}, duplicated ${drained.duplicated})`)
+  out(`drain: ${drained.events} raw events through OpA and OpB, timed from every worker serving to the last valid event counted = ${drained.rate} events/s; verifier ${drained.exact ? 'exact' : 'MISMATCH'} (lost ${drained.lost}, duplicated ${drained.duplicated})`)
+  if (profileDir) {
+    for (const p of drained.processes) {
+      const file = readdirSync(profileDir).find((f) => f.includes(`.${p.pid}.`) && f.endsWith('.cpuprofile'))
+      if (!file) {
+        out(`no CPU profile of ${p.name} (pid ${p.pid}) in ${profileDir}`)
+        continue
+      }
+      const profile = JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile
+      out('')
+      out(formatProfile(`${p.name} (whole life: start-up, drain, stop)`, summarizeProfile(profile, Number(args.top))))
+    }
+    out('')
+    out(`CPU profiles in ${profileDir} (open in Chrome DevTools or speedscope)`)
+  }
 
   // 2. Steady rate.
   const steady = pipelineFor('steady')
