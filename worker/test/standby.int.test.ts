@@ -11,7 +11,7 @@ type Status = {
   watchers: number | null
   slotTakeovers: number[] | null
   standby: { active: { port: number; incarnation: string } | null; watching: boolean; lagRecords: number; position: number } | null
-  lastRecovery: { startedAt: number; firstCommitAt: number | null; promotion?: { reason: string }; replayedRecords: number; snapshot: unknown } | null
+  lastRecovery: { startedAt: number; firstCommitAt: number | null; promotion?: { reason: string }; replayedRecords: number; snapshot: unknown; phasesMs?: Record<string, number> } | null
 }
 
 const STANDBY = { STANDBY_ENABLED: 'true', STANDBY_HEARTBEAT_MS: '100', STANDBY_LEASE_MS: '1000' }
@@ -124,6 +124,8 @@ describe('a hot standby for an OpB shard', () => {
       return st.phase === 'running' && st.lastRecovery?.firstCommitAt ? st : undefined
     })
     expect(taken.lastRecovery?.promotion?.reason).toBe('deleted')
+    // The fence met the old owner alive with a transaction open: how long it took to end it.
+    console.log(`takeover while the owner runs: phases ${JSON.stringify(taken.lastRecovery?.phasesMs)} ms, first commit ${taken.lastRecovery!.firstCommitAt! - taken.lastRecovery!.startedAt} ms after the notice`)
     // The old owner was alive all along: fenced, it stops without registering again.
     expect(await Promise.race([procs[0]!.exited, sleep(30_000).then(() => 'alive')])).toBe(1)
     // The owner refuses the notice: it stands by nobody.

@@ -84,6 +84,8 @@ export class OpbShard implements CommitUnit {
   readonly #watchers = new Watchers()
   #standby: { follower: ChangelogFollower | undefined; watch: ActiveWatch | undefined; since: number } | undefined
   #promotions = 0
+  /** After a recovery or takeover, the first interval commits what is there at once instead of reading for a whole interval: output flows again sooner. */
+  #commitAtOnce = false
   /** The shard's takeovers by slot as its announcements count them (this owner's included); see Announcement. */
   #shardTakeovers = [0, 0]
   #stopRequested: (() => void) | undefined
@@ -356,6 +358,7 @@ export class OpbShard implements CommitUnit {
       const state: ShardState = { store: r.store, meta: r.meta, lastChangelogOffset: r.lastChangelogOffset, lastEventAtMs: this.nowMs(), commits, lastSnapshot: undefined }
       this.#state = state
       this.#commits.resumed(state, r.head, this.#announcement())
+      this.#commitAtOnce = true
     }, startedAt, o.staged, o.topicsReady ?? Promise.resolve())
     const report = o.promotion ? { ...restored, promotion: o.promotion } : restored
     this.#recoveries.push(report)
@@ -395,7 +398,8 @@ export class OpbShard implements CommitUnit {
   async #interval(): Promise<void> {
     const state = this.#state!
     const start = this.nowMs()
-    const deadline = start + this.cfg.COMMIT_INTERVAL_MS
+    const deadline = start + (this.#commitAtOnce ? 0 : this.cfg.COMMIT_INTERVAL_MS)
+    this.#commitAtOnce = false
     const events: RideEvent[] = []
     const offsets: number[] = []
     let offset = state.meta.inputOffset
