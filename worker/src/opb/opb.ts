@@ -16,7 +16,8 @@ import type { StateStore } from '../store/state-store.js'
 import { commitStrategy, type CommitStrategy, type ShardState } from './commits.js'
 import type { EarlyRestore } from './early-restore.js'
 import { recoverShard } from './recovery.js'
-import { ActiveWatch, announcementRecord, AnnouncementReader, ChangelogFollower, findLiveOwner, carriedTakeovers, leaseFor, newIncarnation, standbyStatusOf, Watchers, type DeathReason } from './standby.js'
+import { announcementRecord, awaitOwnerDeath, ChangelogFollower, findLiveOwner, carriedTakeovers, newIncarnation, standbyStatusOf } from './standby.js'
+import { type ActiveWatch, type DeathReason, Watchers } from './standby-watch.js'
 import { RemoteCopies } from './remote-copies.js'
 import { VolumeHealth } from './volume-health.js'
 
@@ -267,48 +268,14 @@ export class OpbShard implements CommitUnit {
     const { store } = await this.#snapshots.restore(plan.chain, live, staged)
     const follower = new ChangelogFollower(store, this.#changelog, this.#snapshots, this.cfg, this.log, this.metrics, this.nowMs, plan.chain.at(-1))
     this.#standby.follower = follower
-    let watch = first
-    let death: { reason: DeathReason; detail?: string } | undefined
-    const following = follower.follow(new Promise<void>((resolve) => {
-      const loop = async () => {
-        for (;;) {
-          const ended = await Promise.race([watch.dead, this.#stopped.then(() => undefined)])
-          if (!ended) return resolve()
-          // The owner may have changed under us (announced anew): watch that one instead.
-          const reader = new AnnouncementReader(this.#settings, this.cfg)
-          const newer = await reader.poll(0).finally(() => void reader.close())
-          if (newer && newer.incarnation !== watch.active.incarnation && newer.incarnation !== this.#incarnation) {
-            const next = new ActiveWatch(newer, leaseFor(reader.changes, this.nowMs(), this.cfg.STANDBY_LEASE_MS), this.cfg.STANDBY_LEASE_MS)
-            if (await next.alive) {
-              this.log.info({ active: newer }, 'the shard has a new owner: standing by it')
-              watch = next
-              this.#standby!.watch = next
-              continue
-            }
-          }
-          if (ended.rank > 0) {
-            // Another standby watched the owner before this one (a pod
-            // recreated while its old container still ran is this one, or the
-            // other): the shard is that one's to take. It is watched once it
-            // announces itself; only if it does not within the leases is the
-            // shard taken here.
-            this.log.info({ active: watch.active, rank: ended.rank }, 'the owner is gone and another standby was first in line: leaving the shard to it')
-            const { watch: successor } = await findLiveOwner(this.#settings, this.cfg, this.#incarnation, this.log, this.nowMs, () => this.#stopping, YIELD_LEASES)
-            if (successor) {
-              this.log.info({ active: successor.active }, 'the shard has a new owner: standing by it')
-              watch = successor
-              this.#standby!.watch = successor
-              continue
-            }
-            if (this.#stopping) return resolve()
-          }
-          death = { reason: ended.reason ?? 'unreachable', detail: ended.detail }
-          return resolve()
-        }
-      }
-      void loop()
-    }))
+    let outcome: Awaited<ReturnType<typeof awaitOwnerDeath>> | undefined
+    const deathOrStop = awaitOwnerDeath(first, {
+      settings: this.#settings, cfg: this.cfg, self: this.#incarnation, log: this.log, nowMs: this.nowMs, stopping: () => this.#stopping, stopped: this.#stopped, yieldLeases: YIELD_LEASES,
+      onWatch: (w) => (this.#standby!.watch = w),
+    }).then((r) => (outcome = r))
+    const following = follower.follow(deathOrStop)
     await following
+    const { watch, death } = outcome!
     watch.close()
     if (!death) {
       await store.close()

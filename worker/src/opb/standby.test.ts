@@ -2,7 +2,8 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { ActiveWatch, carriedTakeovers, FLAP_CHANGES, FLAP_WINDOW_MS, lastRank, leaseFor, Watchers } from './standby.js'
+import { carriedTakeovers, FLAP_CHANGES, FLAP_WINDOW_MS, leaseFor } from './standby.js'
+import { ActiveWatch, lastRank, Watchers } from './standby-watch.js'
 
 describe('leaseFor (the flapping guard)', () => {
   const now = 10 * FLAP_WINDOW_MS

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { encodeJson } from '@ridepulse/contracts'
@@ -11,6 +10,7 @@ import type { OpbConfig } from '../config.js'
 import type { Metrics } from '../metrics.js'
 import type { SnapshotManifest, SnapshotStore } from '../store/snapshots.js'
 import { newStoreMeta, type StateStore, type StoreMeta } from '../store/state-store.js'
+import { ActiveWatch, type DeathReason } from './standby-watch.js'
 
 /**
  * Hot standby of one OpB shard (docs/design.md, "Standby shards").
@@ -110,152 +110,6 @@ export function carriedTakeovers(previous: Announcement | undefined, slot: numbe
   const counts = [0, 0].map((_, i) => previous?.takeovers?.[i] ?? 0)
   if (tookOver) counts[slot] = (counts[slot] ?? 0) + 1
   return counts
-}
-
-/**
- * The active's side of the watch: a beat per heartbeat until the connection
- * or the process ends. Each beat carries the watcher's rank, its place among
- * the watches open, oldest first: when the owner dies, only rank 0 takes the
- * shard at once. A pod recreated while its old container still runs stands
- * by that dying owner too, behind the pair's standby, and so leaves the
- * shard to it instead of fencing it.
- */
-export class Watchers {
-  readonly #open: ServerResponse[] = []
-
-  get count(): number {
-    return this.#open.length
-  }
-
-  /** The owner is stopping: each watcher is told so and its watch ended, so that the first in line takes the shard at once. */
-  endAll(): void {
-    for (const res of [...this.#open]) res.end(`${STOPPING_LINE}\n`)
-  }
-
-  serve(res: ServerResponse, incarnation: string, heartbeatMs: number): void {
-    res.writeHead(200, { 'content-type': 'text/plain', 'x-ridepulse-incarnation': incarnation, 'cache-control': 'no-store' })
-    res.socket?.setNoDelay(true)
-    this.#open.push(res)
-    const beat = () => res.write(`${Date.now()} ${this.#open.indexOf(res)}\n`)
-    beat()
-    const timer = setInterval(beat, heartbeatMs)
-    res.on('close', () => {
-      clearInterval(timer)
-      this.#open.splice(this.#open.indexOf(res), 1)
-    })
-  }
-}
-
-/** The rank in the last whole beat line of `text` (`<ms> <rank>`); a beat without one (an older owner) ranks 0. */
-export function lastRank(text: string): number | undefined {
-  const lines = text.split('\n')
-  for (let i = lines.length - 2; i >= 0; i--) {
-    const parts = lines[i]!.trim().split(' ')
-    if (parts[0] === '' || parts[0] === STOPPING_LINE) continue
-    const rank = Number(parts[1] ?? 0)
-    return Number.isInteger(rank) && rank >= 0 ? rank : undefined
-  }
-  return undefined
-}
-
-export type DeathReason = 'stopped' | 'deleted' | 'connection-closed' | 'silent' | 'unreachable' | 'not-active'
-
-/** The owner's last line on a watch when it is told to stop: the shard is the standby's from now. */
-export const STOPPING_LINE = 'stopping'
-
-interface WatchResult {
-  /** The watch was answered by the announced active and beat. */
-  live: boolean
-  /** This watcher's rank at the last beat (0: the first in line to take the shard). */
-  rank: number
-  reason?: DeathReason
-  detail?: string
-}
-
-/**
- * Holds `/standby/watch` open to the announced active. `alive` resolves once
- * the first beat arrives (false when the active cannot be reached within
- * `connectMs`); `dead` resolves when it stops: the connection ended (a
- * process death, reported by the kernel at once), no beat for a lease (a
- * node gone quiet), or the address answers as something other than that
- * active.
- */
-export class ActiveWatch {
-  readonly alive: Promise<boolean>
-  readonly dead: Promise<WatchResult>
-  #req: ClientRequest | undefined
-  #timer: NodeJS.Timeout | undefined
-  #lastBeat = 0
-  #rank = 0
-  #partial = ''
-  #closed = false
-  readonly #end: (reason: DeathReason, detail: string) => void
-
-  constructor(readonly active: Announcement, leaseMs: number, connectMs: number) {
-    let resolveAlive!: (v: boolean) => void
-    let resolveDead!: (v: WatchResult) => void
-    this.alive = new Promise((r) => (resolveAlive = r))
-    this.dead = new Promise((r) => (resolveDead = r))
-    let connected = false
-    const end = (reason: DeathReason, detail: string) => {
-      if (this.#closed) return
-      this.#closed = true
-      clearInterval(this.#timer)
-      this.#req?.destroy()
-      resolveAlive(false)
-      resolveDead({ live: connected, rank: this.#rank, reason, detail })
-    }
-    this.#end = end
-    const started = Date.now()
-    this.#req = request({ host: active.host, port: active.port, path: '/standby/watch', agent: false, timeout: connectMs }, (res: IncomingMessage) => {
-      if (res.statusCode !== 200 || res.headers['x-ridepulse-incarnation'] !== active.incarnation) {
-        res.resume()
-        end('not-active', `${active.host}:${active.port} answered ${res.statusCode} as ${String(res.headers['x-ridepulse-incarnation'] ?? 'no incarnation')}, not the announced ${active.incarnation}`)
-        return
-      }
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        this.#lastBeat = Date.now()
-        const text = this.#partial + chunk
-        this.#rank = lastRank(text) ?? this.#rank
-        this.#partial = text.slice(text.lastIndexOf('\n') + 1)
-        if (text.includes(`${STOPPING_LINE}\n`)) end('stopped', 'the active is stopping and ended the watch')
-        if (!connected) {
-          connected = true
-          this.#req?.setTimeout(0)
-          resolveAlive(true)
-        }
-      })
-      res.on('end', () => end('connection-closed', 'the active ended the watch'))
-      res.on('error', (err) => end('connection-closed', err.message))
-      res.on('close', () => end('connection-closed', 'the connection to the active closed'))
-    })
-    this.#req.on('timeout', () => end(connected ? 'silent' : 'unreachable', `no answer from ${active.host}:${active.port} within ${connectMs} ms`))
-    this.#req.on('error', (err) => end(connected ? 'connection-closed' : 'unreachable', err.message))
-    this.#req.end()
-    this.#timer = setInterval(() => {
-      const now = Date.now()
-      if (connected && now - this.#lastBeat > leaseMs) end('silent', `no beat from the active for ${now - this.#lastBeat} ms`)
-      else if (!connected && now - started > connectMs) end('unreachable', `no beat from ${active.host}:${active.port} within ${connectMs} ms`)
-    }, Math.max(10, Math.min(50, Math.floor(leaseMs / 4))))
-  }
-
-  /** The owner is known to be gone by other means (its pod deleted): the watch ends as its death would. */
-  ownerGone(detail: string): void {
-    this.#end('deleted', detail)
-  }
-
-  /** This watcher's place in the owner's line, as of the last beat. */
-  get rank(): number {
-    return this.#rank
-  }
-
-  close(): void {
-    if (this.#closed) return
-    this.#closed = true
-    clearInterval(this.#timer)
-    this.#req?.destroy()
-  }
 }
 
 export interface StandbyStatus {
@@ -451,5 +305,50 @@ export async function findLiveOwner(settings: KafkaSettings, cfg: OpbConfig, sel
     return { announced }
   } finally {
     await reader.close()
+  }
+}
+
+/**
+ * Stands by `first` until its owner dies, following a newer owner when one
+ * is announced meanwhile, and leaving the shard to a standby ahead in line
+ * (it is watched once it announces itself; only if it does not within
+ * `yieldLeases` is the death returned). No death: the process is stopping.
+ */
+export async function awaitOwnerDeath(
+  first: ActiveWatch,
+  o: { settings: KafkaSettings; cfg: OpbConfig; self: string; log: Logger; nowMs: () => number; stopping: () => boolean; stopped: Promise<unknown>; yieldLeases: number; onWatch: (w: ActiveWatch) => void },
+): Promise<{ watch: ActiveWatch; death?: { reason: DeathReason; detail?: string } }> {
+  let watch = first
+  const follow = (next: ActiveWatch) => {
+    o.log.info({ active: next.active }, 'the shard has a new owner: standing by it')
+    watch = next
+    o.onWatch(next)
+  }
+  for (;;) {
+    const ended = await Promise.race([watch.dead, o.stopped.then(() => undefined)])
+    if (!ended) return { watch }
+    // The owner may have changed under us (announced anew): watch that one instead.
+    const reader = new AnnouncementReader(o.settings, o.cfg)
+    const newer = await reader.poll(0).finally(() => void reader.close())
+    if (newer && newer.incarnation !== watch.active.incarnation && newer.incarnation !== o.self) {
+      const next = new ActiveWatch(newer, leaseFor(reader.changes, o.nowMs(), o.cfg.STANDBY_LEASE_MS), o.cfg.STANDBY_LEASE_MS)
+      if (await next.alive) {
+        follow(next)
+        continue
+      }
+    }
+    if (ended.rank > 0) {
+      // Another standby watched the owner before this one (a pod recreated
+      // while its old container still ran is this one, or the other): the
+      // shard is that one's to take.
+      o.log.info({ active: watch.active, rank: ended.rank }, 'the owner is gone and another standby was first in line: leaving the shard to it')
+      const { watch: successor } = await findLiveOwner(o.settings, o.cfg, o.self, o.log, o.nowMs, o.stopping, o.yieldLeases)
+      if (successor) {
+        follow(successor)
+        continue
+      }
+      if (o.stopping()) return { watch }
+    }
+    return { watch, death: { reason: ended.reason ?? 'unreachable', detail: ended.detail } }
   }
 }
