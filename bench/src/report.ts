@@ -25,14 +25,25 @@ interface Goal {
 /** The goals the issue sets, checked against a run. */
 const GOALS: Goal[] = [
   {
-    text: 'time to recover p95 ≤ 1 s with the snapshot intact, at every state size',
+    text: 'time to recover under half the maximum load, from the kill to the first committed transaction: p95 ≤ 1 s at 10k, 100k, 1M and 10M live keys, at least 100 kills each',
     check: (f) => {
-      const ttr = ['10000', '100000', '1000000'].map((k) => f(`recovery.ttr.${k}`)).filter((x): x is Figure => !!x)
-      if (ttr.length === 0) return undefined
-      const worst = Math.max(...ttr.map((x) => x.summary!.p95))
-      return { met: worst <= 1000, value: ttr.map((x) => `${x.params?.keys}: ${fmt(x.summary!.p95)} ms`).join(', ') }
+      const sizes = ['10000', '100000', '1000000', '10000000']
+      const at = sizes.map((k) => f(`underload.firstCommit.${k}`)).filter((x): x is Figure => !!x?.summary)
+      if (at.length === 0) return undefined
+      const up = sizes.map((k) => f(`underload.caughtUp.${k}`)?.summary)
+      const worst = Math.max(...at.map((x) => x.summary!.p95))
+      const enough = at.length === sizes.length && at.every((x) => x.summary!.n >= 100)
+      return {
+        met: worst <= 1000 && enough,
+        value: at.map((x) => `${Number(x.params?.keys).toLocaleString('en')}: p95 ${fmt(x.summary!.p95)} ms (n=${x.summary!.n})`).join(', ') + `; to caught up p95 ${up.filter((u) => u).map((u) => fmt(u!.p95)).join(' / ')} ms`,
+      }
     },
-    whyMissed: 'every recovery pays the worker\'s start-up (Node and the bundle, about a quarter of a second) and the fence before any state is touched, and at 1M keys the checks and copy of a 141 MB snapshot compete with that start for the two cores; the slowest trials set p95. See the phase figures.',
+    whyMissed: (f) => {
+      const sizes = ['10000', '100000', '1000000', '10000000']
+      const missing = sizes.filter((k) => (f(`underload.firstCommit.${k}`)?.summary?.n ?? 0) < 100)
+      if (missing.length) return `the run had fewer than 100 kills at ${missing.map((k) => Number(k).toLocaleString('en')).join(', ')} keys.`
+      return 'the slowest recoveries set p95; see the phases (the replacement\'s spawn → ready) in the section below. Every process shares two cores with the load.'
+    },
   },
   {
     text: 'changelog replay ≥ 200,000 records/s',
@@ -72,10 +83,10 @@ const GOALS: Goal[] = [
     whyMissed: 'see the verifier\'s problems in the run\'s output.',
   },
   {
-    text: 'OpA throughput during an OpB recovery ≥ 95% of steady state',
+    text: 'OpA throughput while an OpB shard recovers ≥ 95% of its rate just before, at 80% of the maximum load',
     check: (f) => {
-      const r = f('underload.opaRatio')
-      return r?.summary ? { met: r.summary.p50 >= 950, value: `median ${(r.summary.p50 / 10).toFixed(0)}% (n=${r.summary.n})` } : undefined
+      const r = f('underload.opaRatio.pressure')
+      return r?.summary?.n ? { met: r.summary.p50 >= 950, value: `median ${(r.summary.p50 / 10).toFixed(0)}%, lowest ${(r.summary.min / 10).toFixed(0)}% (n=${r.summary.n}, ${r.params?.load} events/s)` } : undefined
     },
     whyMissed: 'the recovering shard and OpA share two cores: while the shard loads and replays, OpA gets less of the machine.',
   },
@@ -152,6 +163,28 @@ const GOALS: Goal[] = [
     },
   },
   {
+    text: 'the whole pipeline drains at least half of what one idempotent acks=all producer writes to the same broker, measured side by side in one run',
+    check: (f) => {
+      const share = f('steady.share')
+      const max = f('steady.max')?.value
+      const ceiling = f('steady.ceiling')?.value
+      if (share?.value === undefined || max === undefined || ceiling === undefined) return undefined
+      return { met: share.value >= 50, value: `${fmt(share.value)}% (median of ${share.params?.pairs} pairs, ${share.params?.min}–${share.params?.max}%): ${fmt(max)} events/s against ${fmt(ceiling)} records/s` }
+    },
+    whyMissed:
+      'each event crosses the broker twice (orders to OpA, orders.enriched to OpB) and is parsed as JSON twice, and OpA, one process on one core, is the bottleneck: its profile (`npm run bench:throughput -- --profile`) is mostly JSON parsing, building the Kafka client\'s produce requests and garbage collection, while the producer tool only writes prepared bytes.',
+  },
+  {
+    text: 'exactly-once costs at most 10% of the throughput: median of at least 10 alternated pairs of drains with and without transactions',
+    check: (f) => {
+      const r = f('eos.throughput.ratio')
+      if (r?.value === undefined) return undefined
+      const pairs = Number(r.params?.pairs ?? 0)
+      return { met: r.value >= 90 && pairs >= 10, value: `${fmt(r.value)}% of the throughput without transactions (${pairs} pairs${r.params?.min !== undefined ? `, ${r.params.min}–${r.params.max}%` : ''})` }
+    },
+    whyMissed: (f) => (Number(f('eos.throughput.ratio')?.params?.pairs ?? 0) < 10 ? 'the run had fewer than 10 pairs.' : 'each commit interval pays the transaction\'s own round trips (AddPartitionsToTxn, the offsets, EndTxn and its markers) for every producer.'),
+  },
+  {
     text: 'throughput ≥ Kafka Streams on the same machine',
     check: (f) => {
       const r = f('kstreams.ratio.throughput')?.value
@@ -171,10 +204,11 @@ const GOALS: Goal[] = [
  */
 export function againstCeiling(byKey: ReadonlyMap<string, Figure>): string | undefined {
   const max = byKey.get('steady.max')?.value
-  const produce = byKey.get('ceiling.produce.acks=all')?.value
+  const beside = byKey.get('steady.ceiling')?.value
+  const produce = beside ?? byKey.get('ceiling.produce.acks=all')?.value
   if (!max || !produce) return undefined
   return (
-    `Against the broker's own limit: the pipeline's maximum, ${fmt(max)} events/s, is ${((max / produce) * 100).toFixed(0)}% of the ${fmt(produce)} records/s one idempotent producer writes with acks=all (below). ` +
+    `Against the broker's own limit: the pipeline's maximum, ${fmt(max)} events/s, is ${((max / produce) * 100).toFixed(0)}% of the ${fmt(produce)} records/s one idempotent producer writes with acks=all${beside ? ' (measured beside the drains, in the steady-state section)' : ' (below)'}. ` +
     'On its way each event is read from orders, written to orders.enriched in a transaction and read back by OpB; its window\'s output and changelog records go out once per commit, not once per event.'
   )
 }
@@ -221,7 +255,7 @@ export async function writeReport(root: string, runs: { full?: BenchRun | Compos
   }
   lines.push('', ...missed, '')
   // A ratio only of figures from one run: runs on other days may have had other processors.
-  const sameRun = !isComposed(primary) || primary.sources.ceiling?.id === primary.sources.steady?.id
+  const sameRun = !isComposed(primary) || byKey.has('steady.ceiling') || primary.sources.ceiling?.id === primary.sources.steady?.id
   const limit = sameRun ? againstCeiling(byKey) : undefined
   if (limit) lines.push(limit, '')
 

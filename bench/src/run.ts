@@ -43,12 +43,12 @@ if (!args['report-only']) {
   const plan: Record<string, (brokers: string) => Promise<Experiment> | Experiment> = {
     ceiling: (brokers) => brokerCeiling({ kafkaScript: join(root, 'scripts', 'kafka', 'kafka.sh'), brokers, records: mode === 'full' ? 1_000_000 : 200_000, recordSize: 150 }),
     recovery: () => localRecovery({ root, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], trials: mode === 'full' ? 20 : 5, tail: 5000, port: Number(args.port) + 100 }),
-    underload: (brokers) => recoveryUnderLoad({ brokers, kills: mode === 'full' ? 20 : 5, rate: mode === 'full' ? 2000 : 500, httpBase: 24_000 }),
+    underload: (brokers) => recoveryUnderLoad({ brokers, sizes: mode === 'full' ? [10_000, 100_000, 1_000_000, 10_000_000] : [10_000, 100_000], kills: mode === 'full' ? 100 : 2, pressureKills: mode === 'full' ? 30 : 2, backlog: mode === 'full' ? 200_000 : 30_000, drains: mode === 'full' ? 3 : 1, httpBase: 24_000, say }),
     standby: (brokers) => standbyFailover({ root, brokers, kills: mode === 'full' ? 50 : 5, theirKills: mode === 'full' ? 10 : 2, rate: mode === 'full' ? 2000 : 500, backlog: mode === 'full' ? 300_000 : 50_000, costRounds: mode === 'full' ? 3 : 1, sizes: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000], httpBase: 24_500 }),
     modes: (brokers) => snapshotModes({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 30 : 6, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
     strategies: (brokers) => localVsGlobal({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 20 : 5, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
-    eos: (brokers) => exactlyOnce({ brokers, trials: mode === 'full' ? 5 : 1, rate: mode === 'full' ? 1000 : 500, backlog: mode === 'full' ? 200_000 : 30_000, drains: mode === 'full' ? 3 : 1, httpBase: 26_000 }),
-    steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000, windowMs }),
+    eos: (brokers) => exactlyOnce({ brokers, trials: mode === 'full' ? 5 : 1, rate: mode === 'full' ? 1000 : 500, backlog: mode === 'full' ? 200_000 : 30_000, drains: mode === 'full' ? 10 : 1, httpBase: 26_000 }),
+    steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000, windowMs, ceiling: { kafkaScript: join(root, 'scripts', 'kafka', 'kafka.sh'), pairs: mode === 'full' ? 5 : 1, records: mode === 'full' ? 1_000_000 : 200_000 } }),
     kstreams: (brokers) => kafkaStreamsPeer({ root, brokers, partitions: 2, backlog: mode === 'full' ? 1_000_000 : 100_000, rounds: mode === 'full' ? 3 : 1, rate: mode === 'full' ? 5000 : 2000, latencySeconds: mode === 'full' ? 30 : 10, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], builds: mode === 'full' ? 2 : 1, kills: mode === 'full' ? 3 : 2, liveRate: 200, snapshotIntervalMs: mode === 'full' ? 2000 : 1000, httpBase: 27_300 }),
   }
   stopOnSignals()

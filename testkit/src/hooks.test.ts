@@ -14,8 +14,20 @@ describe('test hooks', () => {
     expect(testHooks({ DELIVERY: 'at-least-once' }).producer).toBeTypeOf('function')
   })
 
+  it('arm a fault by signal, which does nothing until the signal comes', () => {
+    const before = process.listenerCount('SIGUSR2')
+    const hooks = testHooks({ FAULT: 'during-commit:signal' })
+    try {
+      expect(process.listenerCount('SIGUSR2')).toBe(before + 1)
+      hooks.commitPoint!('during-commit', 1) // unarmed: the test process lives on
+    } finally {
+      process.removeAllListeners('SIGUSR2')
+    }
+  })
+
   it.each([
     [{ FAULT: 'now' }, /FAULT/],
+    [{ FAULT: 'during-commit:soon' }, /FAULT/],
     [{ DELIVERY: 'at-most-once' }, /DELIVERY/],
     [{ SNAPSHOT_MODE: 'checkpoint', DELIVERY: 'at-least-once' }, /DELIVERY: checkpoint mode/],
   ])('refuse %j naming the variable', (env, message) => {

@@ -18,7 +18,7 @@ export interface History {
   /** Start of the oldest minute. */
   base: number
   meta: ShardMeta
-  /** Offset of the history's last record (its meta) on changelog partition 0. */
+  /** Offset of the history's last record (its meta) on its changelog partition. */
   lastOffset: number
 }
 
@@ -31,18 +31,24 @@ export const historyAgg = (i: number, final: boolean): WindowAgg => ({ ...emptyA
 /** How long a pipeline must keep windows for a history of `keys` keys to stay live (its oldest minute, and an hour to spare). */
 export const historyRetentionMs = (keys: number): number => (Math.ceil(keys / ZONES) + 60) * WINDOW
 
-/** Writes `records` in transactions of 5,000 with transactional id `txId`; the offset of the last one. */
-export async function writeTransactionally(settings: KafkaSettings, topic: string, txId: string, records: OutgoingRecord[]): Promise<number> {
+/**
+ * Writes `count` records, record i from `recordAt(i)`, to `partition` of
+ * `topic` in transactions of 5,000 with transactional id `txId` (made as
+ * they go, so a history of millions never sits in memory whole); the offset
+ * of the last one.
+ */
+export async function writeTransactionally(settings: KafkaSettings, topic: string, txId: string, count: number, recordAt: (i: number) => OutgoingRecord, partition = 0): Promise<number> {
   const p = new TxnProducer(settings, txId)
   await p.fence()
   let last = -1
   try {
-    for (let i = 0; i < records.length; i += 5000) {
-      const chunk = records.slice(i, i + 5000)
+    for (let i = 0; i < count; i += 5000) {
+      const chunk: OutgoingRecord[] = []
+      for (let j = i; j < Math.min(count, i + 5000); j++) chunk.push(recordAt(j))
       await p.begin()
       const r = await p.send(chunk)
       await p.commit()
-      last = (r.baseOffsets.get(`${topic}:0`) ?? 0) + chunk.length - 1
+      last = (r.baseOffsets.get(`${topic}:${partition}`) ?? 0) + chunk.length - 1
     }
   } finally {
     await p.close()
@@ -51,16 +57,19 @@ export async function writeTransactionally(settings: KafkaSettings, topic: strin
 }
 
 /**
- * Creates the topics of a one-shard pipeline (as its workers would) and
- * writes a history of `keys` windows to its changelog with transactional id
- * `txId`.
+ * Creates the topics of a pipeline of `shards` shards (one, unless told;
+ * as its workers would) and writes a history of `keys` windows to changelog
+ * partition `shard` with transactional id `txId`.
  */
-export async function writeShardHistory(settings: KafkaSettings, topics: ReturnType<typeof topicsFor>, keys: number, o: { txId: string; final: boolean }): Promise<History> {
-  await ensureTopics(settings, pipelineTopics({ ...topics, ORDERS_PARTITIONS: 1, SHARDS: 1 }))
+export async function writeShardHistory(settings: KafkaSettings, topics: ReturnType<typeof topicsFor>, keys: number, o: { txId: string; final: boolean; shard?: number; shards?: number }): Promise<History> {
+  const shard = o.shard ?? 0
+  const shards = o.shards ?? 1
+  await ensureTopics(settings, pipelineTopics({ ...topics, ORDERS_PARTITIONS: shards, SHARDS: shards }))
   const base = Math.floor(Date.now() / WINDOW) * WINDOW - Math.ceil(keys / ZONES) * WINDOW
   const meta: ShardMeta = { ...initialMeta(), seq: 1 }
-  const records: OutgoingRecord[] = []
-  for (let i = 0; i < keys; i++) records.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: historyKey(i, base), value: encodeWindowValue(historyAgg(i, o.final)) })
-  records.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: META_KEY, value: encodeMeta(meta) })
-  return { keys, base, meta, lastOffset: await writeTransactionally(settings, topics.TOPIC_CHANGELOG, o.txId, records) }
+  const recordAt = (i: number): OutgoingRecord =>
+    i < keys
+      ? { topic: topics.TOPIC_CHANGELOG, partition: shard, key: historyKey(i, base), value: encodeWindowValue(historyAgg(i, o.final)) }
+      : { topic: topics.TOPIC_CHANGELOG, partition: shard, key: META_KEY, value: encodeMeta(meta) }
+  return { keys, base, meta, lastOffset: await writeTransactionally(settings, topics.TOPIC_CHANGELOG, o.txId, keys + 1, recordAt, shard) }
 }

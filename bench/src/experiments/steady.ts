@@ -8,6 +8,10 @@ import { ensureTopics, PlainProducer } from '@ridepulse/kafka'
 import { pipelineTopics } from '@ridepulse/worker'
 import type { Experiment, Figure } from '../results.js'
 import { summarize } from '../stats.js'
+import { producerCeiling } from './ceiling.js'
+
+/** The middle element by `by` (the lower middle of an even count). */
+export const medianBy = <T>(xs: readonly T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor((xs.length - 1) / 2)]!
 
 const env = (windowMs: number): WorkerEnv => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' })
 
@@ -22,6 +26,13 @@ export interface SteadyOptions {
   httpBase: number
   /** Tumbling window size: shorter windows close (and verify) sooner. */
   windowMs: number
+  /**
+   * The broker's ceiling measured beside the maximum: `pairs` drains, each
+   * followed by Kafka's producer tool writing `records` records of the
+   * backlog's mean size, so the share is of the same broker at the same
+   * moment. Without it, one drain.
+   */
+  ceiling?: { kafkaScript: string; pairs: number; records: number }
 }
 
 let pipelines = 0
@@ -48,6 +59,8 @@ export interface DrainResult {
   exact: boolean
   lost: number
   duplicated: number
+  /** Mean size of a raw event of the backlog, in bytes. */
+  meanEventBytes: number
   /** The pipeline's processes (a CPU profile is named after its pid). */
   processes: { name: string; pid: number }[]
 }
@@ -70,6 +83,7 @@ export async function drainRate(o: SteadyOptions, name: string, extraEnv: Record
   }
   await producer.close()
   const valid = backlog.filter((r) => r.valid).length
+  const meanEventBytes = Math.round(backlog.reduce((n, r) => n + Buffer.byteLength(r.value), 0) / Math.max(1, backlog.length))
   try {
     await drain.startAll()
     const t0 = Date.now()
@@ -81,7 +95,7 @@ export async function drainRate(o: SteadyOptions, name: string, extraEnv: Record
     const rate = Math.round(backlog.length / ((Date.now() - t0) / 1000))
     const v = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, eventTimeRule(drain.opts.env ?? {}), 120_000)
     const processes = [...drain.opa.values(), ...drain.opb.values()].map((w) => ({ name: w.name, pid: w.child.pid ?? 0 }))
-    return { rate, events: backlog.length, exact: v.ok, lost: v.lost, duplicated: v.duplicated, processes }
+    return { rate, events: backlog.length, exact: v.ok, lost: v.lost, duplicated: v.duplicated, meanEventBytes, processes }
   } finally {
     await drain.stopAll()
     rmSync(drain.opts.dataDir, { recursive: true, force: true })
@@ -93,9 +107,29 @@ export async function steadyState(o: SteadyOptions): Promise<Experiment> {
   const settings = { brokers: [o.kafka.brokers], clientId: 'bench-steady' }
   const figures: Figure[] = []
 
-  const drained = await drainRate(o, 'drain')
+  const drains: DrainResult[] = []
+  const ceilings: number[] = []
+  for (let i = 0; i < (o.ceiling?.pairs ?? 1); i++) {
+    const d = await drainRate(o, 'drain')
+    drains.push(d)
+    if (o.ceiling) ceilings.push(producerCeiling({ kafkaScript: o.ceiling.kafkaScript, brokers: o.kafka.brokers, records: o.ceiling.records, recordSize: d.meanEventBytes, partitions: o.shards }))
+  }
+  const drained = medianBy(drains, (d) => d.rate)
   const maxRate = drained.rate
-  figures.push({ key: 'steady.max', label: 'maximum sustained rate (backlog drained, exactly-once)', unit: 'events/s', value: maxRate, params: { events: drained.events, exact: drained.exact, lost: drained.lost, duplicated: drained.duplicated } })
+  const lost = drains.reduce((n, d) => n + d.lost, 0)
+  const duplicated = drains.reduce((n, d) => n + d.duplicated, 0)
+  figures.push({
+    key: 'steady.max',
+    label: `maximum sustained rate (backlog drained, exactly-once${drains.length > 1 ? `, median of ${drains.length}` : ''})`,
+    unit: 'events/s',
+    value: maxRate,
+    params: { events: drained.events, ...(drains.length > 1 ? { runs: drains.map((d) => d.rate).join(' ') } : {}), exact: drains.every((d) => d.exact), lost, duplicated },
+  })
+  if (o.ceiling) {
+    const shares = drains.map((d, i) => (d.rate / ceilings[i]!) * 100)
+    figures.push({ key: 'steady.ceiling', label: `broker's ceiling beside it: one idempotent acks=all producer (median of ${ceilings.length})`, unit: 'records/s', value: medianBy(ceilings, (c) => c), params: { records: o.ceiling.records, recordSize: drained.meanEventBytes, runs: ceilings.join(' ') } })
+    figures.push({ key: 'steady.share', label: 'maximum / ceiling, each drain against the ceiling measured right after it (median)', unit: '%', value: Math.round(medianBy(shares, (x) => x) * 10) / 10, params: { pairs: shares.length, min: Math.round(Math.min(...shares) * 10) / 10, max: Math.round(Math.max(...shares) * 10) / 10 } })
+  }
 
   for (const level of o.levels) {
     const rate = Math.max(50, Math.round(maxRate * level))
@@ -123,7 +157,10 @@ export async function steadyState(o: SteadyOptions): Promise<Experiment> {
   return {
     title: 'Steady state: throughput and end-to-end latency',
     method:
-      `OpA ×1 and OpB ×${o.shards}, commit interval 100 ms, exactly-once. The maximum is a backlog of ${o.backlog.toLocaleString('en')} events drained from the moment every worker serves. ` +
+      `OpA ×1 and OpB ×${o.shards}, commit interval 100 ms, exactly-once. The maximum is a backlog of ${o.backlog.toLocaleString('en')} events drained from the moment every worker serves` +
+      (o.ceiling
+        ? `, ${o.ceiling.pairs} times, each drain followed by Kafka's ProducerPerformance writing ${o.ceiling.records.toLocaleString('en')} records of the backlog's mean event size with one idempotent acks=all producer into ${o.shards} partitions of the same broker (the ceiling); the medians are reported, and the share is the median of each drain against the ceiling right after it. `
+        : '. ') +
       `Then, on fresh pipelines, ${o.seconds} s of generated traffic at each fraction of it; latency runs from the event handed to the producer to its count being visible to a read_committed reader of orders.output (every event, from an HDR histogram). Each run ends with the verifier.`,
     figures,
   }

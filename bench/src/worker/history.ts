@@ -16,25 +16,27 @@ export interface ShardHistory {
 }
 
 /**
- * Builds shard 0's history of `n` keys for `pipeline` (one orders partition,
- * one shard), its snapshot in `shardDir`. `final`: the windows are final
- * (so a pipeline that then runs on live traffic never emits them).
+ * Builds the history of `n` keys of `shard` (0 unless told) of `pipeline`
+ * (of `shards` shards, one unless told), its snapshot in `shardDir`.
+ * `final`: the windows are final (so a pipeline that then runs on live
+ * traffic never emits them).
  */
-export async function buildShardHistory(settings: KafkaSettings, pipeline: string, shardDir: string, n: number, tail: number, final = false): Promise<ShardHistory> {
+export async function buildShardHistory(settings: KafkaSettings, pipeline: string, shardDir: string, n: number, tail: number, final = false, where: { shard: number; shards: number } = { shard: 0, shards: 1 }): Promise<ShardHistory> {
   const topics = topicsFor(pipeline)
-  const txId = `${pipeline}-opb-0`
-  const { base, meta, lastOffset } = await writeShardHistory(settings, topics, n, { txId, final })
+  const txId = `${pipeline}-opb-${where.shard}`
+  const { base, meta, lastOffset } = await writeShardHistory(settings, topics, n, { txId, final, ...where })
   const store = StateStore.open(join(shardDir, 'live'))
   for (let i = 0; i < n; i += 50_000) {
     const m = new Map<string, WindowAgg>()
     for (let j = i; j < Math.min(n, i + 50_000); j++) m.set(historyKey(j, base), historyAgg(j, final))
     store.apply(m, newStoreMeta(meta, lastOffset))
   }
-  const snapshot = await new SnapshotStore(shardDir, 0).takeFull(store, topics.TOPIC_ENRICHED, Date.now())
+  const snapshot = await new SnapshotStore(shardDir, where.shard).takeFull(store, topics.TOPIC_ENRICHED, Date.now())
   await store.close()
-  const tailRecords: OutgoingRecord[] = []
-  for (let i = 0; i < tail; i++) tailRecords.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: historyKey(i % n, base), value: encodeWindowValue({ ...historyAgg(i % n, final), requested: 100 + i, seq: 2 + Math.floor(i / n) }) })
-  tailRecords.push({ topic: topics.TOPIC_CHANGELOG, partition: 0, key: META_KEY, value: encodeMeta({ ...meta, seq: 2 }) })
-  await writeTransactionally(settings, topics.TOPIC_CHANGELOG, txId, tailRecords)
+  const tailAt = (i: number): OutgoingRecord =>
+    i < tail
+      ? { topic: topics.TOPIC_CHANGELOG, partition: where.shard, key: historyKey(i % n, base), value: encodeWindowValue({ ...historyAgg(i % n, final), requested: 100 + i, seq: 2 + Math.floor(i / n) }) }
+      : { topic: topics.TOPIC_CHANGELOG, partition: where.shard, key: META_KEY, value: encodeMeta({ ...meta, seq: 2 }) }
+  await writeTransactionally(settings, topics.TOPIC_CHANGELOG, txId, tail + 1, tailAt, where.shard)
   return { topics, snapshot }
 }
