@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { ChaosRun, ClusterKill, ClusterStandbyRun } from '@ridepulse/testkit'
-import { chaosExperiment, clusterStandbyExperiment } from './external.js'
+import type { ChaosRun, ClusterKill, ClusterRecoveryKill, ClusterStandbyRun, SoakRun } from '@ridepulse/testkit'
+import { chaosExperiment, clusterRecoveryExperiment, clusterStandbyExperiment, soakExperiment } from './external.js'
 
 const kill = (method: ClusterKill['method'], ttrMs: number, reason = 'connection-closed'): ClusterKill => ({ method, ttrMs, fromDeletionSeenMs: ttrMs - 30, detectToCommitMs: ttrMs - 100, reason, tailRecords: 7 })
 
@@ -48,5 +48,44 @@ describe('chaosExperiment', () => {
   it('has no takeover figure for a run without standbys', () => {
     const e = chaosExperiment({ ...chaos, mode: 'local', kills: [{ shard: 1, ttrMs: 900 }] })
     expect(e.figures.map((f) => f.key)).toEqual(['chaos.local.ttr', 'chaos.local.exact'])
+  })
+})
+
+describe('clusterRecoveryExperiment', () => {
+  const k = (round: ClusterRecoveryKill['round'], ttrMs: number, nudged = false): ClusterRecoveryKill => ({ round, shard: 1, ttrMs, startedMs: ttrMs - 600, readyMs: ttrMs - 100, recordedMs: ttrMs - 50, kubeletNudged: nudged, snapshotKind: 'full', replayedRecords: 40 })
+
+  it('gives each kill method its times and phases, and the verdict with the failed checks counted', () => {
+    const e = clusterRecoveryExperiment({
+      id: 'k1', kind: 'cluster-recovery', startedAt: '', finishedAt: '', commit: 'abc', host: run.host, shards: 3, rate: 300,
+      kills: [k('chaos-mesh', 1800, true), k('chaos-mesh', 1600), k('kubectl', 1500)],
+      verdict: { lost: 0, duplicated: 0, windows: 120, sent: 40_000 },
+      failedChecks: ['kill 2: other pods disturbed: opa-0'],
+    })
+    const f = (key: string) => e.figures.find((x) => x.key === key)
+    expect(f('cluster.recovery.ttr.chaos-mesh')).toMatchObject({ summary: { n: 2, max: 1800 }, params: { method: 'chaos-mesh', kubeletNudged: 1, fromLocalSnapshot: 2 } })
+    expect(f('cluster.recovery.started.kubectl')?.summary?.max).toBe(900)
+    expect(f('cluster.recovery.exact')).toMatchObject({ value: 0, params: { kills: 3, failedChecks: 1 } })
+    expect(e.method).toContain('other pods disturbed: opa-0')
+  })
+})
+
+describe('soakExperiment', () => {
+  // 20 minutes sampled every 30 s: OpA flat at 200 MB, shard 0 growing from 300 to 395 MB; p99 from 100 to 130 ms.
+  const memory = Array.from({ length: 40 }, (_, i) => ({ atS: 30 * (i + 1), rssMB: { 'opa-0': 200, 'opb-0': 300 + (i < 2 ? 0 : (95 * (i - 2)) / 37) } }))
+  const latency = Array.from({ length: 20 }, (_, i) => ({ minute: i + 1, n: 1000, p50: 80, p99: 100 + (30 * i) / 19, max: 300 }))
+  const soak: SoakRun = {
+    id: 's1', kind: 'soak', startedAt: '', finishedAt: '', commit: 'abc', host: run.host, shards: 2, rate: 20_000, max: 40_000, sampleSeconds: 30,
+    memory, latency, kills: [{ atS: 60, shard: 1, kind: 'outside', firstCommitMs: 700, caughtUpMs: 800 }], verdict: { lost: 0, duplicated: 0, windows: 500, sent: 1e6 },
+  }
+
+  it('compares the last tenth with the first after the first minute, names the process that moved most, and draws both over time', () => {
+    const e = soakExperiment(soak)
+    const f = (key: string) => e.figures.find((x) => x.key === key)
+    expect(f('soak.rss.opa-0')?.value).toBe(0)
+    expect(f('soak.rss.opb-0')?.value).toBeGreaterThan(25)
+    expect(f('soak.rss.worst')).toMatchObject({ params: { process: 'opb-0' } })
+    expect(f('soak.p99.drift')?.value).toBeGreaterThan(20)
+    expect(f('soak.exact')).toMatchObject({ value: 0, params: { minutes: 20 } })
+    expect(e.series?.map((x) => x.points.length)).toEqual([80, 40])
   })
 })

@@ -1,5 +1,5 @@
-import type { ChaosRun, ClusterStandbyRun } from '@ridepulse/testkit'
-import type { Experiment, Figure } from './results.js'
+import type { ChaosRun, ClusterRecoveryRun, ClusterStandbyRun, OperatorRun, SoakRun } from '@ridepulse/testkit'
+import type { Experiment, Figure, Series } from './results.js'
 import { summarize } from './stats.js'
 
 /**
@@ -33,6 +33,33 @@ export function clusterStandbyExperiment(run: ClusterStandbyRun): Experiment {
   }
 }
 
+/**
+ * The newest run of `e2e/local.sh bench` as an experiment of the report: per
+ * kill method, the old pod gone → the replacement's first commit, and its
+ * phases, then the verdict.
+ */
+export function clusterRecoveryExperiment(run: ClusterRecoveryRun): Experiment {
+  const figures: Figure[] = []
+  for (const round of [...new Set(run.kills.map((k) => k.round))]) {
+    const ks = run.kills.filter((k) => k.round === round)
+    const params = { method: round, kubeletNudged: ks.filter((k) => k.kubeletNudged).length, fromLocalSnapshot: ks.filter((k) => k.snapshotKind !== null).length }
+    figures.push(
+      { key: `cluster.recovery.ttr.${round}`, label: `${round}: pod gone → first commit of the replacement`, unit: 'ms', summary: summarize(ks.map((k) => k.ttrMs)), params },
+      { key: `cluster.recovery.started.${round}`, label: `${round}: pod gone → replacement's worker started`, unit: 'ms', summary: summarize(ks.map((k) => k.startedMs)) },
+      { key: `cluster.recovery.ready.${round}`, label: `${round}: pod gone → replacement's worker ready`, unit: 'ms', summary: summarize(ks.map((k) => k.readyMs)) },
+    )
+  }
+  figures.push({ key: 'cluster.recovery.exact', label: 'lost + duplicated windows', unit: 'windows', value: run.verdict.lost + run.verdict.duplicated, params: { kills: run.kills.length, windows: run.verdict.windows, sent: run.verdict.sent, lost: run.verdict.lost, duplicated: run.verdict.duplicated, failedChecks: run.failedChecks.length } })
+  return {
+    title: 'Local recovery on Kubernetes',
+    method:
+      `\`e2e/local.sh bench\` (run \`${run.id}\`, commit ${run.commit}, ${run.host.cores} cores, ${run.host.cpu}): the chart's operator on the single-node cluster runs the pipeline of ${run.shards} shards without standbys under ${run.rate} events/s; OpB pods are killed by a Chaos Mesh PodChaos pod-kill and by \`kubectl delete pod --grace-period=0 --force\`, and each replacement recovers from the snapshot on its own volume and the changelog. ` +
+      'Times run from the old pod gone from the API (polled) to the replacement\'s worker process started, ready, and to its first committed transaction; the operator nudges a kubelet that has not started the container 2 s after the pod was recreated. Then the verifier.' +
+      (run.failedChecks.length ? ` Checks that failed in this run: ${run.failedChecks.join('; ')}.` : ''),
+    figures,
+  }
+}
+
 /** The newest chaos run with standbys (`npm run chaos -- --standby --json …`) as an experiment of the report. */
 export function chaosExperiment(run: ChaosRun): Experiment {
   const takeovers = run.kills.flatMap((k) => (k.takeover ? [k.takeover] : []))
@@ -48,5 +75,75 @@ export function chaosExperiment(run: ChaosRun): Experiment {
       ...(takeovers.length ? [{ key: `chaos.${run.mode}.detect`, label: 'death detected → first commit', unit: 'ms', summary: summarize(takeovers.map((t) => t.detectToCommitMs)) }] : []),
       { key: `chaos.${run.mode}.exact`, label: 'lost + duplicated windows', unit: 'windows', value: run.verdict.lost + run.verdict.duplicated, params: { kills: run.kills.length, windows: run.verdict.windows, validEvents: run.verdict.validEvents, lost: run.verdict.lost, duplicated: run.verdict.duplicated } },
     ],
+  }
+}
+
+/** The newest run of `npm run bench:operator` as an experiment of the report. */
+export function operatorExperiment(run: OperatorRun): Experiment {
+  return {
+    title: 'The operator on a real API server',
+    method:
+      `\`npm run bench:operator\` (run \`${run.id}\`, commit ${run.commit}, ${run.host.cores} cores, ${run.host.cpu}): one etcd and kube-apiserver on loopback and one broker. ` +
+      'A pod of a three-shard pipeline deleted with grace period 0 (as a Chaos Mesh pod-kill does), the operator running as its own process, to the replacement pod created (the API server polled every 5 ms); then the reconcile of one resource at each shard count, run in the benchmark\'s process: the pass that creates every claim, pod, service and the StatefulSet, and a settled pass with nothing to change.',
+    figures: [
+      { key: 'operator.recreate', label: 'pod deleted (grace 0) → replacement pod created', unit: 'ms', summary: summarize(run.recreateMs) },
+      ...run.reconcile.flatMap((r) => [
+        { key: `operator.reconcile.creating.${r.shards}`, label: `reconcile, ${r.shards} shards, creating pass`, unit: 'ms', summary: summarize(r.creatingMs), params: { shards: r.shards } },
+        { key: `operator.reconcile.settled.${r.shards}`, label: `reconcile, ${r.shards} shards, settled pass`, unit: 'ms', summary: summarize(r.settledMs), params: { shards: r.shards } },
+      ]),
+    ],
+  }
+}
+
+/** The median of a list (the lower middle of an even count); 0 when empty. */
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0
+
+/** The first and the last tenth of a run's samples, at least one each. */
+const tenths = <T>(xs: T[]): [T[], T[]] => {
+  const n = Math.max(1, Math.floor(xs.length / 10))
+  return [xs.slice(0, n), xs.slice(-n)]
+}
+
+/**
+ * The newest soak (`npm run bench:soak`) as an experiment of the report:
+ * per process, its memory in the first and the last tenth of the run; the
+ * latency p99 minute by minute, first tenth against last; the kills; the
+ * verdict; and both over time as charts.
+ */
+export function soakExperiment(run: SoakRun): Experiment {
+  const names = [...new Set(run.memory.flatMap((m) => Object.keys(m.rssMB)))].sort()
+  const figures: Figure[] = []
+  // The first minute is the warm-up (the state and the client's buffers grow to their working size).
+  const settled = run.memory.filter((m) => m.atS >= 60)
+  for (const name of names) {
+    const [first, last] = tenths(settled.filter((m) => m.rssMB[name] !== undefined).map((m) => m.rssMB[name]!))
+    const a = median(first)
+    const b = median(last)
+    figures.push({ key: `soak.rss.${name}`, label: `${name}: resident memory, last tenth against the first after the first minute`, unit: '%', value: a > 0 ? Math.round(((b - a) / a) * 1000) / 10 : 0, params: { firstMB: a, lastMB: b, maxMB: Math.max(...settled.map((m) => m.rssMB[name] ?? 0)) } })
+  }
+  const rss = figures.filter((x) => x.key.startsWith('soak.rss.'))
+  const worst = rss.reduce<Figure | undefined>((w, x) => (!w || Math.abs(x.value ?? 0) > Math.abs(w.value ?? 0) ? x : w), undefined)
+  if (worst) figures.push({ key: 'soak.rss.worst', label: 'the process whose memory moved most', unit: '%', value: worst.value ?? 0, params: { process: worst.key.slice('soak.rss.'.length) } })
+  const [firstP99, lastP99] = tenths(run.latency.map((l) => l.p99))
+  const a = median(firstP99)
+  const b = median(lastP99)
+  figures.push(
+    { key: 'soak.p99.minutes', label: 'end-to-end latency p99, minute by minute', unit: 'ms', summary: summarize(run.latency.map((l) => l.p99)), params: { minutes: run.latency.length } },
+    { key: 'soak.p99.drift', label: 'latency p99, last tenth of the minutes against the first', unit: '%', value: a > 0 ? Math.round(((b - a) / a) * 1000) / 10 : 0, params: { firstMs: a, lastMs: b, events: run.latency.reduce((n, l) => n + l.n, 0) } },
+    { key: 'soak.firstCommit', label: 'each kill: death → first committed transaction', unit: 'ms', summary: summarize(run.kills.map((k) => k.firstCommitMs)), params: { kills: run.kills.length } },
+    { key: 'soak.caughtUp', label: 'each kill: death → caught up', unit: 'ms', summary: summarize(run.kills.map((k) => k.caughtUpMs)) },
+    { key: 'soak.exact', label: 'lost + duplicated windows', unit: 'windows', value: run.verdict.lost + run.verdict.duplicated, params: { minutes: run.latency.length, windows: run.verdict.windows, sent: run.verdict.sent, lost: run.verdict.lost, duplicated: run.verdict.duplicated } },
+  )
+  const series: Series[] = [
+    { title: 'Resident memory of every process', x: 'minutes', y: 'MB', points: run.memory.flatMap((m) => Object.entries(m.rssMB).map(([name, mb]) => ({ x: Math.round(m.atS / 6) / 10, y: mb, series: name }))) },
+    { title: 'End-to-end latency, minute by minute', x: 'minute', y: 'ms', points: run.latency.flatMap((l) => [{ x: l.minute, y: l.p50, series: 'p50' }, { x: l.minute, y: l.p99, series: 'p99' }]) },
+  ]
+  return {
+    title: 'Soak: a long run at half load, a kill every minute',
+    method:
+      `\`npm run bench:soak\` (run \`${run.id}\`, commit ${run.commit}, ${run.host.cores} cores, ${run.host.cpu}): OpA ×1 and OpB ×${run.shards} on one broker under ${run.rate.toLocaleString('en')} events/s${run.max ? ` (half of the ${run.max.toLocaleString('en')} events/s the same pipeline drained first)` : ''} for ${run.latency.length} minutes; a random shard killed every minute (SIGKILL, alternating a kill from outside and a death in an open transaction) and restarted at once. ` +
+      `Every process's resident memory sampled every ${run.sampleSeconds} s (a killed shard's replacement under the same name), the end-to-end latency of every event summed up per minute; memory and p99 compare the last tenth of the run with the first (after the first minute). Then the verifier.`,
+    figures,
+    series,
   }
 }

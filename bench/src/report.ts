@@ -2,8 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import * as vega from 'vega'
 import * as vl from 'vega-lite'
-import { latestResultsFile, type ChaosRun, type ClusterStandbyRun } from '@ridepulse/testkit'
-import { chaosExperiment, clusterStandbyExperiment } from './external.js'
+import { latestResultsFile, type ChaosRun, type ClusterRecoveryRun, type ClusterStandbyRun, type OperatorRun, type SoakRun } from '@ridepulse/testkit'
+import { chaosExperiment, clusterRecoveryExperiment, clusterStandbyExperiment, operatorExperiment, soakExperiment } from './external.js'
 import { isComposed, type BenchRun, type ComposedRun, type Experiment, type Figure } from './results.js'
 
 const details = (f: Figure) => Object.entries(f.params ?? {}).map(([k, v]) => `${k} ${typeof v === 'number' ? v.toLocaleString('en') : v}`).join(', ')
@@ -44,6 +44,27 @@ const GOALS: Goal[] = [
       if (missing.length) return `the run had fewer than 100 kills at ${missing.map((k) => Number(k).toLocaleString('en')).join(', ')} keys.`
       return 'the slowest recoveries set p95; see the phases (the replacement\'s spawn → ready) in the section below. Every process shares two cores with the load.'
     },
+  },
+  {
+    text: 'snapshot duration p99 ≤ 1 s at 1M and 10M live keys, under load',
+    check: (f) => {
+      const at = ['1000000', '10000000'].map((k) => f(`snapshots.all.${k}`)).filter((x): x is Figure => !!x?.summary?.n)
+      if (at.length === 0) return undefined
+      return { met: at.length === 2 && at.every((x) => x.summary!.p99 <= 1000), value: at.map((x) => `${Number(x.params?.keys).toLocaleString('en')}: p99 ${fmt(x.summary!.p99)} ms (n=${x.summary!.n})`).join(', ') }
+    },
+    whyMissed: (f) => {
+      const full = ['1000000', '10000000'].map((k) => f(`snapshots.full.${k}`)).filter((x): x is Figure => !!x?.summary)
+      return full.length ? `the full snapshots (one in ten) copy the whole store: ${full.map((x) => `${fmt(x.summary!.max)} ms for ${x.params?.sizeMB} MB at ${Number(x.params?.keys).toLocaleString('en')} keys`).join(', ')}; the partial ones between them hold only the windows changed since the one before.` : 'the run did not measure both sizes.'
+    },
+  },
+  {
+    text: 'the stall a snapshot causes (the largest gap between two commits) ≤ 500 ms at 1M and 10M live keys, under load',
+    check: (f) => {
+      const at = ['1000000', '10000000'].map((k) => f(`snapshots.gap.${k}`)).filter((x): x is Figure => !!x?.summary?.n)
+      if (at.length === 0) return undefined
+      return { met: at.length === 2 && at.every((x) => x.summary!.max <= 500), value: at.map((x) => `${Number(x.params?.keys).toLocaleString('en')}: largest gap ${fmt(x.summary!.max)} ms, p99 ${fmt(x.summary!.p99)} ms`).join(', ') }
+    },
+    whyMissed: 'a snapshot is taken between two commit intervals, on the commit loop: the loop waits for it, so the gap is about the snapshot\'s own duration.',
   },
   {
     text: 'changelog replay ≥ 200,000 records/s',
@@ -185,6 +206,21 @@ const GOALS: Goal[] = [
     whyMissed: (f) => (Number(f('eos.throughput.ratio')?.params?.pairs ?? 0) < 10 ? 'the run had fewer than 10 pairs.' : 'each commit interval pays the transaction\'s own round trips (AddPartitionsToTxn, the offsets, EndTxn and its markers) for every producer.'),
   },
   {
+    text: 'one hour at half load with a kill every minute: exact, the memory of every process flat (last tenth within 10% of the first), latency p99 stable (within 25%)',
+    check: (f) => {
+      const exact = f('soak.exact')
+      const drift = f('soak.p99.drift')
+      if (!exact || !drift) return undefined
+      const worst = f('soak.rss.worst')
+      const minutes = Number(exact.params?.minutes ?? 0)
+      return {
+        met: minutes >= 60 && exact.value === 0 && !!worst && Math.abs(worst.value ?? 0) <= 10 && Math.abs(drift.value ?? 0) <= 25,
+        value: `${minutes} minutes, ${exact.value} lost or duplicated windows; memory moved at most ${worst ? `${fmt(worst.value ?? 0)}% (${worst.params?.process})` : '– (not sampled)'}; p99 ${fmt(drift.value ?? 0)}%`,
+      }
+    },
+    whyMissed: (f) => (Number(f('soak.exact')?.params?.minutes ?? 0) < 60 ? 'the soak ran for less than an hour.' : 'see the soak section: which process\'s memory or which minutes\' latency moved.'),
+  },
+  {
     text: 'throughput ≥ Kafka Streams on the same machine',
     check: (f) => {
       const r = f('kstreams.ratio.throughput')?.value
@@ -240,10 +276,18 @@ export async function writeReport(root: string, runs: { full?: BenchRun | Compos
   // The cluster's and the chaos runs' figures come from their own results files, rendered like the others.
   const cluster = latestResultsFile<ClusterStandbyRun>(root, 'cluster-standby')
   const chaos = latestResultsFile<ChaosRun>(root, 'chaos-standby')
+  const chaosLocal = latestResultsFile<ChaosRun>(root, 'chaos-local')
+  const clusterRecovery = latestResultsFile<ClusterRecoveryRun>(root, 'cluster-recovery')
+  const operator = latestResultsFile<OperatorRun>(root, 'operator')
+  const soak = latestResultsFile<SoakRun>(root, 'soak')
   const experiments: Record<string, Experiment> = {
     ...primary.experiments,
+    ...(clusterRecovery ? { 'cluster-recovery': clusterRecoveryExperiment(clusterRecovery) } : {}),
     ...(cluster ? { 'cluster-standby': clusterStandbyExperiment(cluster) } : {}),
+    ...(chaosLocal ? { 'chaos-local': chaosExperiment(chaosLocal) } : {}),
     ...(chaos ? { 'chaos-standby': chaosExperiment(chaos) } : {}),
+    ...(soak ? { soak: soakExperiment(soak) } : {}),
+    ...(operator ? { operator: operatorExperiment(operator) } : {}),
   }
   const byKey = new Map(Object.values(experiments).flatMap((e) => e.figures.map((f) => [f.key, f] as const)))
   lines.push('## Goals', '', '| goal | measured | |', '| --- | --- | --- |')
@@ -291,6 +335,23 @@ export async function writeReport(root: string, runs: { full?: BenchRun | Compos
       lines.push('| figure | value | unit | details |', '| --- | ---: | --- | --- |')
       for (const f of single) lines.push(`| ${f.label} | ${fmt(f.value!)} | ${f.unit} | ${details(f)} |`)
       lines.push('')
+    }
+    for (const [i, ser] of (e.series ?? []).entries()) {
+      const chart = await svg({
+        $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+        width: 520,
+        height: 220,
+        title: ser.title,
+        data: { values: ser.points },
+        mark: { type: 'line', point: false },
+        encoding: {
+          x: { field: 'x', type: 'quantitative', title: ser.x },
+          y: { field: 'y', type: 'quantitative', title: ser.y },
+          color: { field: 'series', type: 'nominal', title: null },
+        },
+      })
+      writeFileSync(join(charts, `${name}-${i + 1}.svg`), chart)
+      lines.push(`![${ser.title}](bench/${name}-${i + 1}.svg)`, '')
     }
   }
   if (runs.full && runs.quick && runs.quick !== runs.full) lines.push(`The newest quick run (\`${runs.quick.id}\`, in CI) is in bench/results/ beside it.`, '')

@@ -14,9 +14,19 @@ export interface Figure {
   params?: Record<string, string | number | boolean>
 }
 
+/** Values over time, drawn as lines (one per series). */
+export interface Series {
+  title: string
+  x: string
+  y: string
+  points: { x: number; y: number; series: string }[]
+}
+
 export interface Experiment {
   title: string
   figures: Figure[]
+  /** Drawn as line charts below the figures. */
+  series?: Series[]
   /** What the reader should know about how it was measured. */
   method: string
   error?: string

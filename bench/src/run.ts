@@ -15,6 +15,7 @@ import { brokerCeiling } from './experiments/ceiling.js'
 import { exactlyOnce } from './experiments/eos.js'
 import { kafkaStreamsPeer } from './experiments/kstreams/index.js'
 import { localRecovery } from './experiments/recovery.js'
+import { snapshotsUnderLoad } from './experiments/snapshots.js'
 import { steadyState } from './experiments/steady.js'
 import { standbyFailover } from './experiments/standby/index.js'
 import { localVsGlobal, snapshotModes } from './experiments/strategies.js'
@@ -45,6 +46,7 @@ if (!args['report-only']) {
     recovery: () => localRecovery({ root, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], trials: mode === 'full' ? 20 : 5, tail: 5000, port: Number(args.port) + 100 }),
     underload: (brokers) => recoveryUnderLoad({ brokers, sizes: mode === 'full' ? [10_000, 100_000, 1_000_000, 10_000_000] : [10_000, 100_000], kills: mode === 'full' ? 100 : 2, pressureKills: mode === 'full' ? 30 : 2, backlog: mode === 'full' ? 200_000 : 30_000, drains: mode === 'full' ? 3 : 1, httpBase: 24_000, say }),
     standby: (brokers) => standbyFailover({ root, brokers, kills: mode === 'full' ? 50 : 5, theirKills: mode === 'full' ? 10 : 2, rate: mode === 'full' ? 2000 : 500, backlog: mode === 'full' ? 300_000 : 50_000, costRounds: mode === 'full' ? 3 : 1, sizes: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000], httpBase: 24_500 }),
+    snapshots: (brokers) => snapshotsUnderLoad({ brokers, sizes: mode === 'full' ? [1_000_000, 10_000_000] : [100_000], rate: mode === 'full' ? 10_000 : 2000, seconds: mode === 'full' ? 120 : 10, snapshotIntervalMs: mode === 'full' ? 2000 : 1000, httpBase: 24_800, say }),
     modes: (brokers) => snapshotModes({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 30 : 6, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
     strategies: (brokers) => localVsGlobal({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 20 : 5, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
     eos: (brokers) => exactlyOnce({ brokers, trials: mode === 'full' ? 5 : 1, rate: mode === 'full' ? 1000 : 500, backlog: mode === 'full' ? 200_000 : 30_000, drains: mode === 'full' ? 10 : 1, httpBase: 26_000 }),

@@ -9,10 +9,14 @@
  * --kills is per round. Prints every kill, then the time to recover (old pod
  * gone from the API → the replacement's first committed transaction) per
  * round and over all kills. Last line:
- * kills=N lost=L duplicated=D ttr_p50_ms=X ttr_p95_ms=Y. Exits non-zero if any
- * check of the test failed.
+ * kills=N lost=L duplicated=D ttr_p50_ms=X ttr_p95_ms=Y. Every kill and the
+ * verdict go to bench/results/<id>-cluster-recovery.json, which the benchmark
+ * report renders. Exits non-zero if any check of the test failed.
  */
 import { parseArgs } from 'node:util'
+import { currentCommit, describeHost, saveResultsFile, type ClusterRecoveryRun } from '@ridepulse/testkit'
+import { SHARDS } from './constants.js'
+import { repoRoot } from './kube.js'
 import { optionsFromEnv, percentile, runE2e, type E2eReport } from './scenario.js'
 
 const { values: args } = parseArgs({
@@ -50,9 +54,31 @@ function failures(r: E2eReport): string[] {
   return out
 }
 
+/** The run as a results file of the benchmark report. */
+function resultsOf(r: E2eReport, o: { rate: number }, startedAt: Date, problems: string[]): ClusterRecoveryRun {
+  return {
+    id: startedAt.toISOString().replace(/[:.]/g, '-'),
+    kind: 'cluster-recovery',
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    commit: currentCommit(repoRoot),
+    host: describeHost(),
+    shards: SHARDS,
+    rate: o.rate,
+    kills: r.kills.map((k) => ({
+      round: k.round, shard: k.shard, ttrMs: k.ttrMs, startedMs: k.startedMs, readyMs: k.readyMs, recordedMs: k.recorded.timeToRecoverMs ?? null,
+      kubeletNudged: k.kubeletNudged, snapshotKind: k.worker.snapshotKind, replayedRecords: k.worker.replayedRecords,
+    })),
+    verdict: { lost: r.verdict.lost, duplicated: r.verdict.duplicated, windows: r.verdict.windows, sent: r.load.sent },
+    failedChecks: problems,
+  }
+}
+
 let code = 1
 try {
-  const report = await runE2e(optionsFromEnv(env, log))
+  const startedAt = new Date()
+  const options = optionsFromEnv(env, log)
+  const report = await runE2e(options)
   const line = (label: string, v: number[]) =>
     log(`${label}: n=${v.length} p50=${percentile(v, 0.5)} ms p95=${percentile(v, 0.95)} ms min=${Math.min(...v)} ms max=${Math.max(...v)} ms`)
   for (const round of new Set(report.kills.map((k) => k.round))) {
@@ -66,6 +92,7 @@ try {
   log(`durations: ${Object.entries(report.durationsMs).map(([k, v]) => `${k} ${v} ms`).join(', ')}; events sent ${report.load.sent}`)
   const problems = failures(report)
   for (const p of problems) log(`FAILED: ${p}`)
+  log(`results in ${saveResultsFile(repoRoot, resultsOf(report, options, startedAt, problems))}`)
   const ttr = report.kills.map((k) => k.ttrMs)
   process.stdout.write(`kills=${ttr.length} lost=${report.verdict.lost} duplicated=${report.verdict.duplicated} ttr_p50_ms=${percentile(ttr, 0.5)} ttr_p95_ms=${percentile(ttr, 0.95)}\n`)
   code = problems.length === 0 ? 0 : 1

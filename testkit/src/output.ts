@@ -118,6 +118,11 @@ export class LatencyTracker {
     }
   }
 
+  /** The samples so far, handed over and forgotten (a long run keeps them a minute at a time). */
+  take(): number[] {
+    return this.samples.splice(0)
+  }
+
   visible(key: string, grew: number, atMs: number): void {
     for (const producedAt of (this.#pending.get(key) ?? []).splice(0, grew)) if (producedAt >= this.fromMs) this.samples.push(atMs - producedAt)
   }

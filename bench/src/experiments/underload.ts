@@ -32,9 +32,9 @@ export interface UnderLoadOptions {
 /** Records OpA has taken from `orders` so far (the sum of its positions). */
 const opaPosition = async (port: number) => Object.values((await getJson<{ partitions: Record<string, number> }>(port, '/status')).partitions).reduce((a, b) => a + b, 0)
 
-type KillKind = 'outside' | 'in-transaction'
+export type KillKind = 'outside' | 'in-transaction'
 
-interface Kill {
+export interface Kill {
   shard: number
   kind: KillKind
   /** From the process's death. */
@@ -42,6 +42,8 @@ interface Kill {
   caughtUp: number
   /** The replacement's own start: spawned → ready (fence, state checked and loaded, tail replayed, input resumed). */
   spawnToReady: number
+  /** Where the time went: Node's start and the worker's own before its recovery began, then the recovery's phases, then ready → first commit. */
+  phases: { start: number; fence: number; snapshotLoad: number; replay: number; resume: number; toFirstCommit: number }
   /** OpA's rate from the kill to caught up, against the second before (‰). */
   opaRatio: number | undefined
 }
@@ -53,7 +55,7 @@ interface Kill {
  * sent and the transaction not committed yet, so its replacement's fence
  * must have the coordinator abort it. Times run from the death.
  */
-async function killAndRecover(p: LocalPipeline, shard: number, kind: KillKind, lagLimit: number): Promise<Kill> {
+export async function killAndRecover(p: LocalPipeline, shard: number, kind: KillKind, lagLimit: number): Promise<Kill> {
   const opa = p.opa.get(0)!
   const before0 = await opaPosition(opa.port)
   await sleep(1000)
@@ -69,6 +71,8 @@ async function killAndRecover(p: LocalPipeline, shard: number, kind: KillKind, l
   const r = p.startOpb(shard)
   const readyAt = await waitReady(r, 600_000)
   const firstCommitAt = await firstCommitAfterRecovery(r.port, 120_000)
+  const rec = (await getJson<{ lastRecovery: { startedAt: number; phasesMs: Record<'fence' | 'snapshotLoad' | 'replay' | 'resume', number> } }>(r.port, '/status')).lastRecovery
+  const phases = { start: rec.startedAt - r.startedAt, ...rec.phasesMs, toFirstCommit: firstCommitAt - readyAt }
   let upAt = 0
   for (const deadline = Date.now() + 300_000; !upAt; await sleep(20)) {
     if (Date.now() > deadline) throw new Error(`${r.name} did not catch up within 5 minutes of its restart; see ${r.logFile}`)
@@ -77,7 +81,7 @@ async function killAndRecover(p: LocalPipeline, shard: number, kind: KillKind, l
   }
   const steadyRate = before1 - before0
   const during = ((await opaPosition(opa.port)) - atKill) / ((upAt - diedAt) / 1000)
-  return { shard, kind, firstCommit: firstCommitAt - diedAt, caughtUp: upAt - diedAt, spawnToReady: readyAt - r.startedAt, opaRatio: steadyRate > 0 ? (during / steadyRate) * 1000 : undefined }
+  return { shard, kind, firstCommit: firstCommitAt - diedAt, caughtUp: upAt - diedAt, spawnToReady: readyAt - r.startedAt, phases, opaRatio: steadyRate > 0 ? (during / steadyRate) * 1000 : undefined }
 }
 
 const shuffled = (xs: number[], rng: ReturnType<typeof createRng>) => {
@@ -90,6 +94,12 @@ const shuffled = (xs: number[], rng: ReturnType<typeof createRng>) => {
 }
 
 const p95 = (xs: number[]) => summarize(xs).p95
+
+/** The median of each phase over some kills, `<phase>P50` in ms. */
+function phaseMedians(ks: Kill[]): Record<string, number> {
+  const names = ['start', 'fence', 'snapshotLoad', 'replay', 'resume', 'toFirstCommit'] as const
+  return Object.fromEntries(names.map((n) => [`${n}P50`, Math.round(summarize(ks.map((k) => k.phases[n])).p50)]))
+}
 
 /**
  * Time to recover as a user means it: one pipeline (OpA ×1, one OpB shard
@@ -172,7 +182,7 @@ export async function recoveryUnderLoad(o: UnderLoadOptions): Promise<Experiment
       figures.push(
         { key: `underload.firstCommit.${keys}`, label: `${keys.toLocaleString('en')} keys: death → first committed transaction`, unit: 'ms', summary: summarize(at.map((k) => k.firstCommit)), params },
         { key: `underload.caughtUp.${keys}`, label: `${keys.toLocaleString('en')} keys: death → caught up`, unit: 'ms', summary: summarize(at.map((k) => k.caughtUp)), params },
-        { key: `underload.ready.${keys}`, label: `${keys.toLocaleString('en')} keys: the replacement's spawn → ready (a phase)`, unit: 'ms', summary: summarize(at.map((k) => k.spawnToReady)), params },
+        { key: `underload.ready.${keys}`, label: `${keys.toLocaleString('en')} keys: the replacement's spawn → ready (a phase)`, unit: 'ms', summary: summarize(at.map((k) => k.spawnToReady)), params: { ...params, ...phaseMedians(at) } },
       )
     }
     for (const kind of ['outside', 'in-transaction'] as const) {
@@ -192,7 +202,7 @@ export async function recoveryUnderLoad(o: UnderLoadOptions): Promise<Experiment
         `One pipeline, OpA ×1 and OpB ×${shards}, each shard holding a history of ${o.sizes.map((k) => k.toLocaleString('en')).join(', ')} live windows (in its changelog and a snapshot on its volume). ` +
         `Its maximum is measured first on the same shape (a backlog of ${o.backlog.toLocaleString('en')} events drained ${o.drains} time${o.drains === 1 ? '' : 's'}, the median); then under ${Math.round(HALF * 100)}% of it, ${rate.toLocaleString('en')} events/s of generated traffic, ` +
         `${o.kills} rounds each kill every shard once in a random order (so the sizes are interleaved), and restart it at once as a supervisor would; even rounds SIGKILL it from outside wherever its commit cycle is, odd rounds make it kill itself (SIGKILL) with the records of a transaction sent and not committed, so the replacement's fence must have the transaction aborted. ` +
-        'Times run from the death (the exit as this harness sees it) to the replacement\'s first committed transaction, and to caught up (its input lag back under two commit intervals of the shard\'s traffic); the replacement\'s spawn → ready is a phase of it. ' +
+        'Times run from the death (the exit as this harness sees it) to the replacement\'s first committed transaction, and to caught up (its input lag back under two commit intervals of the shard\'s traffic); the replacement\'s spawn → ready is a phase of it, with the medians of its own phases beside it (Node\'s start until the recovery begins, fence, snapshot load, changelog replay, input resumed, then ready → first commit). ' +
         `Then the load goes to ${Math.round(PRESSURE * 100)}% of the maximum (${pressureRate.toLocaleString('en')} events/s) and a random shard is killed ${o.pressureKills} times: OpA's rate from the kill to caught up against its rate in the second before. OpA is never killed. Last, the verifier checks every window against the raw input.`,
       figures,
     }
