@@ -96,8 +96,11 @@ try {
         say(`minute ${minute}: ${s.n} events, latency p50 ${s.p50} ms, p99 ${s.p99} ms; memory ${Object.entries(rss).map(([k, v]) => `${k} ${v} MB`).join(', ')}`)
         nextMinuteAt += 60_000
       }
-      await sleep(SAMPLE_S * 1000)
+      await sleep(Math.max(0, Math.min(SAMPLE_S * 1000, end - Date.now())))
     }
+    // What the last (possibly short) minute saw.
+    const rest = summarize(probe.tracker.take())
+    if (rest.n > 0) run.latency.push({ minute: minute + 1, n: rest.n, p50: rest.p50, p99: rest.p99, max: rest.max })
   })()
   const rng = createRng(21)
   const lagLimit = Math.max(50, Math.ceil((rate / shards) * 0.2))
