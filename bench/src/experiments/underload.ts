@@ -42,7 +42,7 @@ export interface Kill {
   caughtUp: number
   /** The replacement's own start: spawned → ready (fence, state checked and loaded, tail replayed, input resumed). */
   spawnToReady: number
-  /** Where the time went: Node's start and the worker's own before its recovery began, then the recovery's phases, then ready → first commit. */
+  /** Where the time went: Node's start and the bundle's load (spawn → ready less the recovery's phases), the recovery's phases, then ready → first commit. */
   phases: { start: number; fence: number; snapshotLoad: number; replay: number; resume: number; toFirstCommit: number }
   /** OpA's rate from the kill to caught up, against the second before (‰). */
   opaRatio: number | undefined
@@ -71,8 +71,10 @@ export async function killAndRecover(p: LocalPipeline, shard: number, kind: Kill
   const r = p.startOpb(shard)
   const readyAt = await waitReady(r, 600_000)
   const firstCommitAt = await firstCommitAfterRecovery(r.port, 120_000)
-  const rec = (await getJson<{ lastRecovery: { startedAt: number; phasesMs: Record<'fence' | 'snapshotLoad' | 'replay' | 'resume', number> } }>(r.port, '/status')).lastRecovery
-  const phases = { start: rec.startedAt - r.startedAt, ...rec.phasesMs, toFirstCommit: firstCommitAt - readyAt }
+  const rec = (await getJson<{ lastRecovery: { phasesMs: Record<'fence' | 'snapshotLoad' | 'replay' | 'resume', number> } }>(r.port, '/status')).lastRecovery
+  // The worker's recovery starts with its process; its phases leave out Node's start and the bundle's load, which is the rest of spawn → ready.
+  const inPhases = rec.phasesMs.fence + rec.phasesMs.snapshotLoad + rec.phasesMs.replay + rec.phasesMs.resume
+  const phases = { start: Math.max(0, readyAt - r.startedAt - inPhases), ...rec.phasesMs, toFirstCommit: firstCommitAt - readyAt }
   let upAt = 0
   for (const deadline = Date.now() + 300_000; !upAt; await sleep(20)) {
     if (Date.now() > deadline) throw new Error(`${r.name} did not catch up within 5 minutes of its restart; see ${r.logFile}`)
