@@ -1,6 +1,6 @@
 import type { ChaosRun, ClusterRecoveryRun, ClusterStandbyRun, OperatorRun, SoakRun } from '@ridepulse/testkit'
 import type { Experiment, Figure, Series } from './results.js'
-import { summarize } from './stats.js'
+import { medianBy, summarize } from './stats.js'
 
 /**
  * The newest cluster standby run (e2e/local.sh standby) as an experiment of
@@ -96,7 +96,7 @@ export function operatorExperiment(run: OperatorRun): Experiment {
 }
 
 /** The median of a list (the lower middle of an even count); 0 when empty. */
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] ?? 0
+const median = (xs: number[]) => (xs.length ? medianBy(xs, (x) => x) : 0)
 
 /** The first and the last tenth of a run's samples, at least one each. */
 const tenths = <T>(xs: T[]): [T[], T[]] => {

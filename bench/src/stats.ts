@@ -21,3 +21,6 @@ export function summarize(samplesMs: number[]): Summary {
   h.destroy()
   return s
 }
+
+/** The middle element by `by` (the lower middle of an even count). */
+export const medianBy = <T>(xs: readonly T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor((xs.length - 1) / 2)]!

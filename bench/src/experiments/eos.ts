@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { awaitVerdict, createRng, LocalPipeline, startLoad, waitReady, type WorkerProcess } from '@ridepulse/testkit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Experiment, Figure } from '../results.js'
-import { drainRate, medianBy, type DrainResult } from './steady.js'
+import { drainRate, type DrainResult } from './steady.js'
+import { medianBy } from '../stats.js'
 import { eventTimeRule } from '@ridepulse/contracts'
 
 const WINDOW = 4000

@@ -7,11 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { ensureTopics, PlainProducer } from '@ridepulse/kafka'
 import { pipelineTopics } from '@ridepulse/worker'
 import type { Experiment, Figure } from '../results.js'
-import { summarize } from '../stats.js'
+import { medianBy, summarize } from '../stats.js'
 import { producerCeiling } from './ceiling.js'
-
-/** The middle element by `by` (the lower middle of an even count). */
-export const medianBy = <T>(xs: readonly T[], by: (x: T) => number): T => [...xs].sort((a, b) => by(a) - by(b))[Math.floor((xs.length - 1) / 2)]!
 
 const env = (windowMs: number): WorkerEnv => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' })
 

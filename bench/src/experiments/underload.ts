@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { awaitVerdict, createRng, firstCommitAfterRecovery, getJson, LocalPipeline, startLoad, waitReady, type WorkerEnv, type WorkerProcess } from '@ridepulse/testkit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Experiment, Figure } from '../results.js'
-import { summarize } from '../stats.js'
+import { medianBy, summarize } from '../stats.js'
 import { eventTimeRule } from '@ridepulse/contracts'
 import { buildShardHistory } from '../worker/history.js'
-import { drainRate, medianBy } from './steady.js'
+import { drainRate } from './steady.js'
 
 const WINDOW = 4000
 /** Of the maximum: the load the kills are measured under, and the load near saturation OpA's rate is checked at. */
