@@ -13,6 +13,9 @@ import { isFinal, supportedEventTime, windowStart, type EventTimeRule, type Ride
  * event the pipeline declared late that the rule does not make late is
  * accepted only with a watermark ahead of the rule's at that point and past
  * its window: it is counted apart, as late by idleness.
+ *
+ * The judge sees one event at a time and keeps only each shard's watermark
+ * and the declarations not yet matched, so a run of any length fits.
  */
 
 /** What the late topic says of one event. */
@@ -30,8 +33,6 @@ export interface InputEvent extends RideEvent {
 }
 
 export interface LatenessVerdict {
-  /** The events left out of the truth: late by the rule, or by an accepted idle advance. */
-  late: Set<RideEvent>
   byRule: number
   byIdle: number
   /** Events the rule makes late that the pipeline did not declare late (so it counted them). */
@@ -41,74 +42,93 @@ export interface LatenessVerdict {
   problems: string[]
 }
 
+/** Why an event is left out of the truth, if it is. */
+export type Lateness = 'rule' | 'idle' | undefined
+
 const MAX_PROBLEMS = 20
 
-export function judgeLateness(shardInputs: readonly (readonly InputEvent[])[], declared: readonly DeclaredLate[], rule: EventTimeRule): LatenessVerdict {
+export class LatenessJudge {
   // A declaration names its event by position when it can: an upstream that
   // retries sends can put two copies of one event in the input, and only
   // the position says which of them was declared late.
-  const atPosition = new Map<string, DeclaredLate>()
-  const pending = new Map<string, DeclaredLate[]>()
-  for (const d of declared) {
-    if (d.shard !== undefined && d.offset !== undefined) {
-      atPosition.set(`${d.shard}:${d.offset}`, d)
-      continue
-    }
-    const list = pending.get(d.eventId)
-    if (list) list.push(d)
-    else pending.set(d.eventId, [d])
-  }
-  const declaredFor = (shard: number, e: InputEvent): DeclaredLate | undefined => {
-    const key = `${shard}:${e.offset}`
-    const d = e.offset === undefined ? undefined : atPosition.get(key)
-    if (d) {
-      atPosition.delete(key)
-      return d
-    }
-    return pending.get(e.eventId)?.shift()
-  }
-  const v: LatenessVerdict = { late: new Set(), byRule: 0, byIdle: 0, missed: 0, unjustified: 0, problems: [] }
-  const problem = (text: string): void => {
-    if (v.problems.length < MAX_PROBLEMS) v.problems.push(text)
-  }
-  const final = (start: number, watermark: number) => isFinal(start, rule.windowSizeMs, rule.allowedLatenessMs, watermark)
+  private readonly atPosition = new Map<string, DeclaredLate>()
+  private readonly pending = new Map<string, DeclaredLate[]>()
+  private readonly shards = new Map<number, { watermark: number; maxTs: number }>()
+  private readonly v: LatenessVerdict = { byRule: 0, byIdle: 0, missed: 0, unjustified: 0, problems: [] }
 
-  shardInputs.forEach((events, shard) => {
-    let watermark = -Infinity
-    let maxTs = -Infinity
-    for (const e of events) {
-      const start = windowStart(e.ts, rule.windowSizeMs)
-      const said = declaredFor(shard, e)
-      if (final(start, watermark)) {
-        v.late.add(e)
-        v.byRule++
-        if (!said) {
-          v.missed++
-          problem(`shard ${shard}: event ${e.eventId} (${new Date(e.ts).toISOString()}) is late by the rule (watermark ${new Date(watermark).toISOString()}) but was counted`)
-        }
+  constructor(
+    declared: readonly DeclaredLate[],
+    private readonly rule: EventTimeRule,
+  ) {
+    for (const d of declared) {
+      if (d.shard !== undefined && d.offset !== undefined) {
+        this.atPosition.set(`${d.shard}:${d.offset}`, d)
         continue
       }
-      if (said) {
-        if (said.watermark > watermark && final(start, said.watermark)) {
-          v.late.add(e)
-          v.byIdle++
-          continue
-        }
-        v.unjustified++
-        problem(`shard ${shard}: event ${e.eventId} (${new Date(e.ts).toISOString()}) declared late at watermark ${said.watermark}, which the rule (${watermark}) and its window do not support`)
-      }
-      maxTs = Math.max(maxTs, supportedEventTime(e))
-      watermark = Math.max(watermark, maxTs - rule.outOfOrdernessMs)
+      const list = this.pending.get(d.eventId)
+      if (list) list.push(d)
+      else this.pending.set(d.eventId, [d])
     }
-  })
-  for (const [eventId, left] of pending) {
-    if (left.length === 0) continue
-    v.unjustified += left.length
-    problem(`event ${eventId} declared late ${left.length} more time(s) than it is in the shards' input`)
   }
-  for (const [position, d] of atPosition) {
-    v.unjustified++
-    problem(`event ${d.eventId} declared late at shard:offset ${position}, where the shards' input does not hold it`)
+
+  /** The next event of `shard`'s input (each shard's events in offset order): late by the rule, by idleness, or counted. */
+  judge(shard: number, e: InputEvent): Lateness {
+    let s = this.shards.get(shard)
+    if (!s) this.shards.set(shard, (s = { watermark: -Infinity, maxTs: -Infinity }))
+    const start = windowStart(e.ts, this.rule.windowSizeMs)
+    const said = this.declaredFor(shard, e)
+    if (this.final(start, s.watermark)) {
+      this.v.byRule++
+      if (!said) {
+        this.v.missed++
+        this.problem(`shard ${shard}: event ${e.eventId} (${new Date(e.ts).toISOString()}) is late by the rule (watermark ${new Date(s.watermark).toISOString()}) but was counted`)
+      }
+      return 'rule'
+    }
+    if (said) {
+      if (said.watermark > s.watermark && this.final(start, said.watermark)) {
+        this.v.byIdle++
+        return 'idle'
+      }
+      this.v.unjustified++
+      this.problem(`shard ${shard}: event ${e.eventId} (${new Date(e.ts).toISOString()}) declared late at watermark ${said.watermark}, which the rule (${s.watermark}) and its window do not support`)
+    }
+    s.maxTs = Math.max(s.maxTs, supportedEventTime(e))
+    s.watermark = Math.max(s.watermark, s.maxTs - this.rule.outOfOrdernessMs)
+    return undefined
   }
-  return v
+
+  /** The verdict, once every shard's input has been judged: declarations left over name events no input holds. */
+  finish(): LatenessVerdict {
+    for (const [eventId, left] of this.pending) {
+      if (left.length === 0) continue
+      this.v.unjustified += left.length
+      this.problem(`event ${eventId} declared late ${left.length} more time(s) than it is in the shards' input`)
+    }
+    for (const [position, d] of this.atPosition) {
+      this.v.unjustified++
+      this.problem(`event ${d.eventId} declared late at shard:offset ${position}, where the shards' input does not hold it`)
+    }
+    this.pending.clear()
+    this.atPosition.clear()
+    return this.v
+  }
+
+  private declaredFor(shard: number, e: InputEvent): DeclaredLate | undefined {
+    const key = `${shard}:${e.offset}`
+    const d = e.offset === undefined ? undefined : this.atPosition.get(key)
+    if (d) {
+      this.atPosition.delete(key)
+      return d
+    }
+    return this.pending.get(e.eventId)?.shift()
+  }
+
+  private final(start: number, watermark: number): boolean {
+    return isFinal(start, this.rule.windowSizeMs, this.rule.allowedLatenessMs, watermark)
+  }
+
+  private problem(text: string): void {
+    if (this.v.problems.length < MAX_PROBLEMS) this.v.problems.push(text)
+  }
 }

@@ -1,8 +1,8 @@
-import { decodeEvent, decodeOutput, type OutputRecord } from '@ridepulse/contracts'
+import { decodeEvent, decodeOutput } from '@ridepulse/contracts'
+import { endOffsets, type ConsumedRecord, type KafkaSettings } from '@ridepulse/kafka'
 import type { DeclaredLate, InputEvent } from './lateness.js'
-import { verifyOutput, type VerifyReport, type VerifyRule } from './verify.js'
-import { readToEnd, type KafkaSettings } from '@ridepulse/kafka'
-import { readWholeTopic } from './read-topic.js'
+import { readWholeTopic, streamPartition } from './read-topic.js'
+import { InputDiff, Verification, type VerifyReport, type VerifyRule } from './verify.js'
 
 export interface VerifierReport extends VerifyReport {
   /** Output records decodeOutput refused: the pipeline wrote something it should not have. */
@@ -27,9 +27,11 @@ function readLate(value: Buffer | null): DeclaredLate | undefined {
 }
 
 /**
- * Reads the raw, enriched, late and output topics whole (read_committed),
- * decides lateness itself from each shard's input and the event-time rule,
- * and checks the output against the truth computed from the raw input.
+ * Reads the raw, enriched, late and output topics (read_committed), decides
+ * lateness itself from each shard's input and the event-time rule, and
+ * checks the output against the truth computed from the raw input. The
+ * late topic is read whole; the others stream through `Verification`, so a
+ * run of tens of millions of events is checked in the memory of its windows.
  */
 export async function runVerifier(
   settings: KafkaSettings,
@@ -37,14 +39,12 @@ export async function runVerifier(
   partitions: { orders: number; shards: number },
   rule: VerifyRule,
 ): Promise<VerifierReport> {
-  // The output is read first: everything final in it was computed from input
-  // that is already in the other topics when they are read after it.
-  const outputRecords = await readWholeTopic(settings, topics.output, partitions.shards)
-  const [raw, lateRecords, ...inputs] = await Promise.all([
-    readWholeTopic(settings, topics.orders, partitions.orders),
-    readWholeTopic(settings, topics.late, partitions.shards),
-    ...Array.from({ length: partitions.shards }, (_, s) => readToEnd(settings, topics.enriched, s)),
-  ])
+  // The output's end is taken first: everything final in it was computed
+  // from input that is already in the other topics when their ends are
+  // taken after it. Every read then stops at the end taken here.
+  const outputEnds = await endOffsets(settings, topics.output, partitions.shards)
+  const lateRecords = await readWholeTopic(settings, topics.late, partitions.shards)
+  const [rawEnds, inputEnds] = await Promise.all([endOffsets(settings, topics.orders, partitions.orders), endOffsets(settings, topics.enriched, partitions.shards)])
 
   const declaredLate: DeclaredLate[] = []
   let unreadableLate = 0
@@ -54,30 +54,54 @@ export async function runVerifier(
     else declaredLate.push(late)
   }
 
+  const v = new Verification(rule, declaredLate)
   let undecodableInput = 0
-  const shardInputs: InputEvent[][] = inputs.map((records) =>
-    records.flatMap((r) => {
-      const e = decodeEvent(r.value)
-      if (!e) undecodableInput++
-      return e ? [{ ...e, offset: r.offset }] : []
-    }),
-  )
-
-  const output: OutputRecord[] = []
   let undecodableOutput = 0
-  for (const r of outputRecords) {
-    if (!r.value) {
-      undecodableOutput++
-      continue
-    }
-    try {
-      output.push(decodeOutput(r.value))
-    } catch {
-      undecodableOutput++ // reported below, and the verdict fails
+  const eachInput = (take: (e: InputEvent) => void, counting: boolean) => (records: readonly ConsumedRecord[]) => {
+    for (const r of records) {
+      const e = decodeEvent(r.value)
+      if (e) take({ ...e, offset: r.offset })
+      else if (counting) undecodableInput++
     }
   }
+  const readRaw = (take: (value: Buffer | null, timestamp: number) => void) =>
+    rawEnds.map((end, p) =>
+      streamPartition(settings, topics.orders, p, end, (records) => {
+        for (const r of records) take(r.value, r.timestamp)
+      }),
+    )
 
-  const report = verifyOutput({ raw, shardInputs, declaredLate, output, rule })
+  await Promise.all([
+    // Output partitions one after another, so a window's records are seen in one order.
+    (async () => {
+      for (let p = 0; p < partitions.shards; p++) {
+        await streamPartition(settings, topics.output, p, outputEnds[p] ?? 0, (records) => {
+          for (const r of records) {
+            try {
+              if (!r.value) throw new Error('no value')
+              v.addOutput(decodeOutput(r.value))
+            } catch {
+              undecodableOutput++ // reported below, and the verdict fails
+            }
+          }
+        })
+      }
+    })(),
+    ...readRaw((value, timestamp) => v.addRaw(value, timestamp)),
+    ...inputEnds.map((end, s) => streamPartition(settings, topics.enriched, s, end, eachInput((e) => v.addInput(s, e), true))),
+  ])
+
+  // Where the two inputs differ, a second reading of the same ranges names the events, if they are few enough to hold.
+  const mismatched = v.mismatchedWindows()
+  let diff: ReturnType<InputDiff['result']> | undefined
+  const events = [...mismatched.values()].reduce((sum, w) => sum + w.raw + w.input, 0)
+  if (mismatched.size > 0 && events <= InputDiff.MAX_EVENTS) {
+    const d = new InputDiff(new Set(mismatched.keys()), rule)
+    await Promise.all([...readRaw((value, timestamp) => d.addRaw(value, timestamp)), ...inputEnds.map((end, s) => streamPartition(settings, topics.enriched, s, end, eachInput((e) => d.addInput(e), false)))])
+    diff = d.result()
+  }
+
+  const report = v.finish(diff)
   const problems = [...report.problems]
   if (undecodableOutput > 0) problems.unshift(`${undecodableOutput} output records could not be decoded`)
   if (unreadableLate > 0) problems.unshift(`${unreadableLate} late records carry no eventId or watermark`)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { type OutputRecord, parseRawEvent, type RideEvent } from '@ridepulse/contracts'
 import type { DeclaredLate, InputEvent } from './lateness.js'
-import { verifyOutput, type VerifyInput, type VerifyReport, type VerifyRule } from './verify.js'
+import { Verification, verifyOutput, type VerifyInput, type VerifyReport, type VerifyRule } from './verify.js'
 
 const W = 60_000
 const t0 = Date.UTC(2026, 10, 22, 12, 0, 0)
@@ -180,10 +180,44 @@ describe('verifyOutput', () => {
     ['a valid event missing from the shards\' input', (e) => [e[0]!.slice(1)]],
     ['an event twice in the shards\' input', (e) => [[...e[0]!, e[0]![0]!]]],
     ['an event OpA normalized differently', (e) => [e[0]!.map((x, i) => (i === 0 ? { ...x, zone: 'harbour' } : x))]],
-  ])('catches %s', (_name, damage) => {
+    ['an event with another id in the same window (equal counts)', (e) => [e[0]!.map((x, i) => (i === 0 ? { ...x, eventId: 'h1-other' } : x))]],
+  ])('catches %s, and names the event', (_name, damage) => {
     const r = verify({ raw: input, output: exact, shardInputs: damage(oneShard(input)) })
     expect(r.ok).toBe(false)
     expect(r.inputMismatch).toBeGreaterThan(0)
+    expect(r.problems.join('\n')).toMatch(/valid raw event h1\|harbor\|requested\|.* missing 1 time|shards' input holds 1 event\(s\) h1\|/)
+  })
+
+  describe('streamed, without the second reading', () => {
+    const streamed = (shardInput: RideEvent[]) => {
+      const v = new Verification(LENIENT, [])
+      for (const r of input) v.addRaw(r.value, r.timestamp)
+      for (const e of shardInput) v.addInput(0, e)
+      for (const o of exact) v.addOutput(o)
+      return { mismatched: v.mismatchedWindows(), report: v.finish() }
+    }
+
+    it('agrees with the arrays when the inputs match', () => {
+      const { mismatched, report } = streamed(oneShard(input)[0]!)
+      expect(mismatched.size).toBe(0)
+      const { truth, ...rest } = report
+      const { truth: want, ...wantRest } = verify({ raw: input, output: exact })
+      expect(rest).toEqual(wantRest)
+      expect(truth).toEqual(want)
+    })
+
+    it('tells the windows apart by count, and by fingerprint where the counts are equal', () => {
+      const [first, ...others] = oneShard(input)[0]!
+      const short = streamed(others)
+      expect([...short.mismatched]).toEqual([[`harbor|${t0}`, { raw: 4, input: 3 }]])
+      expect(short.report).toMatchObject({ ok: false, inputMismatch: 1 })
+      expect(short.report.problems[0]).toBe(`harbor|${t0}: 4 valid raw event(s), 3 in the shards' input`)
+
+      const renamed = streamed([{ ...first!, eventId: 'h1-other' }, ...others])
+      expect([...renamed.mismatched]).toEqual([[`harbor|${t0}`, { raw: 4, input: 4 }]])
+      expect(renamed.report).toMatchObject({ ok: false, inputMismatch: 1 })
+      expect(renamed.report.problems[0]).toMatch(/not the same ones/)
+    })
   })
 
   it('keeps only the first 20 problems but counts them all', () => {

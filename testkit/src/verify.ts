@@ -1,10 +1,17 @@
-import { countEvents, DEFAULT_MAX_FUTURE_SKEW_MS, parseRawEvent, parseWindowKey, windowKey, windowStart, type Counts, type EventTimeRule, type OutputRecord, type RideEvent } from '@ridepulse/contracts'
-import { judgeLateness, type DeclaredLate, type InputEvent } from './lateness.js'
+import { DEFAULT_MAX_FUTURE_SKEW_MS, parseRawEvent, parseWindowKey, windowKey, windowStart, type Counts, type EventTimeRule, type OutputRecord, type RideEvent } from '@ridepulse/contracts'
+import { LatenessJudge, type DeclaredLate, type InputEvent } from './lateness.js'
 
 /**
  * The ground-truth check every crash test ends with: counts computed
  * independently from the raw input, compared with what a read_committed
  * reader of the output topic sees.
+ *
+ * It streams: `Verification` takes the raw records, each shard's input and
+ * the output one at a time and keeps only what is per window (the counts,
+ * a multiset fingerprint of the events, the output's last record), so a run
+ * of tens of millions of events is checked in the memory of its windows.
+ * Where the raw input and the shards' input differ, `InputDiff` reads the
+ * differing windows again, event by event, to name the events.
  */
 
 /** The event-time rule the pipeline ran with, OpA's future-skew bound included. */
@@ -54,7 +61,7 @@ export interface VerifyReport {
   missedLate: number
   /** Events the pipeline declared late without a watermark that supports it. */
   unjustifiedLate: number
-  /** Valid raw events missing from the shards' input, plus events there that are not valid raw events (a multiset difference). */
+  /** Valid raw events missing from the shards' input, plus events there that are not valid raw events (a multiset difference; per window by count alone past `InputDiff`'s bound). */
   inputMismatch: number
   /** The counts computed from the raw input, per `zone|windowStart` (what a final must equal). */
   truth: Map<string, Counts>
@@ -80,159 +87,288 @@ function compare(actual: Counts, truth: Counts): { below: boolean; above: boolea
   return { below, above }
 }
 
-export function verifyOutput(input: VerifyInput): VerifyReport {
-  const r: VerifyReport = {
-    windows: 0,
-    finals: 0,
-    lost: 0,
-    duplicated: 0,
-    finalsTwice: 0,
-    revViolations: 0,
-    decreasing: 0,
-    missingFinals: 0,
-    unexpected: 0,
-    validEvents: 0,
-    invalidEvents: 0,
-    lateEvents: 0,
-    lateByIdle: 0,
-    missedLate: 0,
-    unjustifiedLate: 0,
-    inputMismatch: 0,
-    truth: new Map(),
-    ok: false,
-    problems: [],
-  }
-  const problem = (text: string): void => {
-    if (r.problems.length < MAX_PROBLEMS) r.problems.push(text)
-  }
-
-  // What OpA must have written: every valid raw event, normalized, once.
-  const expected = new Map<string, number>()
-  const valid: RideEvent[] = []
-  for (const rec of input.raw) {
-    const p = parseRawEvent(rec.value, rec.timestamp, input.rule.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS)
-    if (!p.ok) {
-      r.invalidEvents++
-      continue
-    }
-    r.validEvents++
-    valid.push(p.event)
-    const k = eventIdentity(p.event)
-    expected.set(k, (expected.get(k) ?? 0) + 1)
-  }
-  for (const events of input.shardInputs) {
-    for (const e of events) {
-      const k = eventIdentity(e)
-      expected.set(k, (expected.get(k) ?? 0) - 1)
-    }
-  }
-  for (const [k, n] of expected) {
-    if (n === 0) continue
-    r.inputMismatch += Math.abs(n)
-    problem(n > 0 ? `valid raw event ${k} missing ${n} time(s) from the shards' input` : `shards' input holds ${-n} event(s) ${k} beyond the valid raw input`)
-  }
-
-  // Lateness decided here, from the shards' input and the rule.
-  const lateness = judgeLateness(input.shardInputs, input.declaredLate, input.rule)
-  r.lateEvents = lateness.late.size
-  r.lateByIdle = lateness.byIdle
-  r.missedLate = lateness.missed
-  r.unjustifiedLate = lateness.unjustified
-  for (const p of lateness.problems) problem(p)
-
-  // The truth: what the user sent (the valid raw events), less the late ones.
-  const late = new Map<string, number>()
-  for (const e of lateness.late) late.set(eventIdentity(e), (late.get(eventIdentity(e)) ?? 0) + 1)
-  const truthEvents = new Map<string, RideEvent[]>()
-  for (const e of valid) {
-    const k = eventIdentity(e)
-    const n = late.get(k) ?? 0
-    if (n > 0) {
-      late.set(k, n - 1)
-      continue
-    }
-    const key = windowKey(e.zone, windowStart(e.ts, input.rule.windowSizeMs))
-    const list = truthEvents.get(key)
-    if (list) list.push(e)
-    else truthEvents.set(key, [e])
-  }
-  const truth = new Map<string, Counts>()
-  for (const [key, events] of truthEvents) truth.set(key, countEvents(events))
-  r.windows = truth.size
-  r.truth = truth
-
-  const outputs = new Map<string, OutputRecord[]>()
-  for (const o of input.output) {
-    const key = windowKey(o.zone, o.windowStart)
-    const list = outputs.get(key)
-    if (list) list.push(o)
-    else outputs.set(key, [o])
-  }
-
-  // Window by window, oldest first, so the problems read in time order.
-  const keys = [...new Set([...truth.keys(), ...outputs.keys()])]
-    .map((key) => ({ key, ...(parseWindowKey(key) ?? { zone: key, windowStart: 0 }) }))
-    .sort((a, b) => a.windowStart - b.windowStart || (a.zone < b.zone ? -1 : a.zone > b.zone ? 1 : 0))
-
-  for (const { key, zone, windowStart: start } of keys) {
-    const name = showWindow(zone, start)
-    const records = outputs.get(key) ?? []
-    const finals = records.filter((o) => o.final)
-    r.finals += finals.length
-
-    let prev: OutputRecord | undefined
-    for (const o of records) {
-      if (prev) {
-        if (o.rev <= prev.rev) {
-          r.revViolations++
-          problem(`${name}: rev ${o.rev} after rev ${prev.rev}`)
-        }
-        const dropped = COUNT_FIELDS.filter((f) => o[f] < (prev as OutputRecord)[f])
-        if (dropped.length > 0) {
-          r.decreasing++
-          problem(`${name}: ${dropped.join(', ')} went down at rev ${o.rev} (${showCounts(prev)} → ${showCounts(o)})`)
-        }
-      }
-      prev = o
-    }
-
-    if (finals.length > 1) {
-      r.finalsTwice++
-      problem(`${name}: ${finals.length} finals (revs ${finals.map((f) => f.rev).join(', ')})`)
-    }
-
-    const want = truth.get(key)
-    if (want === undefined) {
-      if (finals.length > 0) {
-        r.unexpected++
-        problem(`${name}: final ${showCounts(finals[0] as OutputRecord)} for a window without valid, non-late events`)
-      }
-      continue
-    }
-    if (finals.length === 0) {
-      r.missingFinals++
-      r.lost++
-      const last = records.at(-1)
-      problem(`${name}: no final; truth ${showCounts(want)}${last ? `, last rev ${last.rev} ${showCounts(last)}` : ', no output at all'}`)
-      continue
-    }
-    let below = false
-    let above = false
-    for (const f of finals) {
-      const c = compare(f, want)
-      below ||= c.below
-      above ||= c.above
-      if (c.below || c.above) problem(`${name}: final rev ${f.rev} ${showCounts(f)} but truth ${showCounts(want)}`)
-    }
-    if (below) r.lost++
-    if (above || finals.length > 1) r.duplicated++
-  }
-
-  r.ok =
-    r.lost === 0 && r.duplicated === 0 && r.finalsTwice === 0 && r.revViolations === 0 && r.decreasing === 0 && r.missingFinals === 0 && r.unexpected === 0 &&
-    r.missedLate === 0 && r.unjustifiedLate === 0 && r.inputMismatch === 0
-  return r
-}
-
 /** An event as OpA normalizes it: what the raw input and the shards' input are matched on. */
 const eventIdentity = (e: RideEvent): string => `${e.eventId}|${e.zone}|${e.type}|${e.ts}|${e.ingestMs}`
+
+/**
+ * A multiset of events in three numbers: how many, and two sums of 32-bit
+ * hashes of their identities (FNV-1a and a multiply-rotate hash). Equal
+ * multisets give equal fingerprints; unequal ones collide with a chance of
+ * about 2^-64.
+ */
+interface Fingerprint {
+  n: number
+  a: number
+  b: number
+}
+
+function addIdentity(f: Fingerprint, id: string): void {
+  let a = 0x811c9dc5
+  let b = 0x9747b28c
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x5bd1e995)
+    b ^= b >>> 15
+  }
+  f.n++
+  f.a = (f.a + (a >>> 0)) >>> 0
+  f.b = (f.b + (b >>> 0)) >>> 0
+}
+
+/** The valid raw events of one window (late ones included), or its share of the shards' input. */
+interface Tally extends Counts, Fingerprint {}
+
+const newTally = (): Tally => ({ requested: 0, matched: 0, completed: 0, cancelled: 0, n: 0, a: 0, b: 0 })
+
+function tallyOf(map: Map<string, Tally>, key: string): Tally {
+  let t = map.get(key)
+  if (!t) map.set(key, (t = newTally()))
+  return t
+}
+
+/** What the output holds of one window: its finals, the record before, and the problems its sequence showed. */
+interface OutputWindow {
+  finals: OutputRecord[]
+  last: OutputRecord
+  problems?: string[]
+}
+
+const keyOf = (e: RideEvent, sizeMs: number): string => windowKey(e.zone, windowStart(e.ts, sizeMs))
+
+export class Verification {
+  private readonly judge: LatenessJudge
+  private readonly raw = new Map<string, Tally>()
+  private readonly input = new Map<string, Tally>()
+  private readonly late = new Map<string, Tally>()
+  private readonly output = new Map<string, OutputWindow>()
+  private validEvents = 0
+  private invalidEvents = 0
+  private revViolations = 0
+  private decreasing = 0
+
+  constructor(
+    private readonly rule: VerifyRule,
+    declaredLate: readonly DeclaredLate[],
+  ) {
+    this.judge = new LatenessJudge(declaredLate, rule)
+  }
+
+  /** A raw `orders` record, in any order. */
+  addRaw(value: Buffer | null, timestamp: number): void {
+    const p = parseRawEvent(value, timestamp, this.rule.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS)
+    if (!p.ok) {
+      this.invalidEvents++
+      return
+    }
+    this.validEvents++
+    const t = tallyOf(this.raw, keyOf(p.event, this.rule.windowSizeMs))
+    t[p.event.type]++
+    addIdentity(t, eventIdentity(p.event))
+  }
+
+  /** The next event of `shard`'s input: each shard's events in offset order, the order lateness is decided in. */
+  addInput(shard: number, e: InputEvent): void {
+    const key = keyOf(e, this.rule.windowSizeMs)
+    addIdentity(tallyOf(this.input, key), eventIdentity(e))
+    if (this.judge.judge(shard, e) === undefined) return
+    const late = tallyOf(this.late, key)
+    late[e.type]++
+    late.n++
+  }
+
+  /** The next output record of its partition, in topic order. */
+  addOutput(o: OutputRecord): void {
+    const key = windowKey(o.zone, o.windowStart)
+    const w = this.output.get(key)
+    if (!w) {
+      this.output.set(key, { finals: o.final ? [o] : [], last: o })
+      return
+    }
+    const prev = w.last
+    const problem = (text: string): void => {
+      w.problems ??= []
+      if (w.problems.length < MAX_PROBLEMS) w.problems.push(text)
+    }
+    const name = showWindow(o.zone, o.windowStart)
+    if (o.rev <= prev.rev) {
+      this.revViolations++
+      problem(`${name}: rev ${o.rev} after rev ${prev.rev}`)
+    }
+    const dropped = COUNT_FIELDS.filter((f) => o[f] < prev[f])
+    if (dropped.length > 0) {
+      this.decreasing++
+      problem(`${name}: ${dropped.join(', ')} went down at rev ${o.rev} (${showCounts(prev)} → ${showCounts(o)})`)
+    }
+    if (o.final) w.finals.push(o)
+    w.last = o
+  }
+
+  /** The windows where the valid raw events and the shards' input differ, and how many events each side has there. */
+  mismatchedWindows(): Map<string, { raw: number; input: number }> {
+    const out = new Map<string, { raw: number; input: number }>()
+    const empty = newTally()
+    for (const key of new Set([...this.raw.keys(), ...this.input.keys()])) {
+      const r = this.raw.get(key) ?? empty
+      const i = this.input.get(key) ?? empty
+      if (r.n !== i.n || r.a !== i.a || r.b !== i.b) out.set(key, { raw: r.n, input: i.n })
+    }
+    return out
+  }
+
+  /** The report, once everything is in; `diff`: what `InputDiff` found in the mismatched windows, if it read them. */
+  finish(diff?: { mismatch: number; problems: string[] }): VerifyReport {
+    const lateness = this.judge.finish()
+    const r: VerifyReport = {
+      windows: 0,
+      finals: 0,
+      lost: 0,
+      duplicated: 0,
+      finalsTwice: 0,
+      revViolations: this.revViolations,
+      decreasing: this.decreasing,
+      missingFinals: 0,
+      unexpected: 0,
+      validEvents: this.validEvents,
+      invalidEvents: this.invalidEvents,
+      lateEvents: lateness.byRule + lateness.byIdle,
+      lateByIdle: lateness.byIdle,
+      missedLate: lateness.missed,
+      unjustifiedLate: lateness.unjustified,
+      inputMismatch: 0,
+      truth: new Map(),
+      ok: false,
+      problems: [],
+    }
+    const problem = (text: string): void => {
+      if (r.problems.length < MAX_PROBLEMS) r.problems.push(text)
+    }
+
+    if (diff) {
+      r.inputMismatch = diff.mismatch
+      for (const p of diff.problems) problem(p)
+    } else {
+      for (const [key, { raw, input }] of this.mismatchedWindows()) {
+        r.inputMismatch += Math.max(1, Math.abs(raw - input))
+        problem(`${key}: ${raw} valid raw event(s), ${input} in the shards' input${raw === input ? ', not the same ones' : ''}`)
+      }
+    }
+    for (const p of lateness.problems) problem(p)
+
+    // The truth: what the user sent (the valid raw events), less the late ones.
+    for (const [key, t] of this.raw) {
+      const late = this.late.get(key) ?? newTally()
+      if (t.n - late.n <= 0) continue
+      r.truth.set(key, { requested: t.requested - late.requested, matched: t.matched - late.matched, completed: t.completed - late.completed, cancelled: t.cancelled - late.cancelled })
+    }
+    r.windows = r.truth.size
+
+    // Window by window, oldest first, so the problems read in time order.
+    const keys = [...new Set([...r.truth.keys(), ...this.output.keys()])]
+      .map((key) => ({ key, ...(parseWindowKey(key) ?? { zone: key, windowStart: 0 }) }))
+      .sort((a, b) => a.windowStart - b.windowStart || (a.zone < b.zone ? -1 : a.zone > b.zone ? 1 : 0))
+
+    for (const { key, zone, windowStart: start } of keys) {
+      const name = showWindow(zone, start)
+      const w = this.output.get(key)
+      const finals = w?.finals ?? []
+      r.finals += finals.length
+      for (const p of w?.problems ?? []) problem(p)
+
+      if (finals.length > 1) {
+        r.finalsTwice++
+        problem(`${name}: ${finals.length} finals (revs ${finals.map((f) => f.rev).join(', ')})`)
+      }
+
+      const want = r.truth.get(key)
+      if (want === undefined) {
+        if (finals.length > 0) {
+          r.unexpected++
+          problem(`${name}: final ${showCounts(finals[0] as OutputRecord)} for a window without valid, non-late events`)
+        }
+        continue
+      }
+      if (finals.length === 0) {
+        r.missingFinals++
+        r.lost++
+        problem(`${name}: no final; truth ${showCounts(want)}${w ? `, last rev ${w.last.rev} ${showCounts(w.last)}` : ', no output at all'}`)
+        continue
+      }
+      let below = false
+      let above = false
+      for (const f of finals) {
+        const c = compare(f, want)
+        below ||= c.below
+        above ||= c.above
+        if (c.below || c.above) problem(`${name}: final rev ${f.rev} ${showCounts(f)} but truth ${showCounts(want)}`)
+      }
+      if (below) r.lost++
+      if (above || finals.length > 1) r.duplicated++
+    }
+
+    r.ok =
+      r.lost === 0 && r.duplicated === 0 && r.finalsTwice === 0 && r.revViolations === 0 && r.decreasing === 0 && r.missingFinals === 0 && r.unexpected === 0 &&
+      r.missedLate === 0 && r.unjustifiedLate === 0 && r.inputMismatch === 0
+    return r
+  }
+}
+
+/**
+ * The events that differ between the valid raw input and the shards' input,
+ * in the windows `Verification` found to differ: a second reading of both,
+ * holding only those windows' events.
+ */
+export class InputDiff {
+  /** Valid raw events less input events, by identity. */
+  private readonly expected = new Map<string, number>()
+
+  constructor(
+    private readonly windows: ReadonlySet<string>,
+    private readonly rule: VerifyRule,
+  ) {}
+
+  /** Read the windows again when they hold at most this many events on both sides together; past it, the per-window counts are the report. */
+  static readonly MAX_EVENTS = 1_000_000
+
+  addRaw(value: Buffer | null, timestamp: number): void {
+    const p = parseRawEvent(value, timestamp, this.rule.maxFutureSkewMs ?? DEFAULT_MAX_FUTURE_SKEW_MS)
+    if (p.ok) this.count(p.event, 1)
+  }
+
+  addInput(e: InputEvent): void {
+    this.count(e, -1)
+  }
+
+  result(): { mismatch: number; problems: string[] } {
+    let mismatch = 0
+    const problems: string[] = []
+    for (const [k, n] of this.expected) {
+      if (n === 0) continue
+      mismatch += Math.abs(n)
+      if (problems.length < MAX_PROBLEMS) problems.push(n > 0 ? `valid raw event ${k} missing ${n} time(s) from the shards' input` : `shards' input holds ${-n} event(s) ${k} beyond the valid raw input`)
+    }
+    return { mismatch, problems }
+  }
+
+  private count(e: RideEvent, by: number): void {
+    if (!this.windows.has(keyOf(e, this.rule.windowSizeMs))) return
+    const k = eventIdentity(e)
+    this.expected.set(k, (this.expected.get(k) ?? 0) + by)
+  }
+}
+
+/** The check on arrays: what the unit tests and a caller holding everything in memory use. */
+export function verifyOutput(input: VerifyInput): VerifyReport {
+  const v = new Verification(input.rule, input.declaredLate)
+  for (const rec of input.raw) v.addRaw(rec.value, rec.timestamp)
+  input.shardInputs.forEach((events, shard) => {
+    for (const e of events) v.addInput(shard, e)
+  })
+  for (const o of input.output) v.addOutput(o)
+  const mismatched = v.mismatchedWindows()
+  if (mismatched.size === 0) return v.finish()
+  const diff = new InputDiff(new Set(mismatched.keys()), input.rule)
+  for (const rec of input.raw) diff.addRaw(rec.value, rec.timestamp)
+  for (const events of input.shardInputs) for (const e of events) diff.addInput(e)
+  return v.finish(diff.result())
+}
