@@ -14,6 +14,7 @@ import { startLocalKafka, stopOnSignals } from '@ridepulse/testkit'
 import { brokerCeiling } from './experiments/ceiling.js'
 import { exactlyOnce } from './experiments/eos.js'
 import { kafkaStreamsPeer } from './experiments/kstreams/index.js'
+import { pipelineSideBySide } from './experiments/kstreams/pipeline.js'
 import { localRecovery } from './experiments/recovery.js'
 import { snapshotsUnderLoad } from './experiments/snapshots.js'
 import { steadyState } from './experiments/steady.js'
@@ -51,6 +52,7 @@ if (!args['report-only']) {
     strategies: (brokers) => localVsGlobal({ brokers, rate: mode === 'full' ? 2000 : 500, warmupSeconds: mode === 'full' ? 20 : 5, kills: mode === 'full' ? 20 : 3, httpBase: 23_000, windowMs }),
     eos: (brokers) => exactlyOnce({ brokers, trials: mode === 'full' ? 5 : 1, rate: mode === 'full' ? 1000 : 500, backlog: mode === 'full' ? 200_000 : 30_000, drains: mode === 'full' ? 10 : 1, httpBase: 26_000 }),
     steady: (brokers) => steadyState({ kafka: { brokers }, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, seconds: mode === 'full' ? 30 : 8, levels: [0.25, 0.5, 0.75, 1], httpBase: 25_000, windowMs, ceiling: { kafkaScript: join(root, 'scripts', 'kafka', 'kafka.sh'), pairs: mode === 'full' ? 5 : 1, records: mode === 'full' ? 1_000_000 : 200_000 } }),
+    kspipeline: (brokers) => pipelineSideBySide({ root, brokers, shards: 2, backlog: mode === 'full' ? 200_000 : 30_000, rounds: mode === 'full' ? 3 : 1, levels: mode === 'full' ? [0.25, 0.5, 0.75] : [0.5], seconds: mode === 'full' ? 30 : 8, keys: mode === 'full' ? 1_000_000 : 10_000, kills: mode === 'full' ? 10 : 1, httpBase: 27_600, say }),
     kstreams: (brokers) => kafkaStreamsPeer({ root, brokers, partitions: 2, backlog: mode === 'full' ? 1_000_000 : 100_000, rounds: mode === 'full' ? 3 : 1, rate: mode === 'full' ? 5000 : 2000, latencySeconds: mode === 'full' ? 30 : 10, keys: mode === 'full' ? [10_000, 100_000, 1_000_000] : [10_000, 100_000], builds: mode === 'full' ? 2 : 1, kills: mode === 'full' ? 3 : 2, liveRate: 200, snapshotIntervalMs: mode === 'full' ? 2000 : 1000, httpBase: 27_300 }),
   }
   stopOnSignals()

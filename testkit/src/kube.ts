@@ -14,6 +14,7 @@ import { parseAllDocuments } from 'yaml'
 import { API_VERSION, PLURAL } from '@ridepulse/contracts'
 import { objectPath, Rest } from '@ridepulse/operator'
 import { sleep } from './pipeline.js'
+import { killIfOrphaned } from './teardown.js'
 
 export const repoRoot = join(import.meta.dirname, '..', '..')
 export const operatorMain = join(repoRoot, 'operator', 'dist', 'main.js')
@@ -114,6 +115,7 @@ export function startOperator(env: Record<string, string>): OperatorProcess {
     env: { PATH: process.env.PATH, LEASE_DURATION_MS: '3000', LEASE_RENEW_DEADLINE_MS: '2000', LEASE_RETRY_PERIOD_MS: '300', LOG_LEVEL: 'info', TOPIC_CHECK_EVERY_MS: '5000', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
+  killIfOrphaned(child)
   child.stdout?.on('data', (b: Buffer) => (out += b.toString()))
   child.stderr?.on('data', (b: Buffer) => (out += b.toString()))
   return {

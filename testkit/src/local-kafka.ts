@@ -5,10 +5,14 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { KafkaSettings } from '@ridepulse/kafka'
 import { LocalPipeline, type WorkerEnv } from './pipeline.js'
-import { onTeardown } from './teardown.js'
+import { onTeardown, stopIfOrphaned } from './teardown.js'
 
 const SCRIPT = fileURLToPath(new URL('../../scripts/kafka/kafka.sh', import.meta.url))
 const CERTS = fileURLToPath(new URL('../../scripts/kafka/certs.sh', import.meta.url))
+
+const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`
+/** The shell command that stops a broker started with `args`. */
+const stopCommand = (args: string[]) => ['bash', SCRIPT, 'stop', ...args].map(quote).join(' ')
 
 /** The Kafka release the local broker runs: the newest Kafka 4 unless `KAFKA_VERSION` names another. */
 export function localKafkaVersion(): string {
@@ -21,10 +25,12 @@ export function startLocalKafka(port: number): { brokers: string; version: strin
   const args = ['--port', String(port), '--data', data]
   const stop = () => {
     forget()
+    orphaned()
     execFileSync('bash', [SCRIPT, 'stop', ...args], { stdio: 'inherit' })
   }
   // Registered before the start: a signal during it still stops the broker.
   const forget = onTeardown(stop)
+  const orphaned = stopIfOrphaned(stopCommand(args))
   const out = execFileSync('bash', [SCRIPT, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   return { brokers: out.trim().split('\n').at(-1)!, version: localKafkaVersion(), stop }
 }
@@ -59,10 +65,12 @@ export function startSecureKafka(port: number, hosts: string[] = []): SecureKafk
   const args = ['--port', String(port), '--data', join(data, 'broker'), '--secure', dir, ...(hosts[0] ? ['--host', hosts[0]] : [])]
   const stop = () => {
     forget()
+    orphaned()
     execFileSync('bash', [SCRIPT, 'stop', ...args], { stdio: 'inherit' })
     rmSync(data, { recursive: true, force: true })
   }
   const forget = onTeardown(stop)
+  const orphaned = stopIfOrphaned(stopCommand(args))
   const out = execFileSync('bash', [SCRIPT, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   const brokers = out.trim().split('\n').at(-1)!
   const host = brokers.slice(0, brokers.lastIndexOf(':'))

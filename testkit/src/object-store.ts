@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { CreateBucketCommand, DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { freePort } from './kube.js'
 import type { WorkerEnv } from './pipeline.js'
-import { onTeardown } from './teardown.js'
+import { killIfOrphaned, onTeardown } from './teardown.js'
 
 const BUILD = fileURLToPath(new URL('../../scripts/minio/build.sh', import.meta.url))
 
@@ -63,6 +63,7 @@ export async function startObjectStore(opts: { host?: string; bucket?: string } 
     env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: 'off', MINIO_UPDATE: 'off' },
     stdio: ['ignore', out, out],
   })
+  killIfOrphaned(child)
   let exit: string | undefined
   child.once('exit', (code, signal) => (exit = `code ${code}, signal ${signal}`))
   const endpoint = `http://${host}:${port}`

@@ -129,7 +129,7 @@ export class LatencyTracker {
 }
 
 /**
- * Our pipeline's end-to-end latency, event by event: from the event handed
+ * A pipeline's end-to-end latency, event by event: from the event handed
  * to the producer to its count being visible to a read_committed reader of
  * the output (see LatencyTracker).
  */
@@ -137,8 +137,9 @@ export class OutputLatency {
   readonly tracker = new LatencyTracker()
   readonly follower: OutputFollower
 
-  constructor(settings: KafkaSettings, topic: string, partitions: number, private readonly windowMs: number) {
-    this.follower = new OutputFollower(settings, topic, partitions, decodeOurs, (k, grew, at) => this.tracker.visible(k, grew, at))
+  /** `decode`: how the output is read, ours unless told (a peer's output keyed by zone and window). */
+  constructor(settings: KafkaSettings, topic: string, partitions: number, private readonly windowMs: number, decode: Decode = decodeOurs) {
+    this.follower = new OutputFollower(settings, topic, partitions, decode, (k, grew, at) => this.tracker.visible(k, grew, at))
   }
 
   start(): this {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { WorkerEnvName } from '@ridepulse/contracts'
 import { wantsTestHooks } from './hooks.js'
-import { onTeardown } from './teardown.js'
+import { killIfOrphaned, onTeardown } from './teardown.js'
 
 // The bundled workers (npm run build), whether this module runs compiled
 // (testkit/dist) or from source under the test runner (testkit/src): the
@@ -86,6 +86,7 @@ export class LocalPipeline {
       env: { ...process.env, ...all },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
+    killIfOrphaned(child)
     child.stdout!.pipe(log, { end: false })
     child.stderr!.pipe(log, { end: false })
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))

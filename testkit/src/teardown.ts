@@ -5,6 +5,11 @@
  * so that nothing it started outlives it.
  */
 
+import { spawn } from 'node:child_process'
+import { renameSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
 type Step = () => unknown
 
 const steps = new Set<Step>()
@@ -38,4 +43,63 @@ export function stopOnSignals(): void {
       void runTeardown().finally(() => process.exit(code))
     })
   }
+}
+
+// ---------------------------------------------------------------- a harness that dies
+
+/**
+ * A harness can die where no handler runs (out of memory, SIGKILL): what it
+ * started would live on, holding ports and cores. So each start also writes
+ * a shell command that stops it into a file of this process, and a watchdog
+ * (a detached shell, started with the first command) runs the file's
+ * commands once this process is gone. Stopping a thing the usual way takes
+ * its command out; a harness that ends with nothing left leaves no file,
+ * and the watchdog ends with it.
+ */
+const orphanCommands = new Map<number, string>()
+let nextCommand = 0
+let ledger: string | undefined
+
+const WATCHDOG = `
+owner=$1 ledger=$2
+while kill -0 "$owner" 2>/dev/null; do
+  [ -f "$ledger" ] || exit 0
+  sleep 1
+done
+[ -f "$ledger" ] || exit 0
+echo "ridepulse: process $owner ended without stopping what it started; stopping it now" >&2
+bash "$ledger" >&2 || true
+rm -f "$ledger"
+`
+
+function writeLedger(): void {
+  if (ledger === undefined) {
+    if (orphanCommands.size === 0) return
+    ledger = join(tmpdir(), `ridepulse-orphans-${process.pid}.sh`)
+    writeFileSync(ledger, '')
+    spawn('bash', ['-c', WATCHDOG, 'watchdog', String(process.pid), ledger], { detached: true, stdio: 'ignore' }).unref()
+    // Left behind only when something is still running: the watchdog stops it.
+    process.on('exit', () => {
+      if (orphanCommands.size === 0 && ledger) rmSync(ledger, { force: true })
+    })
+  }
+  writeFileSync(`${ledger}.tmp`, [...orphanCommands.values()].map((c) => `${c}\n`).join(''))
+  renameSync(`${ledger}.tmp`, ledger)
+}
+
+/** `command` (a shell command) runs if this process dies before the function returned is called. */
+export function stopIfOrphaned(command: string): () => void {
+  const id = nextCommand++
+  orphanCommands.set(id, command)
+  writeLedger()
+  return () => {
+    if (orphanCommands.delete(id)) writeLedger()
+  }
+}
+
+/** A child process killed (SIGKILL) if this process dies while it runs. */
+export function killIfOrphaned(child: { pid?: number | undefined; once(event: 'exit', listener: () => void): unknown }): void {
+  if (child.pid === undefined) return
+  const forget = stopIfOrphaned(`kill -9 ${child.pid} 2>/dev/null`)
+  child.once('exit', forget)
 }

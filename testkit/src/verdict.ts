@@ -1,12 +1,15 @@
 import type { VerifyReport, VerifyRule } from './verify.js'
 import type { KafkaSettings } from '@ridepulse/kafka'
-import { runVerifier } from './verifier.js'
+import { openWindows, runVerifier } from './verifier.js'
 import { sleep, topicsFor } from './pipeline.js'
 
 /**
  * Runs the verifier until every window is final and exact, or the time is up
  * (windows close only once the idle watermark has passed them); returns the
- * last report either way.
+ * last report either way. Each pass waits first (within the time) until
+ * every window of the output has its final: a pass over tens of millions of
+ * events takes minutes, and one started just before the last finals would
+ * only find them missing.
  */
 export async function awaitVerdict(
   settings: KafkaSettings,
@@ -19,6 +22,7 @@ export async function awaitVerdict(
   const t = typeof pipeline === 'string' ? topicsFor(pipeline) : pipeline
   const deadline = Date.now() + timeoutMs
   for (;;) {
+    while (Date.now() < deadline && (await openWindows(settings, t.TOPIC_OUTPUT, partitions.shards)) > 0) await sleep(500)
     const report = await runVerifier(
       settings,
       { orders: t.TOPIC_ORDERS, enriched: t.TOPIC_ENRICHED, late: t.TOPIC_LATE, output: t.TOPIC_OUTPUT },

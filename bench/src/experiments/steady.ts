@@ -4,13 +4,16 @@ import { join } from 'node:path'
 import { awaitVerdict, createTraffic, LocalPipeline, OutputLatency, startLoad, topicsFor, type WorkerEnv } from '@ridepulse/testkit'
 import { eventTimeRule, hash32 } from '@ridepulse/contracts'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { ensureTopics, PlainProducer } from '@ridepulse/kafka'
+import { ensureTopics, PlainProducer, type KafkaSettings } from '@ridepulse/kafka'
 import { pipelineTopics } from '@ridepulse/worker'
 import type { Experiment, Figure } from '../results.js'
 import { medianBy, summarize } from '../stats.js'
 import { producerCeiling } from './ceiling.js'
 
-const env = (windowMs: number): WorkerEnv => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: '2000', OUT_OF_ORDERNESS_MS: '1000', IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' })
+/** The event-time rule of every steady pipeline: a window closes 3 s after its end (the cut-off a peer's grace must match). */
+export const STEADY_LATENESS_MS = 2000
+export const STEADY_OUT_OF_ORDERNESS_MS = 1000
+const env = (windowMs: number): WorkerEnv => ({ WINDOW_SIZE_MS: String(windowMs), ALLOWED_LATENESS_MS: String(STEADY_LATENESS_MS), OUT_OF_ORDERNESS_MS: String(STEADY_OUT_OF_ORDERNESS_MS), IDLE_TIMEOUT_MS: '3000', COMMIT_INTERVAL_MS: '100', SNAPSHOT_INTERVAL_MS: '5000', LOG_LEVEL: 'warn' })
 
 export interface SteadyOptions {
   kafka: { brokers: string }
@@ -33,7 +36,7 @@ export interface SteadyOptions {
 }
 
 let pipelines = 0
-function freshPipeline(o: SteadyOptions, name: string, extraEnv: Record<string, string> = {}): LocalPipeline {
+export function freshPipeline(o: SteadyOptions, name: string, extraEnv: Record<string, string> = {}): LocalPipeline {
   return new LocalPipeline({
     brokers: o.kafka.brokers,
     pipeline: `${name}-${Date.now().toString(36)}`,
@@ -63,6 +66,26 @@ export interface DrainResult {
 }
 
 /**
+ * The backlog a maximum is measured on: two minutes of generated city
+ * traffic (the same for a given size), half a percent of it malformed, keyed
+ * by ride into `partitions` partitions of `topic`.
+ */
+export async function writeBacklog(settings: KafkaSettings, topic: string, partitions: number, size: number): Promise<{ events: number; valid: number; meanEventBytes: number }> {
+  const now = Date.now()
+  const backlog = createTraffic({ seed: 3, zones: 50, ratePerSec: size / 120, malformedFraction: 0.005, maxDisorderMs: 500, startMs: now - 120_000 }).next(now)
+  const producer = new PlainProducer(settings)
+  try {
+    for (let i = 0; i < backlog.length; i += 5000) {
+      await producer.send(backlog.slice(i, i + 5000).map((r) => ({ topic, partition: hash32(r.key) % partitions, key: r.key, value: Buffer.from(r.value) })))
+    }
+  } finally {
+    await producer.close()
+  }
+  const meanEventBytes = Math.round(backlog.reduce((n, r) => n + Buffer.byteLength(r.value), 0) / Math.max(1, backlog.length))
+  return { events: backlog.length, valid: backlog.filter((r) => r.valid).length, meanEventBytes }
+}
+
+/**
  * The maximum rate: a backlog of generated traffic (the same for a given
  * size) drained through OpA and OpB, timed from every worker serving to the
  * last valid event counted, then verified.
@@ -72,15 +95,7 @@ export async function drainRate(o: SteadyOptions, name: string, extraEnv: Record
   const drain = freshPipeline(o, name, extraEnv)
   const t = topicsFor(drain.opts.pipeline)
   await ensureTopics(settings, pipelineTopics({ ...t, ORDERS_PARTITIONS: o.shards, SHARDS: o.shards }))
-  const now = Date.now()
-  const backlog = createTraffic({ seed: 3, zones: 50, ratePerSec: o.backlog / 120, malformedFraction: 0.005, maxDisorderMs: 500, startMs: now - 120_000 }).next(now)
-  const producer = new PlainProducer(settings)
-  for (let i = 0; i < backlog.length; i += 5000) {
-    await producer.send(backlog.slice(i, i + 5000).map((r) => ({ topic: t.TOPIC_ORDERS, partition: hash32(r.key) % o.shards, key: r.key, value: Buffer.from(r.value) })))
-  }
-  await producer.close()
-  const valid = backlog.filter((r) => r.valid).length
-  const meanEventBytes = Math.round(backlog.reduce((n, r) => n + Buffer.byteLength(r.value), 0) / Math.max(1, backlog.length))
+  const { events, valid, meanEventBytes } = await writeBacklog(settings, t.TOPIC_ORDERS, o.shards, o.backlog)
   try {
     await drain.startAll()
     const t0 = Date.now()
@@ -89,19 +104,50 @@ export async function drainRate(o: SteadyOptions, name: string, extraEnv: Record
       if (st.reduce((s, x) => s + x.inputOffset, 0) >= valid) break
       await sleep(50)
     }
-    const rate = Math.round(backlog.length / ((Date.now() - t0) / 1000))
+    const rate = Math.round(events / ((Date.now() - t0) / 1000))
     const v = await awaitVerdict(settings, drain.opts.pipeline, { orders: o.shards, shards: o.shards }, eventTimeRule(drain.opts.env ?? {}), 120_000)
     const processes = [...drain.opa.values(), ...drain.opb.values()].map((w) => ({ name: w.name, pid: w.child.pid ?? 0 }))
-    return { rate, events: backlog.length, exact: v.ok, lost: v.lost, duplicated: v.duplicated, meanEventBytes, processes }
+    return { rate, events, exact: v.ok, lost: v.lost, duplicated: v.duplicated, meanEventBytes, processes }
   } finally {
     await drain.stopAll()
     rmSync(drain.opts.dataDir, { recursive: true, force: true })
   }
 }
 
+export interface LatencyRun {
+  samples: number[]
+  sent: number
+  /** Events counted per second over the run. */
+  achieved: number
+  exact: boolean
+  lost: number
+  duplicated: number
+}
+
+/** A fresh pipeline under `rate` events/s of generated traffic for `o.seconds`: every event's end-to-end latency, then the verifier. */
+export async function latencyAtRate(o: SteadyOptions, name: string, rate: number): Promise<LatencyRun> {
+  const settings = { brokers: [o.kafka.brokers], clientId: `bench-${name}` }
+  const p = freshPipeline(o, name)
+  try {
+    await p.startAll()
+    const probe = new OutputLatency(settings, p.topics.TOPIC_OUTPUT, o.shards, o.windowMs).start()
+    const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 5, malformedFraction: 0.005, maxDisorderMs: 500, onSent: (b, at) => probe.produced(b, at) })
+    const began = Date.now()
+    await sleep(o.seconds * 1000)
+    const sent = await load.stop()
+    const elapsed = (Date.now() - began) / 1000
+    await sleep(2000) // the last commits
+    await probe.stop()
+    const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: o.shards, shards: o.shards }, eventTimeRule(p.opts.env ?? {}), 120_000)
+    return { samples: probe.samples, sent: sent.sent, achieved: Math.round(probe.counted / elapsed), exact: verdict.ok, lost: verdict.lost, duplicated: verdict.duplicated }
+  } finally {
+    await p.stopAll()
+    rmSync(p.opts.dataDir, { recursive: true, force: true })
+  }
+}
+
 /** Design test 5: the maximum rate, then end-to-end latency at fractions of it. */
 export async function steadyState(o: SteadyOptions): Promise<Experiment> {
-  const settings = { brokers: [o.kafka.brokers], clientId: 'bench-steady' }
   const figures: Figure[] = []
 
   const drains: DrainResult[] = []
@@ -130,25 +176,13 @@ export async function steadyState(o: SteadyOptions): Promise<Experiment> {
 
   for (const level of o.levels) {
     const rate = Math.max(50, Math.round(maxRate * level))
-    const p = freshPipeline(o, `steady${Math.round(level * 100)}`)
-    await p.startAll()
-    const probe = new OutputLatency(settings, p.topics.TOPIC_OUTPUT, o.shards, o.windowMs).start()
-    const load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 5, malformedFraction: 0.005, maxDisorderMs: 500, onSent: (b, at) => probe.produced(b, at) })
-    const began = Date.now()
-    await sleep(o.seconds * 1000)
-    const sent = await load.stop()
-    const elapsed = (Date.now() - began) / 1000
-    await sleep(2000) // the last commits
-    await probe.stop()
-    const verdict = await awaitVerdict(settings, p.opts.pipeline, { orders: o.shards, shards: o.shards }, eventTimeRule(p.opts.env ?? {}), 120_000)
-    await p.stopAll()
-    rmSync(p.opts.dataDir, { recursive: true, force: true })
+    const run = await latencyAtRate(o, `steady${Math.round(level * 100)}`, rate)
     figures.push({
       key: `steady.latency.${Math.round(level * 100)}`,
       label: `end-to-end latency at ${Math.round(level * 100)}% (${rate} events/s offered)`,
       unit: 'ms',
-      summary: summarize(probe.samples),
-      params: { level, offered: rate, sent: sent.sent, achieved: Math.round(probe.counted / elapsed), exact: verdict.ok, lost: verdict.lost, duplicated: verdict.duplicated },
+      summary: summarize(run.samples),
+      params: { level, offered: rate, sent: run.sent, achieved: run.achieved, exact: run.exact, lost: run.lost, duplicated: run.duplicated },
     })
   }
   return {

@@ -32,7 +32,9 @@ export interface UnderLoadOptions {
 /** Records OpA has taken from `orders` so far (the sum of its positions). */
 const opaPosition = async (port: number) => Object.values((await getJson<{ partitions: Record<string, number> }>(port, '/status')).partitions).reduce((a, b) => a + b, 0)
 
-export type KillKind = 'outside' | 'in-transaction'
+/** SIGKILL from outside, a death in an open transaction (the test hook's SIGUSR2), or a clean stop (SIGTERM: the shard snapshots and exits). */
+export type KillKind = 'outside' | 'in-transaction' | 'stop'
+const SIGNAL = { outside: 'SIGKILL', 'in-transaction': 'SIGUSR2', stop: 'SIGTERM' } as const
 
 export interface Kill {
   shard: number
@@ -53,7 +55,8 @@ export interface Kill {
  * `outside`: SIGKILL from here, wherever its commit cycle is. `in-transaction`:
  * the process kills itself (SIGKILL) at its next commit with the records
  * sent and the transaction not committed yet, so its replacement's fence
- * must have the coordinator abort it. Times run from the death.
+ * must have the coordinator abort it. `stop`: SIGTERM, and a restart once it
+ * has exited. Times run from the death (the exit).
  */
 export async function killAndRecover(p: LocalPipeline, shard: number, kind: KillKind, lagLimit: number): Promise<Kill> {
   const opa = p.opa.get(0)!
@@ -64,10 +67,11 @@ export async function killAndRecover(p: LocalPipeline, shard: number, kind: Kill
   let diedAt = 0
   w.child.once('exit', () => (diedAt = Date.now()))
   const atKill = await opaPosition(opa.port)
-  w.child.kill(kind === 'outside' ? 'SIGKILL' : 'SIGUSR2')
-  const gone = await Promise.race([w.exited.then(() => true), sleep(10_000).then(() => false)])
-  if (!gone) throw new Error(`${w.name} did not die within 10 s of ${kind === 'outside' ? 'SIGKILL' : 'SIGUSR2 (its fault at the next commit)'}; see ${w.logFile}`)
-  if (w.child.signalCode !== 'SIGKILL') throw new Error(`${w.name} ended with ${w.child.signalCode ?? `exit code ${w.child.exitCode}`}, not SIGKILL; see ${w.logFile}`)
+  w.child.kill(SIGNAL[kind])
+  const gone = await Promise.race([w.exited.then(() => true), sleep(30_000).then(() => false)])
+  if (!gone) throw new Error(`${w.name} did not end within 30 s of ${kind === 'in-transaction' ? 'SIGUSR2 (its fault at the next commit)' : SIGNAL[kind]}; see ${w.logFile}`)
+  const expected = kind === 'stop' ? w.child.exitCode === 0 : w.child.signalCode === 'SIGKILL'
+  if (!expected) throw new Error(`${w.name} ended with ${w.child.signalCode ?? `exit code ${w.child.exitCode}`}, not ${kind === 'stop' ? 'exit code 0' : 'SIGKILL'}; see ${w.logFile}`)
   const r = p.startOpb(shard)
   const readyAt = await waitReady(r, 600_000)
   const firstCommitAt = await firstCommitAfterRecovery(r.port, 120_000)

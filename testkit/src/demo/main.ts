@@ -19,7 +19,7 @@ import { startLocalRun } from '../local-kafka.js'
 import { firstCommitAfterRecovery, getJson, sleep, waitReady } from '../pipeline.js'
 import { awaitVerdict } from '../verdict.js'
 import { eventTimeRule } from '@ridepulse/contracts'
-import { onTeardown, runTeardown, stopOnSignals } from '../teardown.js'
+import { killIfOrphaned, onTeardown, runTeardown, stopOnSignals } from '../teardown.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -74,6 +74,7 @@ try {
     },
     stdio: 'ignore',
   })
+  killIfOrphaned(web)
   onTeardown(() => web.kill('SIGTERM'))
   boardUrl = `http://127.0.0.1:${args['board-port']}/`
   say(`dispatch board: ${boardUrl} (open it in a browser)`)

@@ -3,7 +3,7 @@ import { createWriteStream, type WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { encodeEvent, RIDE_TYPES, type RideEvent, windowStart, zonePartition } from '@ridepulse/contracts'
-import { createTraffic, LocalPipeline, onTeardown, topicsFor, windowTotalKey, type Decode, type WorkerProcess, type WorkerEnv } from '@ridepulse/testkit'
+import { createTraffic, killIfOrphaned, LocalPipeline, onTeardown, topicsFor, windowTotalKey, type Decode, type WorkerProcess, type WorkerEnv } from '@ridepulse/testkit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ensureTopics, PlainProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
 import { pipelineTopics } from '@ridepulse/worker'
@@ -175,6 +175,7 @@ export class Peer {
     this.#log = createWriteStream(logFile, { flags: 'a' })
     this.child = spawn(command[0]!, command.slice(1), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     this.startedAt = Date.now()
+    killIfOrphaned(this.child)
     this.child.stderr!.pipe(this.#log, { end: false })
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       this.#log.write(`${line}\n`)

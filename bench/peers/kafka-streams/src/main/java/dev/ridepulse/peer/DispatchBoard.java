@@ -26,6 +26,7 @@ import org.apache.kafka.streams.Topology;
 import org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.KStream;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.TimeWindows;
@@ -55,7 +56,11 @@ public final class DispatchBoard {
     Duration grace = Duration.ofMillis(number(env, "GRACE_MS", 15_000));
     Duration retention = Duration.ofMillis(number(env, "RETENTION_MS", Duration.ofDays(7).toMillis()));
 
-    KafkaStreams streams = new KafkaStreams(topology(input, output, size, grace, retention), properties(env));
+    // PIPELINE=whole: the whole pipeline (OpA's validation, then the counts) on raw events; else OpB's job on enriched ones.
+    Topology topology = "whole".equals(env.getOrDefault("PIPELINE", "opb"))
+        ? WholePipeline.topology(input, output, required(env, "DEAD_LETTER_TOPIC"), (int) number(env, "SHARDS", number(env, "STREAM_THREADS", 1)), number(env, "MAX_FUTURE_SKEW_MS", 60_000), size, grace, retention)
+        : topology(input, output, size, grace, retention);
+    KafkaStreams streams = new KafkaStreams(topology, properties(env));
     CountDownLatch done = new CountDownLatch(1);
     streams.setGlobalStateRestoreListener(new RestoreReport());
     streams.setStateListener((to, from) -> {
@@ -113,10 +118,17 @@ public final class DispatchBoard {
 
   static Topology topology(String input, String output, Duration size, Duration grace, Duration retention) {
     StreamsBuilder builder = new StreamsBuilder();
-    builder.stream(input, Consumed.with(Serdes.String(), Serdes.ByteArray()))
+    KStream<String, Integer> types = builder.stream(input, Consumed.with(Serdes.String(), Serdes.ByteArray()))
         // The key stays the zone, so grouping needs no repartition topic.
         .mapValues(DispatchBoard::typeOf)
-        .filter((zone, type) -> type != null)
+        .filter((zone, type) -> type != null);
+    countByZoneAndMinute(types, output, size, grace, retention);
+    return builder.build();
+  }
+
+  /** Ride event types keyed by zone, stamped with their event time, counted per zone and window into `output`. */
+  static void countByZoneAndMinute(KStream<String, Integer> types, String output, Duration size, Duration grace, Duration retention) {
+    types
         .groupByKey(Grouped.with(Serdes.String(), Serdes.Integer()))
         .windowedBy(TimeWindows.ofSizeAndGrace(size, grace))
         .aggregate(
@@ -129,7 +141,6 @@ public final class DispatchBoard {
         .toStream()
         .map((window, counts) -> KeyValue.pair(window.key() + "|" + window.window().start(), counts.toJson()))
         .to(output, Produced.with(Serdes.String(), Serdes.String()));
-    return builder.build();
   }
 
   /** The event's type index, or null (the record is skipped) when the value is not an enriched event. */
@@ -181,13 +192,13 @@ public final class DispatchBoard {
     return p;
   }
 
-  private static String required(Map<String, String> env, String name) {
+  static String required(Map<String, String> env, String name) {
     String v = env.get(name);
     if (v == null || v.isBlank()) throw new IllegalArgumentException("environment variable " + name + " is required");
     return v;
   }
 
-  private static long number(Map<String, String> env, String name, long fallback) {
+  static long number(Map<String, String> env, String name, long fallback) {
     String v = env.get(name);
     if (v == null || v.isBlank()) return fallback;
     try {
