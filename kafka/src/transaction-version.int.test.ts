@@ -67,8 +67,17 @@ describe('the transaction coordinator, on Kafka 3.9 and Kafka 4', () => {
         await p.send([rec(`commit-${i}`)])
         await p.commit()
       }
-      const state = await describeTransaction(p.transactionalId)
-      expect(state.transactionState).toBe('CompleteCommit')
+      // EndTxn is answered once PrepareCommit is in the coordinator's log; it
+      // writes the markers and CompleteCommit after that, so a busy broker can
+      // still be in PrepareCommit here.
+      const seen: string[] = []
+      let state = await describeTransaction(p.transactionalId)
+      for (const deadline = Date.now() + 10_000; state.transactionState === 'PrepareCommit' && Date.now() < deadline; ) {
+        seen.push(state.transactionState)
+        await sleep(50)
+        state = await describeTransaction(p.transactionalId)
+      }
+      expect(state.transactionState, `states seen after the last commit: ${[...seen, state.transactionState].join(' → ')}`).toBe('CompleteCommit')
       expect(state.producerEpoch).toBe(epoch)
       expect(p.epoch).toBe(epoch)
     } finally {

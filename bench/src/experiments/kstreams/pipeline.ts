@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { hash32, windowStart } from '@ridepulse/contracts'
+import { windowStart } from '@ridepulse/contracts'
 import { createRng, getJson, LatencyTracker, OutputFollower, readWholeTopic, startLoad, windowTotalKey, type LocalPipeline } from '@ridepulse/testkit'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { committedOffsets, endOffsets, ensureTopics, PlainProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
+import { CommittedPositions, ensureTopics, PartitionReader, PlainProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
 import { pipelineTopics } from '@ridepulse/worker'
 import type { Experiment, Figure } from '../../results.js'
 import { summarize, type Summary } from '../../stats.js'
@@ -12,7 +12,7 @@ import { ratio, restoreSummary } from '../kstreams-lines.js'
 import { drainRate, freshPipeline, latencyAtRate, STEADY_LATENESS_MS, STEADY_OUT_OF_ORDERNESS_MS, writeBacklog, type SteadyOptions } from '../steady.js'
 import { killAndRecover, type Kill } from '../underload.js'
 import { peerCommand } from './index.js'
-import { bothInTurn, decodeTheirs, KEY_ZONES, Peer, peerEnv, type PeerSetup, stamp } from './setup.js'
+import { bothInTurn, decodeTheirs, KEY_ZONES, Peer, peerEnv, type PeerSetup, RETENTION_MS, stamp } from './setup.js'
 
 /**
  * The whole pipeline side by side with Kafka Streams: raw `orders` records
@@ -104,13 +104,30 @@ class WholePeer {
 
   /** Records not yet committed by the application: of its input, and of its repartition topic (validated, not yet counted). */
   async behind(): Promise<number> {
+    // Clients kept across polls: a poll every 50 ms must not open connections of its own.
+    const topics = [this.input, `${this.name}-by-zone-repartition`]
+    this.#progress ??= {
+      readers: topics.map((t) => Array.from({ length: this.shards }, (_, p) => new PartitionReader(this.settings, t, p))),
+      positions: new CommittedPositions(this.settings, this.name),
+    }
+    const { readers, positions } = this.#progress
     const parts = Array.from({ length: this.shards }, (_, p) => p)
     let n = 0
-    for (const topic of [this.input, `${this.name}-by-zone-repartition`]) {
-      const [ends, committed] = await Promise.all([endOffsets(this.settings, topic, this.shards), committedOffsets(this.settings, this.name, topic, parts)])
-      ends.forEach((end, p) => (n += Math.max(0, end - (committed.offsets.get(p) ?? 0))))
+    for (const [i, topic] of topics.entries()) {
+      const [ends, committed] = await Promise.all([Promise.all(readers[i]!.map((r) => r.endOffset())), positions.of(topic, parts)])
+      ends.forEach((end, p) => (n += Math.max(0, end - (committed.get(p) ?? 0))))
     }
     return n
+  }
+
+  #progress: { readers: PartitionReader[][]; positions: CommittedPositions } | undefined
+
+  /** Stops the peer and lets go of the clients that followed it. */
+  async stop(): Promise<void> {
+    await this.peer.stop()
+    const progress = this.#progress
+    this.#progress = undefined
+    if (progress) await Promise.all([...progress.readers.flat().map((r) => r.close()), progress.positions.close()])
   }
 
   async until(what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<number> {
@@ -151,7 +168,7 @@ async function drainTheirs(o: PipelineComparisonOptions, s: PeerSetup, settings:
     return { rate: Math.round(events / ((doneAt - readyAt) / 1000)), events, valid, counted: follower.sum, refused: await w.refused() }
   } finally {
     await follower.stop()
-    await w.peer.stop()
+    await w.stop()
   }
 }
 
@@ -181,14 +198,21 @@ async function latencyOfTheirs(o: PipelineComparisonOptions, s: PeerSetup, setti
     await follower.stop()
     return { summary: summarize(tracker.samples), sent: sent.sent, achieved: Math.round(follower.sum / elapsed) }
   } finally {
-    await w.peer.stop()
+    await w.stop()
   }
 }
 
 // ---------------------------------------------------------------- recovery
 
-/** `keys` live windows as raw records: key i is zone i mod 500 and the (i div 500)-th past minute, oldest first, keyed by ride. */
-function* historyChunks(topic: string, partitions: number, keys: number): Generator<OutgoingRecord[]> {
+/**
+ * `keys` live windows as raw records: key i is zone i mod 500 and the
+ * (i div 500)-th past minute, oldest first, keyed by ride. All on partition
+ * 0, in event-time order: spread over the partitions, the stages reading
+ * them (OpA, the peer's validation tasks) would move apart by thousands of
+ * records, that is by minutes of event time, and each system would drop
+ * much of the history as late.
+ */
+function* historyChunks(topic: string, keys: number): Generator<OutgoingRecord[]> {
   const now = Date.now()
   const base = Math.floor(now / WINDOW_MS) * WINDOW_MS - (Math.ceil(keys / KEY_ZONES) + 1) * WINDOW_MS
   for (let i = 0; i < keys; i += 5000) {
@@ -196,16 +220,16 @@ function* historyChunks(topic: string, partitions: number, keys: number): Genera
     for (let j = i; j < Math.min(keys, i + 5000); j++) {
       const ride = `h${j}`
       const value = JSON.stringify({ eventId: ride, rideId: ride, zone: `zone-${j % KEY_ZONES}`, type: 'requested', ts: base + Math.floor(j / KEY_ZONES) * WINDOW_MS + (j % KEY_ZONES) * 100 })
-      chunk.push({ topic, partition: hash32(ride) % partitions, key: ride, value: Buffer.from(value) })
+      chunk.push({ topic, partition: 0, key: ride, value: Buffer.from(value) })
     }
     yield chunk
   }
 }
 
-async function writeHistory(settings: KafkaSettings, topic: string, partitions: number, keys: number): Promise<void> {
+async function writeHistory(settings: KafkaSettings, topic: string, keys: number): Promise<void> {
   const producer = new PlainProducer(settings)
   try {
-    for (const chunk of historyChunks(topic, partitions, keys)) await producer.send(chunk)
+    for (const chunk of historyChunks(topic, keys)) await producer.send(chunk)
   } finally {
     await producer.close()
   }
@@ -214,10 +238,17 @@ async function writeHistory(settings: KafkaSettings, topic: string, partitions: 
 const lagLimit = (rate: number) => Math.max(50, Math.round(rate * 0.2))
 const kindOf = (k: number): RecoveryKind => (k % 2 === 0 ? 'kill' : 'stop')
 
-async function recoverOurs(o: PipelineComparisonOptions, so: SteadyOptions, settings: KafkaSettings, rate: number): Promise<Recovery[]> {
-  const p: LocalPipeline = freshPipeline(so, 'kspr')
+/** The kills, and how many of the history's events each system counted (a dropped one would shrink the state it recovers). */
+interface Recoveries {
+  kills: Recovery[]
+  historyCounted: number
+}
+
+async function recoverOurs(o: PipelineComparisonOptions, so: SteadyOptions, settings: KafkaSettings, rate: number): Promise<Recoveries> {
+  // Windows kept as long as the peer keeps them (its RETENTION_MS), so both recover the whole history.
+  const p: LocalPipeline = freshPipeline(so, 'kspr', { RETENTION_MS: String(RETENTION_MS) })
   await ensureTopics(settings, pipelineTopics({ ...p.topics, ORDERS_PARTITIONS: o.shards, SHARDS: o.shards }))
-  await writeHistory(settings, p.topics.TOPIC_ORDERS, o.shards, o.keys)
+  await writeHistory(settings, p.topics.TOPIC_ORDERS, o.keys)
   const out: Recovery[] = []
   let load: ReturnType<typeof startLoad> | undefined
   try {
@@ -227,6 +258,8 @@ async function recoverOurs(o: PipelineComparisonOptions, so: SteadyOptions, sett
       if (counted >= o.keys) break
       if (Date.now() > deadline) throw new Error(`our pipeline did not count its ${o.keys} history events within 15 minutes`)
     }
+    const historyCounted = (await Promise.all([...p.opb.values()].map((w) => getJson<{ keys: number }>(w.port, '/status')))).reduce((n, st) => n + st.keys, 0)
+    o.say(`kspipeline: ours holds ${historyCounted} windows after its history of ${o.keys}`)
     load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 7, malformedFraction: 0.005, maxDisorderMs: 500 })
     await sleep(5000)
     const rng = createRng(41)
@@ -237,7 +270,7 @@ async function recoverOurs(o: PipelineComparisonOptions, so: SteadyOptions, sett
       out.push({ kind, firstOutput: r.firstCommit, caughtUp: r.caughtUp })
       o.say(`kspipeline: ours, ${kind} of shard ${k % o.shards}: first commit ${r.firstCommit} ms, caught up ${r.caughtUp} ms after the ${kind === 'kill' ? 'death' : 'exit'}`)
     }
-    return out
+    return { kills: out, historyCounted }
   } finally {
     await load?.stop()
     await p.stopAll()
@@ -245,15 +278,20 @@ async function recoverOurs(o: PipelineComparisonOptions, so: SteadyOptions, sett
   }
 }
 
-async function recoverTheirs(o: PipelineComparisonOptions, s: PeerSetup, settings: KafkaSettings, rate: number): Promise<Recovery[]> {
+async function recoverTheirs(o: PipelineComparisonOptions, s: PeerSetup, settings: KafkaSettings, rate: number): Promise<Recoveries> {
   const w = new WholePeer(s, settings, `kspr-t-${stamp()}`, o.shards)
   await w.topics()
-  await writeHistory(settings, w.input, o.shards, o.keys)
+  await writeHistory(settings, w.input, o.keys)
   const out: Recovery[] = []
   let load: ReturnType<typeof startLoad> | undefined
   try {
+    const built = new OutputFollower(settings, w.output, o.shards, decodeTheirs).start()
     await w.start().running(120_000)
     await w.until('Kafka Streams counting its history', async () => (await w.behind()) === 0, 900_000)
+    await sleep(2000) // the follower reads the last commits
+    const historyCounted = built.sum
+    await built.stop()
+    o.say(`kspipeline: Kafka Streams counted ${historyCounted} of its history's ${o.keys} events`)
     load = startLoad({ settings, topic: w.input, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 7, malformedFraction: 0.005, maxDisorderMs: 500 })
     await sleep(5000)
     const rng = createRng(41)
@@ -276,10 +314,10 @@ async function recoverTheirs(o: PipelineComparisonOptions, s: PeerSetup, setting
         await follower.stop()
       }
     }
-    return out
+    return { kills: out, historyCounted }
   } finally {
     await load?.stop()
-    await w.peer.stop()
+    await w.stop()
   }
 }
 
@@ -344,8 +382,9 @@ export async function pipelineSideBySide(o: PipelineComparisonOptions): Promise<
 
     // Recovery: both under the same load (half the lower maximum) on the same history.
     const rate = Math.round(Math.min(oursMax, theirsMax) / 2)
-    const rOurs = await recoverOurs(o, so, settings, rate)
-    const rTheirs = await recoverTheirs(o, s, settings, rate)
+    const ro = await recoverOurs(o, so, settings, rate)
+    const rt = await recoverTheirs(o, s, settings, rate)
+    const [rOurs, rTheirs] = [ro.kills, rt.kills]
     for (const kind of ['kill', 'stop'] as const) {
       const text = kind === 'kill' ? 'SIGKILL (Kafka Streams: no checkpoint under exactly-once, store wiped and restored)' : 'clean stop and restart (Kafka Streams: from its checkpoint)'
       const a = rOurs.filter((r) => r.kind === kind)
@@ -354,13 +393,13 @@ export async function pipelineSideBySide(o: PipelineComparisonOptions): Promise<
       const sb = summarize(b.map((r) => r.firstOutput))
       const restored = b.map((r) => r.restore?.records ?? 0).sort((x, y) => x - y)
       figures.push(
-        { key: `kspipeline.ours.recover.${kind}`, label: `ours, an OpB shard's ${text.split(' (')[0]}: death → its first commit`, unit: 'ms', summary: sa, params: { kills: a.length, keys: o.keys, load: rate, caughtUpP50: summarize(a.map((r) => r.caughtUp)).p50, caughtUpP95: summarize(a.map((r) => r.caughtUp)).p95 } },
+        { key: `kspipeline.ours.recover.${kind}`, label: `ours, an OpB shard's ${text.split(' (')[0]}: death → its first commit`, unit: 'ms', summary: sa, params: { kills: a.length, keys: o.keys, held: ro.historyCounted, load: rate, caughtUpP50: summarize(a.map((r) => r.caughtUp)).p50, caughtUpP95: summarize(a.map((r) => r.caughtUp)).p95 } },
         {
           key: `kspipeline.theirs.recover.${kind}`,
           label: `Kafka Streams, ${text}: death → first output`,
           unit: 'ms',
           summary: sb,
-          params: { kills: b.length, keys: o.keys, load: rate, caughtUpP50: summarize(b.map((r) => r.caughtUp)).p50, caughtUpP95: summarize(b.map((r) => r.caughtUp)).p95, restoredMedian: restored[Math.floor((restored.length - 1) / 2)] ?? 0, restoreMsP50: summarize(b.map((r) => r.restore?.ms ?? 0)).p50 },
+          params: { kills: b.length, keys: o.keys, historyCounted: rt.historyCounted, load: rate, caughtUpP50: summarize(b.map((r) => r.caughtUp)).p50, caughtUpP95: summarize(b.map((r) => r.caughtUp)).p95, restoredMedian: restored[Math.floor((restored.length - 1) / 2)] ?? 0, restoreMsP50: summarize(b.map((r) => r.restore?.ms ?? 0)).p50 },
         },
       )
       const rr = ratio(sa.p50, sb.p50)
@@ -374,7 +413,7 @@ export async function pipelineSideBySide(o: PipelineComparisonOptions): Promise<
         (archived ? ', a class-data archive for a faster JVM start' : '') +
         `. Throughput: a backlog of ${o.backlog.toLocaleString('en')} raw events (0.5% malformed) drained by each, ${o.rounds} round(s), alternating which goes first, timed from ready (every worker serving; RUNNING) to done (OpB has counted every valid event; the application's committed offsets on its input and its repartition topic at their ends), median. ` +
         `Latency: ${o.seconds} s at ${o.levels.map((l) => `${Math.round(l * 100)}%`).join(', ')} of each one's own maximum, produce → count visible to a read_committed reader of the output (Kafka Streams' first ${WARMUP_MS / 1000} s left out for its JIT; ours are not). ` +
-        `Recovery: each on a history of ${o.keys.toLocaleString('en')} live windows written as raw events, under ${rate.toLocaleString('en')} events/s (half the lower maximum); ${o.kills} SIGKILLs and ${o.kills} clean stops (SIGTERM, restarted once exited), alternated, 1–2 s apart after catching up. Ours: an OpB shard, shards in turn (OpA and the other shard keep running); time from the death to the shard's first committed transaction. Kafka Streams: its JVM (every task); time from the death to its first output record read_committed. Caught up: input lag back under 0.2 s of traffic. Ratios are ours / Kafka Streams.`,
+        `Recovery: each on a history of ${o.keys.toLocaleString('en')} live windows written as raw events (one partition, in event-time order; both keep windows ${RETENTION_MS / 86_400_000} days), under ${rate.toLocaleString('en')} events/s (half the lower maximum); ${o.kills} SIGKILLs and ${o.kills} clean stops (SIGTERM, restarted once exited), alternated, 1–2 s apart after catching up. Ours: an OpB shard, shards in turn (OpA and the other shard keep running); time from the death to the shard's first committed transaction. Kafka Streams: its JVM (every task); time from the death to its first output record read_committed. Caught up: input lag back under 0.2 s of traffic. Ratios are ours / Kafka Streams.`,
       figures,
     }
   } catch (err) {
