@@ -42,7 +42,11 @@ const GOALS: Goal[] = [
       const sizes = ['10000', '100000', '1000000', '10000000']
       const missing = sizes.filter((k) => (f(`underload.firstCommit.${k}`)?.summary?.n ?? 0) < 100)
       if (missing.length) return `the run had fewer than 100 kills at ${missing.map((k) => Number(k).toLocaleString('en')).join(', ')} keys.`
-      return 'the slowest recoveries set p95; see the phases (the replacement\'s spawn → ready) in the section below. Every process shares two cores with the load.'
+      const phases = sizes
+        .map((k) => f(`underload.ready.${k}`))
+        .filter((x): x is Figure => !!x?.params)
+        .map((x) => `${Number(x.params!.keys).toLocaleString('en')}: start ${x.params!.startP50} ms, fence ${x.params!.fenceP50} ms, snapshot load ${x.params!.snapshotLoadP50} ms`)
+      return `the replacement's own start sets it: Node's start and the bundle's load are most of spawn → ready, and at 10M keys the snapshot's copy into a fresh store is added${phases.length ? ` (medians: ${phases.join('; ')})` : ''}. Every process shares two cores with the load.`
     },
   },
   {

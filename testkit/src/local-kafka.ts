@@ -23,14 +23,16 @@ export function localKafkaVersion(): string {
 export function startLocalKafka(port: number): { brokers: string; version: string; stop(): void } {
   const data = mkdtempSync(join(tmpdir(), 'ridepulse-kafka-'))
   const args = ['--port', String(port), '--data', data]
+  // Its data goes with it: a benchmark leaves gigabytes of topics behind, and a full disk fails the next broker.
   const stop = () => {
     forget()
     orphaned()
     execFileSync('bash', [SCRIPT, 'stop', ...args], { stdio: 'inherit' })
+    rmSync(data, { recursive: true, force: true })
   }
   // Registered before the start: a signal during it still stops the broker.
   const forget = onTeardown(stop)
-  const orphaned = stopIfOrphaned(stopCommand(args))
+  const orphaned = stopIfOrphaned(`${stopCommand(args)}; rm -rf ${quote(data)}`)
   const out = execFileSync('bash', [SCRIPT, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   return { brokers: out.trim().split('\n').at(-1)!, version: localKafkaVersion(), stop }
 }
@@ -70,7 +72,7 @@ export function startSecureKafka(port: number, hosts: string[] = []): SecureKafk
     rmSync(data, { recursive: true, force: true })
   }
   const forget = onTeardown(stop)
-  const orphaned = stopIfOrphaned(stopCommand(args))
+  const orphaned = stopIfOrphaned(`${stopCommand(args)}; rm -rf ${quote(data)}`)
   const out = execFileSync('bash', [SCRIPT, 'start', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
   const brokers = out.trim().split('\n').at(-1)!
   const host = brokers.slice(0, brokers.lastIndexOf(':'))

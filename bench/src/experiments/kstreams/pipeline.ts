@@ -236,12 +236,19 @@ async function writeHistory(settings: KafkaSettings, topic: string, keys: number
 }
 
 const lagLimit = (rate: number) => Math.max(50, Math.round(rate * 0.2))
-const kindOf = (k: number): RecoveryKind => (k % 2 === 0 ? 'kill' : 'stop')
+/**
+ * Every kill first, then every clean stop: a clean stop leaves Kafka Streams
+ * a checkpoint, and a kill after the restart it allowed would restore from
+ * it, not from a wiped store.
+ */
+const kindOf = (k: number, kills: number): RecoveryKind => (k < kills ? 'kill' : 'stop')
 
 /** The kills, and how many of the history's events each system counted (a dropped one would shrink the state it recovers). */
 interface Recoveries {
   kills: Recovery[]
   historyCounted: number
+  /** From the history counted (and the load started) to the first kill. */
+  settledMs: number
 }
 
 async function recoverOurs(o: PipelineComparisonOptions, so: SteadyOptions, settings: KafkaSettings, rate: number): Promise<Recoveries> {
@@ -260,17 +267,25 @@ async function recoverOurs(o: PipelineComparisonOptions, so: SteadyOptions, sett
     }
     const historyCounted = (await Promise.all([...p.opb.values()].map((w) => getJson<{ keys: number }>(w.port, '/status')))).reduce((n, st) => n + st.keys, 0)
     o.say(`kspipeline: ours holds ${historyCounted} windows after its history of ${o.keys}`)
+    const builtAt = Date.now()
     load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 7, malformedFraction: 0.005, maxDisorderMs: 500 })
-    await sleep(5000)
+    // The first kill once every shard has a full snapshot taken after the build: just after a bulk load a
+    // shard holds a chain of partial snapshots that each hold most of the keys, which a long-running one does not.
+    for (const deadline = Date.now() + 600_000; ; await sleep(500)) {
+      const snaps = await Promise.all([...p.opb.values()].map((w) => getJson<{ lastSnapshot: { kind: string; createdAt: number } | null }>(w.port, '/status')))
+      if (snaps.every((st) => st.lastSnapshot?.kind === 'full' && st.lastSnapshot.createdAt >= builtAt)) break
+      if (Date.now() > deadline) throw new Error('our shards took no full snapshot within 10 minutes of the build')
+    }
+    const settledMs = Math.max(5000, Date.now() - builtAt)
     const rng = createRng(41)
     for (let k = 0; k < 2 * o.kills; k++) {
       await sleep(1000 + rng.int(1000))
-      const kind = kindOf(k)
+      const kind = kindOf(k, o.kills)
       const r: Kill = await killAndRecover(p, k % o.shards, kind === 'kill' ? 'outside' : 'stop', lagLimit(rate / o.shards))
       out.push({ kind, firstOutput: r.firstCommit, caughtUp: r.caughtUp })
       o.say(`kspipeline: ours, ${kind} of shard ${k % o.shards}: first commit ${r.firstCommit} ms, caught up ${r.caughtUp} ms after the ${kind === 'kill' ? 'death' : 'exit'}`)
     }
-    return { kills: out, historyCounted }
+    return { kills: out, historyCounted, settledMs }
   } finally {
     await load?.stop()
     await p.stopAll()
@@ -278,7 +293,8 @@ async function recoverOurs(o: PipelineComparisonOptions, so: SteadyOptions, sett
   }
 }
 
-async function recoverTheirs(o: PipelineComparisonOptions, s: PeerSetup, settings: KafkaSettings, rate: number): Promise<Recoveries> {
+/** `settledMs`: as long from the history to the first kill as ours took. */
+async function recoverTheirs(o: PipelineComparisonOptions, s: PeerSetup, settings: KafkaSettings, rate: number, settledMs: number): Promise<Recoveries> {
   const w = new WholePeer(s, settings, `kspr-t-${stamp()}`, o.shards)
   await w.topics()
   await writeHistory(settings, w.input, o.keys)
@@ -293,11 +309,11 @@ async function recoverTheirs(o: PipelineComparisonOptions, s: PeerSetup, setting
     await built.stop()
     o.say(`kspipeline: Kafka Streams counted ${historyCounted} of its history's ${o.keys} events`)
     load = startLoad({ settings, topic: w.input, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 7, malformedFraction: 0.005, maxDisorderMs: 500 })
-    await sleep(5000)
+    await sleep(settledMs)
     const rng = createRng(41)
     for (let k = 0; k < 2 * o.kills; k++) {
       await sleep(1000 + rng.int(1000))
-      const kind = kindOf(k)
+      const kind = kindOf(k, o.kills)
       if (kind === 'kill') await w.peer.kill()
       else await w.peer.stop()
       const diedAt = Date.now()
@@ -314,7 +330,7 @@ async function recoverTheirs(o: PipelineComparisonOptions, s: PeerSetup, setting
         await follower.stop()
       }
     }
-    return { kills: out, historyCounted }
+    return { kills: out, historyCounted, settledMs }
   } finally {
     await load?.stop()
     await w.stop()
@@ -383,7 +399,7 @@ export async function pipelineSideBySide(o: PipelineComparisonOptions): Promise<
     // Recovery: both under the same load (half the lower maximum) on the same history.
     const rate = Math.round(Math.min(oursMax, theirsMax) / 2)
     const ro = await recoverOurs(o, so, settings, rate)
-    const rt = await recoverTheirs(o, s, settings, rate)
+    const rt = await recoverTheirs(o, s, settings, rate, ro.settledMs)
     const [rOurs, rTheirs] = [ro.kills, rt.kills]
     for (const kind of ['kill', 'stop'] as const) {
       const text = kind === 'kill' ? 'SIGKILL (Kafka Streams: no checkpoint under exactly-once, store wiped and restored)' : 'clean stop and restart (Kafka Streams: from its checkpoint)'
@@ -413,7 +429,7 @@ export async function pipelineSideBySide(o: PipelineComparisonOptions): Promise<
         (archived ? ', a class-data archive for a faster JVM start' : '') +
         `. Throughput: a backlog of ${o.backlog.toLocaleString('en')} raw events (0.5% malformed) drained by each, ${o.rounds} round(s), alternating which goes first, timed from ready (every worker serving; RUNNING) to done (OpB has counted every valid event; the application's committed offsets on its input and its repartition topic at their ends), median. ` +
         `Latency: ${o.seconds} s at ${o.levels.map((l) => `${Math.round(l * 100)}%`).join(', ')} of each one's own maximum, produce → count visible to a read_committed reader of the output (Kafka Streams' first ${WARMUP_MS / 1000} s left out for its JIT; ours are not). ` +
-        `Recovery: each on a history of ${o.keys.toLocaleString('en')} live windows written as raw events (one partition, in event-time order; both keep windows ${RETENTION_MS / 86_400_000} days), under ${rate.toLocaleString('en')} events/s (half the lower maximum); ${o.kills} SIGKILLs and ${o.kills} clean stops (SIGTERM, restarted once exited), alternated, 1–2 s apart after catching up. Ours: an OpB shard, shards in turn (OpA and the other shard keep running); time from the death to the shard's first committed transaction. Kafka Streams: its JVM (every task); time from the death to its first output record read_committed. Caught up: input lag back under 0.2 s of traffic. Ratios are ours / Kafka Streams.`,
+        `Recovery: each on a history of ${o.keys.toLocaleString('en')} live windows written as raw events (one partition, in event-time order; both keep windows ${RETENTION_MS / 86_400_000} days), under ${rate.toLocaleString('en')} events/s (half the lower maximum); ${o.kills} SIGKILLs, then ${o.kills} clean stops (SIGTERM, restarted once exited; after a clean stop Kafka Streams has a checkpoint, so its kills come first), 1–2 s apart after catching up; the first once our shards have each taken a full snapshot after the build, and as long after it for Kafka Streams. Ours: an OpB shard, shards in turn (OpA and the other shard keep running); time from the death to the shard's first committed transaction. Kafka Streams: its JVM (every task); time from the death to its first output record read_committed. Caught up: input lag back under 0.2 s of traffic. Ratios are ours / Kafka Streams.`,
       figures,
     }
   } catch (err) {
