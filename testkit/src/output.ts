@@ -134,11 +134,12 @@ export class LatencyTracker {
  * the output (see LatencyTracker).
  */
 export class OutputLatency {
-  readonly tracker = new LatencyTracker()
+  readonly tracker: LatencyTracker
   readonly follower: OutputFollower
 
-  /** `decode`: how the output is read, ours unless told (a peer's output keyed by zone and window). */
-  constructor(settings: KafkaSettings, topic: string, partitions: number, private readonly windowMs: number, decode: Decode = decodeOurs) {
+  /** `decode`: how the output is read, ours unless told (a peer's output keyed by zone and window); events produced before `fromMs` are left out (a warm-up). */
+  constructor(settings: KafkaSettings, topic: string, partitions: number, private readonly windowMs: number, decode: Decode = decodeOurs, fromMs = 0) {
+    this.tracker = new LatencyTracker(fromMs)
     this.follower = new OutputFollower(settings, topic, partitions, decode, (k, grew, at) => this.tracker.visible(k, grew, at))
   }
 

@@ -1,8 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { windowStart } from '@ridepulse/contracts'
-import { createRng, getJson, LatencyTracker, OutputFollower, readWholeTopic, startLoad, windowTotalKey, type LocalPipeline } from '@ridepulse/testkit'
+import { createRng, getJson, OutputFollower, OutputLatency, readWholeTopic, startLoad, type LocalPipeline } from '@ridepulse/testkit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CommittedPositions, ensureTopics, PartitionReader, PlainProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
 import { pipelineTopics } from '@ridepulse/worker'
@@ -177,8 +176,7 @@ async function latencyOfTheirs(o: PipelineComparisonOptions, s: PeerSetup, setti
   await w.topics()
   try {
     await w.start().running(120_000)
-    const tracker = new LatencyTracker(Date.now() + WARMUP_MS)
-    const follower = new OutputFollower(settings, w.output, o.shards, decodeTheirs, (k, g, at) => tracker.visible(k, g, at)).start()
+    const probe = new OutputLatency(settings, w.output, o.shards, WINDOW_MS, decodeTheirs, Date.now() + WARMUP_MS).start()
     const load = startLoad({
       settings,
       topic: w.input,
@@ -188,15 +186,15 @@ async function latencyOfTheirs(o: PipelineComparisonOptions, s: PeerSetup, setti
       seed: 5,
       malformedFraction: 0.005,
       maxDisorderMs: 500,
-      onSent: (b, at) => tracker.produced(b.flatMap((r) => (r.valid ? [windowTotalKey(r.event.zone, windowStart(r.event.ts, WINDOW_MS))] : [])), at),
+      onSent: (b, at) => probe.produced(b, at),
     })
     const began = Date.now()
     await w.until('Kafka Streams under load', async () => Date.now() - began >= WARMUP_MS + o.seconds * 1000, 600_000)
     const sent = await load.stop()
     const elapsed = (Date.now() - began) / 1000
     await sleep(2000) // the last commits
-    await follower.stop()
-    return { summary: summarize(tracker.samples), sent: sent.sent, achieved: Math.round(follower.sum / elapsed) }
+    await probe.stop()
+    return { summary: summarize(probe.samples), sent: sent.sent, achieved: Math.round(probe.counted / elapsed) }
   } finally {
     await w.stop()
   }
