@@ -47,6 +47,8 @@ export interface CommitStrategy {
   commit(state: ShardState, result: BatchResult, events: RideEvent[]): Promise<void>
   /** After each interval: a snapshot or a checkpoint, when one is due. */
   afterInterval(state: ShardState): Promise<void>
+  /** Resolves once no snapshot is being written: before the store is closed. */
+  idle(): Promise<void>
   /** A failed interval: whatever transaction was open is gone. */
   failed(): void
   /** Recovered: start again from the restored state and its newest snapshot; `announce` goes out with the next transaction. */
@@ -76,13 +78,15 @@ function countOutput(d: CommitDeps, result: BatchResult): void {
 /**
  * Incremental or full snapshots plus the changelog: one transaction per
  * interval with the changed windows on the changelog, the output, the late
- * events and the newest snapshot's manifest. Snapshots are taken beside the
- * commits and never stop them.
+ * events and the newest snapshot's manifest. Snapshots are written beside
+ * the commits and never stop them.
  */
 class ChangelogCommits implements CommitStrategy {
   /** Keys changed since the last snapshot: what a partial one holds. */
-  readonly #dirty = new Set<string>()
+  #dirty = new Set<string>()
   #partialsSinceFull = 0
+  /** The snapshot being written, if one is: never two at once. */
+  #writing: Promise<void> | undefined
   #lastSnapshotAt = 0
   /** A snapshot's manifest, published by the next transaction. */
   #manifest: SnapshotManifest | undefined
@@ -135,45 +139,66 @@ class ChangelogCommits implements CommitStrategy {
   }
 
   /**
-   * A snapshot that fails (a full disk, say) stops nothing: the commit it
-   * follows is done, and the changelog holds the state. It is tried again
-   * after the next snapshot interval, with the keys it missed.
+   * Starts a snapshot when one is due and none is being written, and
+   * returns at once: the commits go on while it is written (the full copy
+   * of a large state takes seconds). Its manifest goes out with the first
+   * transaction after it is whole. A snapshot that fails (a full disk, say)
+   * stops nothing: the changelog holds the state, and the keys it held go
+   * into the next one, a snapshot interval later.
    */
   async afterInterval(state: ShardState): Promise<void> {
+    if (this.#writing) return
+    const taking = this.#startSnapshot(state)
+    if (!taking) return
     const failing = this.d.volume.failing === 'snapshot'
-    try {
-      const took = await this.#maybeSnapshot(state)
-      if (took && failing) this.d.volume.written()
-    } catch (err) {
-      this.d.snapshotFailed(err)
-    }
+    this.#writing = taking.then(
+      () => {
+        if (failing) this.d.volume.written()
+      },
+      (err: unknown) => this.d.snapshotFailed(err),
+    ).finally(() => (this.#writing = undefined))
   }
 
-  /** Takes a snapshot when one is due; says whether it did. */
-  async #maybeSnapshot(state: ShardState): Promise<boolean> {
+  idle(): Promise<void> {
+    return this.#writing ?? Promise.resolve()
+  }
+
+  /**
+   * A snapshot, when one is due: what it holds is fixed before this
+   * returns (the keys changed since the last one, read now, or LMDB's copy
+   * of the whole store, which is taken in a read transaction of its own),
+   * so commits may change the store while it is written.
+   */
+  #startSnapshot(state: ShardState): Promise<void> | undefined {
     const { cfg, metrics } = this.d
     const now = this.d.nowMs()
-    if (now - this.#lastSnapshotAt < cfg.SNAPSHOT_INTERVAL_MS) return false
+    if (now - this.#lastSnapshotAt < cfg.SNAPSHOT_INTERVAL_MS) return undefined
     const last = state.lastSnapshot
-    if (last && this.#dirty.size === 0 && last.inputOffsets[`${cfg.TOPIC_ENRICHED}:${cfg.SHARD}`] === state.meta.inputOffset) return false
+    if (last && this.#dirty.size === 0 && last.inputOffsets[`${cfg.TOPIC_ENRICHED}:${cfg.SHARD}`] === state.meta.inputOffset) return undefined
     this.#lastSnapshotAt = now
-    const t0 = this.d.nowMs()
     const partial = cfg.SNAPSHOT_MODE === 'incremental' && last !== undefined && this.#partialsSinceFull < cfg.SNAPSHOT_FULL_EVERY
-    const m = partial
-      ? await this.d.snapshots.takePartial(state.store, this.#dirty, last, cfg.TOPIC_ENRICHED, now)
-      : await this.d.snapshots.takeFull(state.store, cfg.TOPIC_ENRICHED, now)
-    this.#partialsSinceFull = partial ? this.#partialsSinceFull + 1 : 0
-    this.#dirty.clear()
-    state.lastSnapshot = m
-    this.#manifest = m
-    const ms = this.d.nowMs() - t0
-    metrics.snapshotDuration.observe({ kind: m.kind }, ms)
-    metrics.snapshotBytes.set({ kind: m.kind }, m.sizeBytes)
-    metrics.stateKeys.set(state.store.windowCount())
-    this.d.copies?.offer(m)
-    const removed = await this.d.snapshots.prune(cfg.SNAPSHOT_KEEP)
-    this.d.log.info({ snapshotId: m.snapshotId, kind: m.kind, sizeBytes: m.sizeBytes, keys: m.keys, ms, removed: removed.length }, 'snapshot taken')
-    return true
+    // Keys changed from now on go to the next snapshot; these go back to it if this one fails.
+    const held = this.#dirty
+    this.#dirty = new Set()
+    const taken = partial ? this.d.snapshots.takePartial(state.store, held, last, cfg.TOPIC_ENRICHED, now) : this.d.snapshots.takeFull(state.store, cfg.TOPIC_ENRICHED, now)
+    return taken.then(
+      async (m) => {
+        this.#partialsSinceFull = partial ? this.#partialsSinceFull + 1 : 0
+        state.lastSnapshot = m
+        this.#manifest = m
+        const ms = this.d.nowMs() - now
+        metrics.snapshotDuration.observe({ kind: m.kind }, ms)
+        metrics.snapshotBytes.set({ kind: m.kind }, m.sizeBytes)
+        metrics.stateKeys.set(state.store.windowCount())
+        this.d.copies?.offer(m)
+        const removed = await this.d.snapshots.prune(cfg.SNAPSHOT_KEEP)
+        this.d.log.info({ snapshotId: m.snapshotId, kind: m.kind, sizeBytes: m.sizeBytes, keys: m.keys, ms, removed: removed.length }, 'snapshot taken')
+      },
+      (err: unknown) => {
+        for (const key of held) this.#dirty.add(key)
+        throw err
+      },
+    )
   }
 
   failed(): void {}
@@ -203,6 +228,11 @@ class CheckpointCommits implements CommitStrategy {
 
   get pending(): boolean {
     return false
+  }
+
+  /** A checkpoint is written inside its transaction, never beside it. */
+  idle(): Promise<void> {
+    return Promise.resolve()
   }
 
   async commit(state: ShardState, result: BatchResult, events: RideEvent[]): Promise<void> {

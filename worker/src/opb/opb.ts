@@ -302,6 +302,7 @@ export class OpbShard implements CommitUnit {
 
   /** Local recovery (recovery.ts); the state restored replaces the shard's. */
   async recover(startedAt: number, topicsReady: Promise<unknown> = Promise.resolve()): Promise<RecoveryReport> {
+    await this.#commits.idle() // a snapshot being written reads the store
     await this.#state?.store.close()
     const staged = this.#earlyStaged
     this.#earlyStaged = undefined
@@ -443,6 +444,7 @@ export class OpbShard implements CommitUnit {
       await this.producer.abort().catch((err: unknown) => this.log.warn({ err }, 'abort on close failed'))
       await Promise.allSettled([this.producer.close(), this.#input.close(), this.#changelog.close()])
       this.#copies?.close()
+      await this.#commits.idle()
       await this.#state?.store.close()
       this.#to('stopped')
     }

@@ -114,4 +114,35 @@ describe('snapshots on the volume', () => {
     const { manifests } = await snaps.list()
     expect(manifests.map((m) => m.snapshotId)).toEqual([partial.snapshotId, full.snapshotId])
   })
+
+  it('takes a full snapshot while commits go on, and its manifest says where the copy stands', async () => {
+    // Batch j writes the window `b<j>` and moves the changelog position to j:
+    // a copy holds b0 … b<n> for the n its manifest names, and nothing later.
+    const store = StateStore.open(join(dir, 'live'))
+    const snaps = new SnapshotStore(dir, 0)
+    const bulk = new Map<string, ReturnType<typeof agg>>()
+    for (let i = 0; i < 50_000; i++) bulk.set(windowKey(`zone-${i}`, 0), agg(1, 1))
+    store.apply(bulk, newStoreMeta({ ...initialMeta(), inputOffset: 0 }, -1))
+    const batch = (j: number) => store.apply(new Map([[windowKey(`b${j}`, 0), agg(j, 1)]]), newStoreMeta({ ...initialMeta(), inputOffset: j + 1 }, j))
+    batch(0)
+    const taking = snaps.takeFull(store, 'in', 1000)
+    // Committed after the call and before the copy begins (it begins after the snapshot's directory is made).
+    batch(1)
+    for (let j = 2, done = false; !done; j++) {
+      batch(j)
+      done = await Promise.race([taking.then(() => true), new Promise<boolean>((resolve) => setImmediate(() => resolve(false)))])
+    }
+    const m = await taking
+    await store.close()
+    const at = m.lastChangelogOffset
+    expect(at).toBeGreaterThanOrEqual(1)
+    expect(m.inputOffsets).toEqual({ 'in:0': at + 1 })
+    expect(m.keys).toBe(50_000 + at + 1)
+    const { store: restored } = await snaps.restore([m], join(dir, 'restored'))
+    expect(restored.meta()).toMatchObject({ inputOffset: at + 1, lastChangelogOffset: at })
+    expect(restored.windowCount()).toBe(m.keys)
+    expect(restored.get(windowKey(`b${at}`, 0))).toMatchObject({ requested: at })
+    expect(restored.get(windowKey(`b${at + 1}`, 0))).toBeUndefined()
+    await restored.close()
+  })
 })

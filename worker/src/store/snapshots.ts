@@ -170,15 +170,19 @@ export class SnapshotStore {
     return leftovers
   }
 
-  /** A full snapshot: the store must be at a commit boundary (no write in between). */
+  /**
+   * A full snapshot: LMDB's copy of the whole store, taken in a read
+   * transaction of its own, so commits may go on while it is written. Its
+   * manifest says where the copy stands, read from the copy itself.
+   */
   async takeFull(store: StateStore, inputTopic: string, nowMs: number): Promise<SnapshotManifest> {
-    const meta = store.meta()
-    if (!meta) throw new Error('cannot snapshot a store without metadata')
     const id = this.#newId(nowMs)
     return this.#inTemp(id, async (tmp) => {
       await store.backup(tmp)
+      const { meta, windows } = await StateStore.readCopy(tmp)
       await rm(join(tmp, 'lock.mdb'), { force: true })
-      return this.#finish(tmp, id, { ...this.#manifestFields(meta, inputTopic, nowMs), snapshotId: id, kind: 'full', base: id, parent: null, keys: store.windowCount() })
+      if (!meta) throw new Error('cannot snapshot a store without metadata')
+      return this.#finish(tmp, id, { ...this.#manifestFields(meta, inputTopic, nowMs), snapshotId: id, kind: 'full', base: id, parent: null, keys: windows })
     })
   }
 

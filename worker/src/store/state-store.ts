@@ -280,7 +280,22 @@ export class StateStore implements StateView {
     }
   }
 
-  /** LMDB's own consistent copy (non-compacting) of the whole environment into `dir`. */
+  /** Where a copy made by `backup` stands and how many windows it holds, read without writing to it. */
+  static async readCopy(dir: string): Promise<{ meta: StoreMeta | undefined; windows: number }> {
+    const env = open({ path: dir, maxDbs: 8, readOnly: true })
+    try {
+      const meta = env.openDB<StoreMeta, string>({ name: 'meta' }).get('shard')
+      const windows = (env.openDB(windowsOptions).getStats() as { entryCount: number }).entryCount
+      return { meta, windows }
+    } finally {
+      await env.close()
+    }
+  }
+
+  /**
+   * LMDB's own consistent copy (non-compacting) of the whole environment into
+   * `dir`, as of the moment it starts: writes may go on while it runs.
+   */
   async backup(dir: string): Promise<void> {
     await this.#env.backup(dir, false)
   }
