@@ -76,6 +76,9 @@ export async function installCrd(rest: Rest): Promise<void> {
     const crd = await rest.get<{ status?: { conditions?: { type: string; status: string }[] } }>('/apis/apiextensions.k8s.io/v1/customresourcedefinitions/statefuloperators.ridepulse.io')
     return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')
   })
+  // Established comes before the API server's discovery lists the group: a
+  // client that resolves the kind through discovery right away gets a 404.
+  await waitFor('the CRD in discovery', async () => (await rest.get<{ resources: { name: string }[] }>(`/apis/${API_VERSION}`)).resources.some((r) => r.name === PLURAL))
 }
 
 export const resourcePath = (ns: string, name?: string) => objectPath(API_VERSION, PLURAL, ns, name)

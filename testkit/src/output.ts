@@ -1,7 +1,7 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import { decodeOutput, windowStart, type OutputRecord } from '@ridepulse/contracts'
 import { endOffsets, TopicFollower, type KafkaSettings } from '@ridepulse/kafka'
 import type { GeneratedRecord } from './generator.js'
+import { waitUntil } from './wait.js'
 
 /** A window's running total as read off an output topic (ours, or a peer's), keyed by zone and window. */
 export interface WindowTotal {
@@ -81,14 +81,7 @@ export class OutputFollower {
 
   /** Resolves with the time `done()` first held; rejects when `trouble()` names a problem or the time is up. */
   async until(what: string, done: () => boolean, timeoutMs: number, trouble: () => string | undefined = () => undefined): Promise<number> {
-    const deadline = Date.now() + timeoutMs
-    while (!done()) {
-      const t = trouble()
-      if (t) throw new Error(`${what}: ${t}`)
-      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (output total ${this.sum})`)
-      await sleep(10)
-    }
-    return Date.now()
+    return waitUntil(what, done, { timeoutMs, everyMs: 10, trouble, detail: () => `output total ${this.sum}` })
   }
 
   async stop(): Promise<void> {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createRng, getJson, OutputFollower, OutputLatency, readWholeTopic, startLoad, type LocalPipeline } from '@ridepulse/testkit'
+import { createRng, getJson, OutputFollower, OutputLatency, readWholeTopic, startLoad, waitUntil, type LocalPipeline } from '@ridepulse/testkit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { CommittedPositions, ensureTopics, PartitionReader, PlainProducer, type KafkaSettings, type OutgoingRecord } from '@ridepulse/kafka'
 import { pipelineTopics } from '@ridepulse/worker'
@@ -129,15 +129,8 @@ class WholePeer {
     if (progress) await Promise.all([...progress.readers.flat().map((r) => r.close()), progress.positions.close()])
   }
 
-  async until(what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-    const deadline = Date.now() + timeoutMs
-    for (;;) {
-      if (await done()) return Date.now()
-      const t = this.peer.trouble()
-      if (t) throw new Error(`${what}: ${t}`)
-      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-      await sleep(50)
-    }
+  until(what: string, done: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+    return waitUntil(what, done, { timeoutMs, trouble: () => this.peer.trouble() })
   }
 
   /** Records in the dead-letter topic, read_committed (its end offsets count the transactions' markers too). */
@@ -258,22 +251,16 @@ async function recoverOurs(o: PipelineComparisonOptions, so: SteadyOptions, sett
   let load: ReturnType<typeof startLoad> | undefined
   try {
     await p.startAll()
-    for (const deadline = Date.now() + 900_000; ; await sleep(200)) {
-      const counted = (await Promise.all([...p.opb.values()].map((w) => getJson<{ inputOffset: number }>(w.port, '/status')))).reduce((n, st) => n + st.inputOffset, 0)
-      if (counted >= o.keys) break
-      if (Date.now() > deadline) throw new Error(`our pipeline did not count its ${o.keys} history events within 15 minutes`)
-    }
+    const counted = async () => (await Promise.all([...p.opb.values()].map((w) => getJson<{ inputOffset: number }>(w.port, '/status')))).reduce((n, st) => n + st.inputOffset, 0)
+    await waitUntil(`our pipeline counting its ${o.keys} history events`, async () => (await counted()) >= o.keys, { timeoutMs: 900_000, everyMs: 200 })
     const historyCounted = (await Promise.all([...p.opb.values()].map((w) => getJson<{ keys: number }>(w.port, '/status')))).reduce((n, st) => n + st.keys, 0)
     o.say(`kspipeline: ours holds ${historyCounted} windows after its history of ${o.keys}`)
     const builtAt = Date.now()
     load = startLoad({ settings, topic: p.topics.TOPIC_ORDERS, partitions: o.shards, ratePerSec: rate, zones: 50, seed: 7, malformedFraction: 0.005, maxDisorderMs: 500 })
     // The first kill once every shard has a full snapshot taken after the build: just after a bulk load a
     // shard holds a chain of partial snapshots that each hold most of the keys, which a long-running one does not.
-    for (const deadline = Date.now() + 600_000; ; await sleep(500)) {
-      const snaps = await Promise.all([...p.opb.values()].map((w) => getJson<{ lastSnapshot: { kind: string; createdAt: number } | null }>(w.port, '/status')))
-      if (snaps.every((st) => st.lastSnapshot?.kind === 'full' && st.lastSnapshot.createdAt >= builtAt)) break
-      if (Date.now() > deadline) throw new Error('our shards took no full snapshot within 10 minutes of the build')
-    }
+    const fullSnapshots = async () => (await Promise.all([...p.opb.values()].map((w) => getJson<{ lastSnapshot: { kind: string; createdAt: number } | null }>(w.port, '/status')))).every((st) => st.lastSnapshot?.kind === 'full' && st.lastSnapshot.createdAt >= builtAt)
+    await waitUntil('a full snapshot of every shard after the build', fullSnapshots, { timeoutMs: 600_000, everyMs: 500 })
     const settledMs = Math.max(5000, Date.now() - builtAt)
     const rng = createRng(41)
     for (let k = 0; k < 2 * o.kills; k++) {

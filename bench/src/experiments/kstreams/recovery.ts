@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs'
 import { join } from 'node:path'
-import { createRng, firstCommitAfterRecovery, getJson, OutputFollower, waitReady } from '@ridepulse/testkit'
+import { createRng, firstCommitAfterRecovery, getJson, OutputFollower, waitReady, waitUntil } from '@ridepulse/testkit'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { committedOffsets, ensureTopics, PartitionReader, type KafkaSettings } from '@ridepulse/kafka'
 import { summarize } from '../../stats.js'
@@ -33,16 +33,6 @@ interface OpbRecovery {
   readyAt: number
   phasesMs: { snapshotLoad: number; replay: number }
   replayedRecords: number
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, trouble: () => string | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    const t = trouble()
-    if (t) throw new Error(`${what}: ${t}`)
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await sleep(200)
-  }
 }
 
 /**
@@ -79,7 +69,7 @@ async function recoverOurs(o: KStreamsOptions, settings: KafkaSettings, keys: nu
   try {
     let w = p.startOpb(0)
     await waitReady(w, 120_000)
-    await waitUntil('OpB building its state', async () => (await getJson<{ inputOffset: number }>(w.port, '/status')).inputOffset >= keys, 900_000, opbTrouble(w))
+    await waitUntil('OpB building its state', async () => (await getJson<{ inputOffset: number }>(w.port, '/status')).inputOffset >= keys, { timeoutMs: 900_000, everyMs: 200, trouble: opbTrouble(w) })
     const builtAt = Date.now()
     load = startEnrichedLoad({ settings, topic: topics.TOPIC_ENRICHED, partitions: 1, rate: o.liveRate, seed: 17 })
     await waitUntil(
@@ -88,8 +78,7 @@ async function recoverOurs(o: KStreamsOptions, settings: KafkaSettings, keys: nu
         const snap = (await getJson<{ lastSnapshot: { kind: string; createdAt: number } | null }>(w.port, '/status')).lastSnapshot
         return snap?.kind === 'full' && snap.createdAt >= builtAt
       },
-      600_000,
-      opbTrouble(w),
+      { timeoutMs: 600_000, everyMs: 200, trouble: opbTrouble(w) },
     )
     const settledMs = Date.now() - builtAt
     say(`recovery ${keys}: OpB holds ${(await getJson<{ keys: number }>(w.port, '/status')).keys} windows, a full snapshot of them ${settledMs} ms after the build`)
@@ -106,7 +95,7 @@ async function recoverOurs(o: KStreamsOptions, settings: KafkaSettings, keys: nu
       const { lastRecovery: r } = await getJson<{ lastRecovery: OpbRecovery }>(w.port, '/status')
       kills.push({ first: k === 0, ttrMs, readyMs: r.readyAt - w.startedAt, ownCommitMs, restore: { records: r.replayedRecords, ms: r.phasesMs.snapshotLoad + r.phasesMs.replay } })
       const current = w
-      await waitUntil('OpB caught up', async () => (await getJson<{ lag: number }>(current.port, '/status')).lag <= Math.max(20, o.liveRate / 10), 300_000, opbTrouble(current))
+      await waitUntil('OpB caught up', async () => (await getJson<{ lag: number }>(current.port, '/status')).lag <= Math.max(20, o.liveRate / 10), { timeoutMs: 300_000, everyMs: 200, trouble: opbTrouble(current) })
     }
     return { kills, settledMs }
   } finally {
@@ -135,7 +124,7 @@ async function recoverTheirs(o: KStreamsOptions, s: PeerSetup, settings: KafkaSe
   const reader = new PartitionReader(settings, input, 0)
   try {
     await peer.running(120_000)
-    await waitUntil('Kafka Streams building its state', async () => (await committed()) >= keys, 900_000, () => peer.trouble())
+    await waitUntil('Kafka Streams building its state', async () => (await committed()) >= keys, { timeoutMs: 900_000, everyMs: 200, trouble: () => peer.trouble() })
     load = startEnrichedLoad({ settings, topic: input, partitions: 1, rate: o.liveRate, seed: 17 })
     say(`recovery ${keys}: Kafka Streams has built its state`)
     await sleep(settledMs)
@@ -150,7 +139,7 @@ async function recoverTheirs(o: KStreamsOptions, s: PeerSetup, settings: KafkaSe
       const readyMs = (await current.running(300_000)) - current.startedAt
       const r = restoreSummary(current.lines)
       kills.push({ first: k === 0, ttrMs, readyMs, restore: { records: r.records, ms: r.ms } })
-      await waitUntil('Kafka Streams caught up', async () => (await reader.endOffset()) - (await committed()) <= Math.max(20, o.liveRate / 10), 300_000, () => current.trouble())
+      await waitUntil('Kafka Streams caught up', async () => (await reader.endOffset()) - (await committed()) <= Math.max(20, o.liveRate / 10), { timeoutMs: 300_000, everyMs: 200, trouble: () => current.trouble() })
     }
     return kills
   } finally {
