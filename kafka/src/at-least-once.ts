@@ -1,6 +1,7 @@
 import { Admin, Producer } from '@platformatic/kafka'
 import { chunkBySize } from './chunks.js'
-import { MAX_SEND_BYTES, noteBaseOffsets, toMessage, type OutgoingRecord, type SendResult } from './outgoing.js'
+import { MAX_SEND_BYTES, noteBaseOffsets, type OutgoingRecord, type SendResult } from './outgoing.js'
+import { BatchSender, PRODUCE_RETRIES, PRODUCE_TIMEOUT_MS } from './raw-produce.js'
 import { connection, refuseUnknownBrokers, type KafkaSettings } from './settings.js'
 import type { BatchProducer } from './transactional.js'
 
@@ -20,10 +21,15 @@ export class AtLeastOnceProducer implements BatchProducer {
   /** Positions committed by the batches but not yet sent to the group, by group, then `topic:partition`. */
   readonly #unsent = new Map<string, Map<string, { topic: string; partition: number; offset: bigint }>>()
   #flushing: Promise<void> | undefined
+  /** Batches encoded and sent as the transactional producer sends them, so the two differ by the transactions alone. */
+  readonly #sender: BatchSender
+  /** A send failed: its sequence numbers may be out of step, so the next send registers a new producer id first. */
+  #register = true
 
   constructor(settings: KafkaSettings) {
     this.#producer = refuseUnknownBrokers(new Producer({ clientId: settings.clientId, ...connection(settings), idempotent: true, acks: -1, retries: 12, retryDelay: 100, timeout: 15_000 }))
     this.#admin = new Admin({ clientId: `${settings.clientId}-offsets`, ...connection(settings), retries: 10, retryDelay: 100 })
+    this.#sender = new BatchSender(() => this.#producer, { transactionalId: null, timeoutMs: PRODUCE_TIMEOUT_MS, retries: PRODUCE_RETRIES })
   }
 
   get epoch(): number | undefined {
@@ -43,9 +49,18 @@ export class AtLeastOnceProducer implements BatchProducer {
   async send(records: OutgoingRecord[]): Promise<SendResult> {
     const baseOffsets = new Map<string, number>()
     if (records.length === 0) return { baseOffsets }
-    for (const chunk of chunkBySize(records, MAX_SEND_BYTES)) {
-      const res = await this.#producer.send({ messages: chunk.map(toMessage) })
-      noteBaseOffsets(baseOffsets, res.offsets)
+    if (this.#register) {
+      // Without a transactional id the broker gives a new producer id each time.
+      await this.#producer.initIdempotentProducer({})
+      this.#register = false
+    }
+    try {
+      for (const chunk of chunkBySize(records, MAX_SEND_BYTES)) {
+        noteBaseOffsets(baseOffsets, await this.#sender.send(chunk))
+      }
+    } catch (err) {
+      this.#register = true
+      throw err
     }
     return { baseOffsets }
   }

@@ -20,11 +20,8 @@ export const toMessage = (r: OutgoingRecord) => ({
 export const MAX_SEND_BYTES = 512 * 1024
 
 /** The first offset each partition got in a send made of several calls. */
-export function noteBaseOffsets(into: Map<string, number>, offsets: readonly { topic: string; partition: number; offset: bigint | number }[] | undefined): void {
-  for (const o of offsets ?? []) {
-    const key = `${o.topic}:${o.partition}`
-    if (!into.has(key)) into.set(key, Number(o.offset))
-  }
+export function noteBaseOffsets(into: Map<string, number>, offsets: ReadonlyMap<string, number>): void {
+  for (const [tp, offset] of offsets) if (!into.has(tp)) into.set(tp, offset)
 }
 
 export interface SendResult {

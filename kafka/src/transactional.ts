@@ -2,7 +2,8 @@ import { TRANSACTION_TIMEOUT_MS } from '@ridepulse/contracts'
 import { Admin, endTxnV4, findCoordinatorV6, FindCoordinatorKeyTypes, Producer } from '@platformatic/kafka'
 import { chunkBySize } from './chunks.js'
 import { isFencingError, ProducerFencedError, protocolErrorIds } from './errors.js'
-import { MAX_SEND_BYTES, noteBaseOffsets, toMessage, type OutgoingRecord, type SendResult } from './outgoing.js'
+import { MAX_SEND_BYTES, noteBaseOffsets, type OutgoingRecord, type SendResult } from './outgoing.js'
+import { BatchSender, PRODUCE_RETRIES, PRODUCE_TIMEOUT_MS } from './raw-produce.js'
 import { connection, refuseUnknownBrokers, type KafkaSettings } from './settings.js'
 
 type Transaction = Awaited<ReturnType<Producer['beginTransaction']>>
@@ -58,6 +59,7 @@ export class TxnProducer {
   #identity: { producerId: bigint; epoch: number } | undefined
   /** Told once that another process owns the id: for good, nothing is sent again. */
   #fenced = false
+  readonly #sender: BatchSender
 
   constructor(
     private readonly settings: KafkaSettings,
@@ -66,6 +68,7 @@ export class TxnProducer {
     private readonly transactionTimeoutMs = TRANSACTION_TIMEOUT_MS,
   ) {
     this.#producer = this.#client(-1n, -1)
+    this.#sender = new BatchSender(() => this.#producer, { transactionalId, timeoutMs: PRODUCE_TIMEOUT_MS, retries: PRODUCE_RETRIES })
   }
 
   /**
@@ -164,6 +167,7 @@ export class TxnProducer {
     this.#sent = false
   }
 
+  /** Sends records in the open transaction (`BatchSender`: the client adds their partitions to it first). */
   async send(records: OutgoingRecord[]): Promise<SendResult> {
     const tx = this.#tx
     if (!tx) throw new Error('send outside a transaction')
@@ -171,8 +175,7 @@ export class TxnProducer {
     if (records.length === 0) return { baseOffsets }
     this.#sent = true
     for (const chunk of chunkBySize(records, MAX_SEND_BYTES)) {
-      const res = await this.#wrap(() => tx.send({ messages: chunk.map(toMessage) }))
-      noteBaseOffsets(baseOffsets, res.offsets)
+      noteBaseOffsets(baseOffsets, await this.#wrap(() => this.#sender.send(chunk, (md, partitions) => tx.addPartitions(md, partitions as Parameters<Transaction['addPartitions']>[1]))))
     }
     return { baseOffsets }
   }
