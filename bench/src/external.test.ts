@@ -88,4 +88,17 @@ describe('soakExperiment', () => {
     expect(f('soak.exact')).toMatchObject({ value: 0, params: { minutes: 20 } })
     expect(e.series?.map((x) => x.points.length)).toEqual([80, 40])
   })
+
+  it('compares a shard killed every few minutes at the same age in each life, where its plain samples swing', () => {
+    // Shard 1 killed every 120 s; each life grows from 100 MB by 1 MB a second, the same in every life.
+    const kills = Array.from({ length: 9 }, (_, i) => ({ atS: 120 * (i + 1), shard: 1, kind: 'outside', firstCommitMs: 700, caughtUpMs: 800 }))
+    const memory = Array.from({ length: 240 }, (_, i) => {
+      const atS = 5 * (i + 1)
+      return { atS, rssMB: { 'opb-1': 100 + (atS % 120) } }
+    })
+    const e = soakExperiment({ ...soak, memory, kills })
+    const f = e.figures.find((x) => x.key === 'soak.rss.opb-1')
+    expect(f).toMatchObject({ value: 0, params: { restarts: 9, firstMB: 150, lastMB: 150 } })
+    expect(f?.label).toContain('50 s after each restart')
+  })
 })

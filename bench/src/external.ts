@@ -104,6 +104,29 @@ const tenths = <T>(xs: T[]): [T[], T[]] => {
   return [xs.slice(0, n), xs.slice(-n)]
 }
 
+/** The age at which a restarted shard's memory is compared with its earlier lives'. */
+const AGE_S = 50
+
+/**
+ * A process's memory over the run. One never killed: every sample after the
+ * first minute. A shard killed and replaced during the run: its memory at
+ * the same age in each life (the first sample `AGE_S` after each restart),
+ * since its plain samples rise and fall with the time since its last kill
+ * (a kill comes every minute, so every life reaches that age).
+ */
+function memoryOf(run: SoakRun, name: string): { samples: number[]; restarts: number } {
+  const shard = /^opb-(\d+)$/.exec(name)
+  const restarts = shard ? run.kills.filter((k) => k.shard === Number(shard[1])).map((k) => k.atS) : []
+  if (restarts.length === 0) return { samples: run.memory.filter((m) => m.atS >= 60 && m.rssMB[name] !== undefined).map((m) => m.rssMB[name]!), restarts: 0 }
+  const samples: number[] = []
+  restarts.forEach((start, i) => {
+    const end = restarts[i + 1] ?? Infinity
+    const at = run.memory.find((m) => m.atS >= start + AGE_S && m.atS < end && m.rssMB[name] !== undefined)
+    if (at) samples.push(at.rssMB[name]!)
+  })
+  return { samples, restarts: restarts.length }
+}
+
 /**
  * The newest soak (`npm run bench:soak`) as an experiment of the report:
  * per process, its memory in the first and the last tenth of the run; the
@@ -116,10 +139,12 @@ export function soakExperiment(run: SoakRun): Experiment {
   // The first minute is the warm-up (the state and the client's buffers grow to their working size).
   const settled = run.memory.filter((m) => m.atS >= 60)
   for (const name of names) {
-    const [first, last] = tenths(settled.filter((m) => m.rssMB[name] !== undefined).map((m) => m.rssMB[name]!))
+    const { samples, restarts } = memoryOf(run, name)
+    const [first, last] = tenths(samples)
     const a = median(first)
     const b = median(last)
-    figures.push({ key: `soak.rss.${name}`, label: `${name}: resident memory, last tenth against the first after the first minute`, unit: '%', value: a > 0 ? Math.round(((b - a) / a) * 1000) / 10 : 0, params: { firstMB: a, lastMB: b, maxMB: Math.max(...settled.map((m) => m.rssMB[name] ?? 0)) } })
+    const label = restarts > 0 ? `${name}: resident memory ${AGE_S} s after each restart (${restarts} restarts), last tenth against the first` : `${name}: resident memory, last tenth against the first after the first minute`
+    figures.push({ key: `soak.rss.${name}`, label, unit: '%', value: a > 0 ? Math.round(((b - a) / a) * 1000) / 10 : 0, params: { firstMB: a, lastMB: b, maxMB: Math.max(...settled.map((m) => m.rssMB[name] ?? 0)), restarts } })
   }
   const rss = figures.filter((x) => x.key.startsWith('soak.rss.'))
   const worst = rss.reduce<Figure | undefined>((w, x) => (!w || Math.abs(x.value ?? 0) > Math.abs(w.value ?? 0) ? x : w), undefined)
@@ -142,7 +167,7 @@ export function soakExperiment(run: SoakRun): Experiment {
     title: 'Soak: a long run at half load, a kill every minute',
     method:
       `\`npm run bench:soak\` (run \`${run.id}\`, commit ${run.commit}, ${run.host.cores} cores, ${run.host.cpu}): OpA ×1 and OpB ×${run.shards} on one broker under ${run.rate.toLocaleString('en')} events/s${run.max ? ` (half of the ${run.max.toLocaleString('en')} events/s the same pipeline drained first)` : ''} for ${run.latency.length} minutes; a random shard killed every minute (SIGKILL, alternating a kill from outside and a death in an open transaction) and restarted at once. ` +
-      `Every process's resident memory sampled every ${run.sampleSeconds} s (a killed shard's replacement under the same name), the end-to-end latency of every event summed up per minute; memory and p99 compare the last tenth of the run with the first (after the first minute). Then the verifier.`,
+      `Every process's resident memory sampled every ${run.sampleSeconds} s (a killed shard's replacement under the same name), the end-to-end latency of every event summed up per minute; p99 compares the last tenth of the minutes with the first, memory the last tenth of the samples with the first after the first minute; a shard that was killed and replaced is compared at the same age in each of its lives (${AGE_S} s after each restart), since its memory rises and falls with the time since its last kill. Then the verifier.`,
     figures,
     series,
   }
