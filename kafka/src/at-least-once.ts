@@ -23,8 +23,6 @@ export class AtLeastOnceProducer implements BatchProducer {
   #flushing: Promise<void> | undefined
   /** Batches encoded and sent as the transactional producer sends them, so the two differ by the transactions alone. */
   readonly #sender: BatchSender
-  /** A send failed: its sequence numbers may be out of step, so the next send registers a new producer id first. */
-  #register = true
 
   constructor(settings: KafkaSettings) {
     this.#producer = refuseUnknownBrokers(new Producer({ clientId: settings.clientId, ...connection(settings), idempotent: true, acks: -1, retries: 12, retryDelay: 100, timeout: 15_000 }))
@@ -49,19 +47,9 @@ export class AtLeastOnceProducer implements BatchProducer {
   async send(records: OutgoingRecord[]): Promise<SendResult> {
     const baseOffsets = new Map<string, number>()
     if (records.length === 0) return { baseOffsets }
-    if (this.#register) {
-      // Without a transactional id the broker gives a new producer id each time.
-      await this.#producer.initIdempotentProducer({})
-      this.#register = false
-    }
-    try {
-      for (const chunk of chunkBySize(records, MAX_SEND_BYTES)) {
-        noteBaseOffsets(baseOffsets, await this.#sender.send(chunk))
-      }
-    } catch (err) {
-      this.#register = true
-      throw err
-    }
+    // Without a transactional id the broker gives a new producer id each time.
+    if (this.#sender.mustRegister) await this.#producer.initIdempotentProducer({})
+    for (const chunk of chunkBySize(records, MAX_SEND_BYTES)) noteBaseOffsets(baseOffsets, await this.#sender.send(chunk))
     return { baseOffsets }
   }
 

@@ -169,6 +169,12 @@ export class BatchSender {
     private readonly o: ProduceOptions,
   ) {}
 
+  /** The client has no producer id yet, or a send of its id failed: it must register (again) before the next send. */
+  get mustRegister(): boolean {
+    const client = this.client()
+    return client.producerId === undefined || client.producerEpoch === undefined || `${client.producerId}:${client.producerEpoch}` === this.#failedOf
+  }
+
   /** Sends `records` (at most a batch's worth per partition); resolves to each partition's base offset. */
   async send(records: readonly OutgoingRecord[], beforeProduce?: (md: ClusterMetadata, partitions: { topic: string; partition: number }[]) => Promise<void>): Promise<Map<string, number>> {
     const client = this.client()

@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import type { ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
-import { decodeEvent, transactionalIdOf, type OpbPhase, type RecoveryReport, type RideEvent, type ShardLag } from '@ridepulse/contracts'
+import { transactionalIdOf, type OpbPhase, type RecoveryReport, type ShardLag } from '@ridepulse/contracts'
 import { describeError, PartitionReader, type BatchProducer, type KafkaSettings } from '@ridepulse/kafka'
 import { runCommitLoop, type CommitUnit } from '../commit-loop.js'
 import { kafkaSettings, type OpbConfig } from '../config.js'
@@ -15,6 +15,7 @@ import { SnapshotStore, type SnapshotManifest, type Staged } from '../store/snap
 import type { StateStore } from '../store/state-store.js'
 import { commitStrategy, type CommitStrategy, type ShardState } from './commits.js'
 import type { EarlyRestore } from './early-restore.js'
+import { readInterval } from './input-batch.js'
 import { recoverShard } from './recovery.js'
 import { announcementRecord, awaitOwnerDeath, ChangelogFollower, findLiveOwner, carriedTakeovers, newIncarnation, standbyStatusOf } from './standby.js'
 import { type ActiveWatch, type DeathReason, Watchers } from './standby-watch.js'
@@ -365,37 +366,13 @@ export class OpbShard implements CommitUnit {
 
   async #interval(): Promise<void> {
     const state = this.#state!
-    const start = this.nowMs()
-    const deadline = start + (this.#commitAtOnce ? 0 : this.cfg.COMMIT_INTERVAL_MS)
+    const deadline = this.nowMs() + (this.#commitAtOnce ? 0 : this.cfg.COMMIT_INTERVAL_MS)
     this.#commitAtOnce = false
-    const events: RideEvent[] = []
-    const offsets: number[] = []
-    let offset = state.meta.inputOffset
-    let caughtUp = false
-    let skipped = 0
-    while (events.length + skipped < this.cfg.COMMIT_MAX_RECORDS) {
-      const wait = Math.max(0, deadline - this.nowMs())
-      const r = await this.#input.fetch(offset, { maxWaitMs: wait, maxBytes: 4 << 20 })
-      // At most COMMIT_MAX_RECORDS per transaction: the rest of the fetch is read again next time.
-      let next = r.nextOffset
-      for (const rec of r.records) {
-        if (events.length + skipped >= this.cfg.COMMIT_MAX_RECORDS) {
-          next = rec.offset
-          break
-        }
-        this.#lastReadTs = rec.timestamp
-        const e = decodeEvent(rec.value)
-        if (e) {
-          events.push(e)
-          offsets.push(rec.offset)
-        }
-        else skipped++
-      }
-      offset = next
-      this.#lag = Math.max(0, r.lastStableOffset - offset)
-      caughtUp = offset >= r.lastStableOffset
-      if (this.nowMs() >= deadline || this.#stopping) break
-    }
+    const { events, offsets, nextOffset: offset, caughtUp, skipped, lag, lastReadTs } = await readInterval(this.#input, state.meta.inputOffset, {
+      deadline, maxRecords: this.cfg.COMMIT_MAX_RECORDS, nowMs: this.nowMs, stopping: () => this.#stopping,
+    })
+    this.#lag = lag
+    if (lastReadTs !== undefined) this.#lastReadTs = lastReadTs
     if (skipped > 0) this.log.warn({ skipped }, 'records on the input that are not enriched events were skipped')
     this.metrics.recordsIn.inc(events.length + skipped)
     this.metrics.lag.set(this.#lag)
